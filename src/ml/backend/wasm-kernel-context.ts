@@ -1,0 +1,38 @@
+import type { KernelFunc, TensorInfo } from '@tensorflow/tfjs';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+
+/**
+ * What our wasm kernels share: the backend, the shipped kernels they build on, and heap views.
+ * Kernels call other kernels' functions directly (as tfjs's own backends do), so the engine
+ * sees one kernel and its intermediate buffers are ours to free.
+ */
+export interface WasmKernels {
+  /** The shipped BatchMatMul: fast without transposes, about 10x slower with them. */
+  matMul: KernelFunc;
+  transpose: KernelFunc;
+  /** The shipped Conv2D (XNNPACK): several times faster than any loop of ours. */
+  conv2d: KernelFunc;
+}
+
+export function heapF32(backend: BackendWasm, t: TensorInfo): Float32Array {
+  return backend.typedArrayFromHeap(t) as Float32Array;
+}
+
+/** A tensor seen with another shape of the same size, sharing its buffer (no copy). */
+export function viewAs(t: TensorInfo, shape: number[]): TensorInfo {
+  return { dataId: t.dataId, shape, dtype: t.dtype };
+}
+
+/** Plain a[b, m, k] x b[b, k, n]; transposes are done by the caller where they are cheap. */
+export function matMul(k: WasmKernels, backend: BackendWasm, a: TensorInfo, b: TensorInfo): TensorInfo {
+  return k.matMul({
+    inputs: { a, b },
+    backend,
+    attrs: { transposeA: false, transposeB: false },
+  }) as TensorInfo;
+}
+
+/** Swaps the last two axes of a rank-3 tensor into a new buffer. */
+export function transposeLast2(k: WasmKernels, backend: BackendWasm, t: TensorInfo): TensorInfo {
+  return k.transpose({ inputs: { x: t }, backend, attrs: { perm: [0, 2, 1] } }) as TensorInfo;
+}
