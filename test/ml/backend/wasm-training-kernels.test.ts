@@ -151,7 +151,7 @@ describe('wasm training kernels', () => {
     const grads = async (backend: 'wasm' | 'cpu') => {
       await tf.setBackend(backend);
       return tf.tidy(() => {
-        const x = tf.randomUniform([8, 12, 12, 1], 0, 1, 'float32', 11);
+        const x = tf.randomUniform([8, 12, 12, 1], 0, 1, 'float32', 11) as tf.Tensor4D;
         const w1 = tf.randomNormal([3, 3, 1, 4], 0, 0.5, 'float32', 12);
         const w2 = tf.randomNormal([3, 3, 4, 6], 0, 0.5, 'float32', 13);
         const w3 = tf.randomNormal([6 * 2 * 2, 3], 0, 0.5, 'float32', 14);

