@@ -18,7 +18,9 @@ export interface PatchGeometry {
 
 export function patchGeometry(info: backend_util.Conv2DInfo): PatchGeometry {
   if (info.dilationHeight !== 1 || info.dilationWidth !== 1) {
-    throw new Error(`dilated convolutions are not supported here (dilation ${info.dilationHeight}x${info.dilationWidth})`);
+    throw new Error(
+      `dilated convolutions are not supported here (dilation ${info.dilationHeight}x${info.dilationWidth})`,
+    );
   }
   return {
     batch: info.batchSize,

@@ -32,6 +32,8 @@ export async function initBackend(preferred?: BackendName): Promise<BackendInfo>
     }
     return chosen;
   }
+  // Production mode skips per-op debug checks and tfjs's console banners; we log the choice ourselves.
+  tf.enableProdMode();
   const candidates = preferred ? [preferred] : order;
   const skipped: BackendInfo['skipped'] = [];
   for (const name of candidates) {
@@ -45,8 +47,9 @@ export async function initBackend(preferred?: BackendName): Promise<BackendInfo>
       };
       return chosen;
     } catch (err) {
-      const error = err instanceof Error ? err.message.split('\n')[0]! : String(err);
-      if (preferred) throw new Error(`TensorFlow.js backend '${name}' could not start: ${error}`);
+      const error = describeLoadError(name, err);
+      if (preferred)
+        throw new Error(`TensorFlow.js backend '${name}' could not start: ${error}`, { cause: err });
       skipped.push({ name, error });
     }
   }
@@ -58,7 +61,8 @@ async function activate(name: BackendName): Promise<void> {
     // A variable specifier keeps TypeScript from requiring the optional package's types.
     const nodePackage = '@tensorflow/tfjs-node';
     await import(nodePackage);
-    if (!(await tf.setBackend('tensorflow'))) throw new Error('tfjs-node loaded but its backend did not start');
+    if (!(await tf.setBackend('tensorflow')))
+      throw new Error('tfjs-node loaded but its backend did not start');
     return;
   }
   if (name === 'wasm') {
@@ -66,4 +70,10 @@ async function activate(name: BackendName): Promise<void> {
     registerWasmTrainingKernels();
   }
   if (!(await tf.setBackend(name))) throw new Error(`backend '${name}' did not start`);
+}
+
+function describeLoadError(name: BackendName, err: unknown): string {
+  const code = (err as { code?: string }).code;
+  if (name === 'node' && code === 'ERR_MODULE_NOT_FOUND') return '@tensorflow/tfjs-node is not installed';
+  return err instanceof Error ? err.message.split('\n')[0]! : String(err);
 }

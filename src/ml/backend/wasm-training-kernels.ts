@@ -37,6 +37,9 @@ export function registerWasmTrainingKernels(): void {
 
 function shipped(kernelName: string): tf.KernelConfig {
   const config = tf.getKernel(kernelName, 'wasm');
-  if (!config) throw new Error(`the wasm backend has no '${kernelName}' kernel: is @tensorflow/tfjs-backend-wasm imported?`);
+  if (!config)
+    throw new Error(
+      `the wasm backend has no '${kernelName}' kernel: is @tensorflow/tfjs-backend-wasm imported?`,
+    );
   return config;
 }

@@ -73,8 +73,6 @@ function convOutShape(c: ConvCase): number[] {
   return tf.backend_util.computeConv2DInfo(c.x, c.filter, c.strides, 1, c.pad).outShape;
 }
 
-const label = (c: ConvCase) => `x ${c.x}, filter ${c.filter}, strides ${c.strides}, pad ${JSON.stringify(c.pad)}`;
-
 describe('wasm training kernels', () => {
   let wasm: { numDataIds(): number };
   beforeAll(async () => {
@@ -118,7 +116,12 @@ describe('wasm training kernels', () => {
     const output = { shape: y.shape, values: y.dataSync().slice() as Float32Array };
     y.dispose();
     const inputs = { dy: random(output.shape, 6), input: x, output };
-    await expectSameAsCpu('MaxPoolGrad', inputs, { filterSize: c.size, strides: c.strides, pad: c.pad }, 1e-6);
+    await expectSameAsCpu(
+      'MaxPoolGrad',
+      inputs,
+      { filterSize: c.size, strides: c.strides, pad: c.pad },
+      1e-6,
+    );
   });
 
   it('when a pooling window holds equal values, then MaxPoolGrad routes dy to the first one, as cpu does', async () => {
@@ -158,9 +161,14 @@ describe('wasm training kernels', () => {
         const loss = (a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) => {
           const h1 = tf.maxPool(tf.relu(tf.conv2d(x, a as tf.Tensor4D, 1, 'same')), 2, 2, 'valid');
           const h2 = tf.maxPool(tf.relu(tf.conv2d(h1, b as tf.Tensor4D, 2, 'same')), 2, 2, 'same');
-          return tf.matMul(h2.reshape([8, -1]), c).square().mean();
+          return tf
+            .matMul(h2.reshape([8, -1]), c)
+            .square()
+            .mean();
         };
-        return tf.grads(loss)([w1, w2, w3]).map((g) => g.dataSync().slice() as Float32Array);
+        return tf
+          .grads(loss)([w1, w2, w3])
+          .map((g) => g.dataSync().slice() as Float32Array);
       });
     };
     const ours = await grads('wasm');
@@ -178,7 +186,10 @@ describe('wasm training kernels', () => {
         const dy = tf.randomNormal(convOutShape(c));
         const filter = tf.randomNormal(c.filter);
         const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC' };
-        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...attrs, filterShape: c.filter } as never);
+        tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, {
+          ...attrs,
+          filterShape: c.filter,
+        } as never);
         tf.engine().runKernel('Conv2DBackpropInput', { dy, filter }, { ...attrs, inputShape: c.x } as never);
         const y = tf.maxPool(x as tf.Tensor4D, 2, 2, 'same');
         tf.engine().runKernel('MaxPoolGrad', { dy: y, input: x, output: y }, {

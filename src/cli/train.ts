@@ -1,0 +1,157 @@
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { backendNameSchema, initBackend } from '../ml/backend/index.js';
+import { saveModel } from '../ml/model-io.js';
+import { runTraining, type TrainingReport } from '../ml/run-training.js';
+import { trainParamsSchema, type TrainParams } from '../ml/train-params.js';
+import type { TrainProgress } from '../ml/train.js';
+
+const HELP = `Train the digit CNN on MNIST (or any MNIST-shaped idx data set) from the command line.
+
+Usage: npm run train -- [options]
+
+Options (defaults are the seed tutorial's recipe):
+  --architecture NAME   seed | wide                         (default seed)
+  --epochs N            1..100                              (default 10)
+  --batch-size N        1..1024                             (default 64)
+  --learning-rate X     in (0, 1]                           (default 0.001)
+  --optimizer NAME      adam | sgd | momentum | rmsprop     (default adam)
+  --seed N              0..2147483647; same seed and backend, same weights (default 42)
+  --train-size N        train on the first N training images only (default: all 50,000)
+  --validation-size N   images held out from the end of the training file (default 10,000)
+  --dataset NAME        mnist | fashion-mnist | /absolute/dir/with/idx/files (default mnist)
+  --backend NAME        node | wasm | cpu; also TF_BACKEND (default: fastest available)
+  --out DIR             save the model (model.json, weights.bin) and training.json there
+  --json                print the final report as JSON instead of a table
+  -h, --help            show this help
+
+Exit codes: 0 trained, 1 training failed, 2 bad options.`;
+
+const options = {
+  architecture: { type: 'string' },
+  epochs: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'learning-rate': { type: 'string' },
+  optimizer: { type: 'string' },
+  seed: { type: 'string' },
+  'train-size': { type: 'string' },
+  'validation-size': { type: 'string' },
+  dataset: { type: 'string' },
+  backend: { type: 'string' },
+  out: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} satisfies ParseArgsConfig['options'];
+
+const NUMERIC = new Set(['epochs', 'batchSize', 'learningRate', 'seed', 'trainSize', 'validationSize']);
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+class UsageError extends Error {}
+
+function parseCommandLine(argv: string[]) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: argv, options, strict: true, allowPositionals: false });
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  const { help, json, out, backend, ...rest } = parsed.values;
+  const raw: Record<string, unknown> = {};
+  for (const [flag, value] of Object.entries(rest)) {
+    const key = camel(flag);
+    raw[key] = NUMERIC.has(key) && value !== '' && !Number.isNaN(Number(value)) ? Number(value) : value;
+  }
+  const params = trainParamsSchema.safeParse(raw);
+  if (!params.success) {
+    const problems = params.error.issues.map((i) => `--${kebab(String(i.path[0] ?? '?'))}: ${i.message}`);
+    throw new UsageError(problems.join('\n'));
+  }
+  const backendName = backend ?? process.env.TF_BACKEND;
+  const chosen = backendName ? backendNameSchema.safeParse(backendName) : undefined;
+  if (chosen && !chosen.success)
+    throw new UsageError(`--backend: expected node, wasm or cpu, got '${backendName}'`);
+  return { help: help ?? false, json: json ?? false, out, backend: chosen?.data, params: params.data };
+}
+
+const pct = (x: number | null) => (x === null ? '   -   ' : `${(100 * x).toFixed(2)} %`);
+
+function epochLine(p: TrainProgress): string {
+  const width = String(p.epochs).length;
+  const val =
+    p.valLoss === undefined ? '' : `  val_loss ${p.valLoss.toFixed(4)}  val_acc ${pct(p.valAccuracy!)}`;
+  return (
+    `epoch ${String(p.epoch).padStart(width)}/${p.epochs}  loss ${p.loss.toFixed(4)}  acc ${pct(p.accuracy)}${val}` +
+    `  ${Math.round(p.imagesPerSecond)} img/s  ${p.elapsedSeconds.toFixed(1)} s`
+  );
+}
+
+function summary(report: TrainingReport): string {
+  const lines = [
+    '',
+    `            train      validation  test`,
+    `accuracy    ${pct(report.accuracy.train)}    ${pct(report.accuracy.validation)}     ${pct(report.accuracy.test)}`,
+    '',
+    'confusion matrix on test (rows: true label, columns: predicted)',
+    `      ${[...Array(10).keys()].map((d) => String(d).padStart(5)).join('')}`,
+    ...report.confusion.map((row, d) => `  ${d}:  ${row.map((n) => String(n).padStart(5)).join('')}`),
+    '',
+    `most confident test errors: ${report.misclassified
+      .slice(0, 8)
+      .map((m) => `#${m.index} predicted ${m.predicted}, true ${m.label} (${pct(m.confidence)})`)
+      .join('; ')}`,
+    `training time ${report.trainingSeconds.toFixed(1)} s on ${report.backend}, ` +
+      `${Math.round(report.imagesPerSecond)} images/s, ${report.parameterCount.toLocaleString('en')} parameters`,
+  ];
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  let cli;
+  try {
+    cli = parseCommandLine(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    console.error(`${error.message}\n\nRun with --help for the options.`);
+    return 2;
+  }
+  if (cli.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const backend = await initBackend(cli.backend);
+  const log = cli.json ? console.error : console.log;
+  log(
+    `backend: ${backend.name}${backend.simd ? ' (simd)' : ''}, ${backend.reason}` +
+      backend.skipped.map((s) => `; skipped ${s.name}: ${s.error}`).join(''),
+  );
+  log(`params: ${JSON.stringify(cli.params satisfies TrainParams)}`);
+  const controller = new AbortController();
+  process.once('SIGINT', () => controller.abort(new Error('interrupted')));
+  const { model, report } = await runTraining(cli.params, {
+    backend,
+    signal: controller.signal,
+    onProgress: (p) => p.kind === 'epoch' && log(epochLine(p)),
+  });
+  try {
+    if (cli.out) {
+      await saveModel(model, cli.out);
+      await writeFile(join(cli.out, 'training.json'), `${JSON.stringify(report, null, 2)}\n`);
+      log(`saved to ${cli.out}`);
+    }
+  } finally {
+    model.dispose();
+  }
+  if (cli.json) console.log(JSON.stringify(report));
+  else console.log(summary(report));
+  return 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(`training failed: ${error instanceof Error ? error.message : String(error)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,78 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { BackendInfo } from './backend/index.js';
+import { loadDataset, subset } from './data/dataset.js';
+import { evaluate, type Evaluation, type Misclassified } from './evaluate.js';
+import { train, type TrainOptions, type EpochSummary } from './train.js';
+import type { TrainParams } from './train-params.js';
+
+export interface TrainingReport {
+  params: TrainParams;
+  backend: BackendInfo['name'];
+  architecture: TrainParams['architecture'];
+  parameterCount: number;
+  trainImages: number;
+  /** Training time, per-epoch validation included; final evaluation excluded. */
+  trainingSeconds: number;
+  imagesPerSecond: number;
+  accuracy: { train: number; validation: number | null; test: number };
+  loss: { train: number; validation: number | null; test: number };
+  history: EpochSummary[];
+  /** On the test set: confusion[true][predicted]. */
+  confusion: number[][];
+  /** Test-set errors, most confident first. */
+  misclassified: Misclassified[];
+}
+
+export interface RunTrainingOptions extends Pick<
+  TrainOptions,
+  'signal' | 'onProgress' | 'onEpochEnd' | 'resume'
+> {
+  backend: BackendInfo;
+  /** How many test errors to keep in the report; default 100. */
+  misclassifiedLimit?: number;
+}
+
+/**
+ * Loads the data, trains and evaluates on train, validation and test: what the CLI and the
+ * worker both do with a set of parameters. The caller owns (and disposes) the model.
+ */
+export async function runTraining(
+  params: TrainParams,
+  options: RunTrainingOptions,
+): Promise<{ model: tf.LayersModel; report: TrainingReport }> {
+  const data = await loadDataset(params.dataset, { validationSize: params.validationSize });
+  const result = await train({ ...options, params, data });
+  try {
+    const trainSet = params.trainSize
+      ? subset(data.train, 0, Math.min(params.trainSize, data.train.count))
+      : data.train;
+    const onTrain = evaluate(result.model, trainSet, { misclassifiedLimit: 0 });
+    const onValidation: Evaluation | null =
+      data.validation.count > 0 ? evaluate(result.model, data.validation, { misclassifiedLimit: 0 }) : null;
+    const onTest = evaluate(result.model, data.test, {
+      misclassifiedLimit: options.misclassifiedLimit ?? 100,
+    });
+    const report: TrainingReport = {
+      params,
+      backend: options.backend.name,
+      architecture: params.architecture,
+      parameterCount: result.model.countParams(),
+      trainImages: trainSet.count,
+      trainingSeconds: result.seconds,
+      imagesPerSecond: result.imagesPerSecond,
+      accuracy: {
+        train: onTrain.accuracy,
+        validation: onValidation?.accuracy ?? null,
+        test: onTest.accuracy,
+      },
+      loss: { train: onTrain.loss, validation: onValidation?.loss ?? null, test: onTest.loss },
+      history: result.history,
+      confusion: onTest.confusion,
+      misclassified: onTest.misclassified,
+    };
+    return { model: result.model, report };
+  } catch (error) {
+    result.model.dispose();
+    throw error;
+  }
+}

@@ -1,0 +1,49 @@
+import { z } from 'zod';
+import { datasetSchema } from './data/dataset.js';
+
+export const architectureSchema = z
+  .enum(['seed', 'wide'])
+  .describe("'seed': the tutorial's 60,074-parameter CNN; 'wide': more filters, batch norm and dropout");
+export type Architecture = z.infer<typeof architectureSchema>;
+
+export const optimizerSchema = z.enum(['adam', 'sgd', 'momentum', 'rmsprop']);
+export type OptimizerName = z.infer<typeof optimizerSchema>;
+
+/** Largest training set we accept: the whole MNIST training file. */
+export const MAX_TRAIN_SIZE = 60_000;
+
+/**
+ * Everything that decides what a training run learns; the defaults are the seed tutorial's
+ * recipe. One schema for the CLI, the job API and the worker, so the contract is written once.
+ */
+export const trainParamsSchema = z
+  .object({
+    architecture: architectureSchema.default('seed'),
+    dataset: datasetSchema,
+    epochs: z.int().min(1).max(100).default(10),
+    batchSize: z.int().min(1).max(1024).default(64),
+    learningRate: z.number().gt(0).max(1).default(0.001).describe('in (0, 1]'),
+    optimizer: optimizerSchema.default('adam'),
+    seed: z
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(42)
+      .describe('initial weights, dropout and shuffling; same seed and backend, same weights'),
+    trainSize: z
+      .int()
+      .min(1)
+      .max(MAX_TRAIN_SIZE)
+      .optional()
+      .describe('use only the first N training images (default: the whole training split)'),
+    validationSize: z
+      .int()
+      .min(0)
+      .max(30_000)
+      .default(10_000)
+      .describe('images held out from the end of the training file'),
+  })
+  .strict();
+
+export type TrainParams = z.infer<typeof trainParamsSchema>;
+export type TrainParamsInput = z.input<typeof trainParamsSchema>;

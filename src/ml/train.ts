@@ -1,0 +1,225 @@
+import * as tf from '@tensorflow/tfjs';
+import { buildModel } from './architectures.js';
+import { BatchMaker } from './batches.js';
+import { subset, type DatasetSplits } from './data/dataset.js';
+import { evaluate } from './evaluate.js';
+import { createRandom, range, shuffleInPlace } from './random.js';
+import type { OptimizerName, TrainParams } from './train-params.js';
+
+export interface TrainProgress {
+  kind: 'batch' | 'epoch';
+  /** 1-based. */
+  epoch: number;
+  epochs: number;
+  /** Batches done in this epoch. */
+  batch: number;
+  batches: number;
+  /** Of the whole run, 0..100. */
+  percent: number;
+  /** Mean over this epoch's batches so far. */
+  loss: number;
+  accuracy: number;
+  /** On epoch events (when there is a validation split). */
+  valLoss?: number;
+  valAccuracy?: number;
+  imagesPerSecond: number;
+  elapsedSeconds: number;
+  etaSeconds: number;
+}
+
+export interface EpochSummary {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  /** The seed prints this one after each epoch. */
+  lastBatchLoss: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export interface EpochEnd {
+  epoch: number;
+  model: tf.LayersModel;
+  optimizer: tf.Optimizer;
+  history: EpochSummary[];
+}
+
+export interface TrainOptions {
+  params: TrainParams;
+  data: DatasetSplits;
+  /** Stops training within one batch; `train` then rejects with the signal's reason. */
+  signal?: AbortSignal;
+  onProgress?: (progress: TrainProgress) => void;
+  /** Least time between two batch progress events; epoch events always come. Default 250 ms. */
+  progressIntervalMs?: number;
+  /** Awaited after each epoch, before the next starts: the place to checkpoint. */
+  onEpochEnd?: (end: EpochEnd) => Promise<void> | void;
+  /** Continue a run from a checkpoint: its model, the epochs it finished and the optimizer's state. */
+  resume?: { model: tf.LayersModel; history: EpochSummary[]; optimizerWeights?: NamedTensor[] };
+}
+
+/** What `tf.Optimizer.getWeights()` returns (the type is not exported by tfjs). */
+export type NamedTensor = { name: string; tensor: tf.Tensor };
+
+export interface TrainResult {
+  model: tf.LayersModel;
+  history: EpochSummary[];
+  /** Training time of the epochs run in this call, validation included. */
+  seconds: number;
+  imagesPerSecond: number;
+}
+
+export function createOptimizer(name: OptimizerName, learningRate: number): tf.Optimizer {
+  switch (name) {
+    case 'adam':
+      return tf.train.adam(learningRate);
+    case 'sgd':
+      return tf.train.sgd(learningRate);
+    case 'momentum':
+      return tf.train.momentum(learningRate, 0.9);
+    case 'rmsprop':
+      return tf.train.rmsprop(learningRate);
+  }
+}
+
+/**
+ * The seed's training loop: mini-batches in a fresh shuffled order each epoch, softmax
+ * cross-entropy, the chosen optimizer; validation after each epoch. The order of epoch e depends
+ * only on (seed, e), so a run resumed from a checkpoint sees the same batches it would have.
+ */
+export async function train(options: TrainOptions): Promise<TrainResult> {
+  const { params, data, signal, onProgress } = options;
+  const interval = options.progressIntervalMs ?? 250;
+  const trainSet = params.trainSize
+    ? subset(data.train, 0, Math.min(params.trainSize, data.train.count))
+    : data.train;
+  const model = options.resume?.model ?? buildModel(params.architecture, params.seed);
+  const history = [...(options.resume?.history ?? [])];
+  const optimizer = createOptimizer(params.optimizer, params.learningRate);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  if (options.resume?.optimizerWeights) await optimizer.setWeights(options.resume.optimizerWeights);
+
+  const maker = new BatchMaker(trainSet);
+  const batches = Math.ceil(trainSet.count / params.batchSize);
+  const firstEpoch = history.length + 1;
+  const batchesToRun = (params.epochs - history.length) * batches;
+  const started = performance.now();
+  let batchesRun = 0;
+  let lastEmit = 0;
+  try {
+    for (let epoch = firstEpoch; epoch <= params.epochs; epoch++) {
+      const epochStarted = performance.now();
+      const order = shuffleInPlace(range(trainSet.count), createRandom(params.seed * 1_000_003 + epoch));
+      let lossSum = 0;
+      let correct = 0;
+      let seen = 0;
+      let lastBatchLoss = Number.NaN;
+      for (let b = 0; b < batches; b++) {
+        // Yield so an abort (or a lock renewal) scheduled on the event loop gets to run.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        signal?.throwIfAborted();
+        const start = b * params.batchSize;
+        const end = Math.min(trainSet.count, start + params.batchSize);
+        const [loss, hits] = trainStep(model, optimizer, variables, maker, order, start, end);
+        lastBatchLoss = loss;
+        lossSum += loss * (end - start);
+        correct += hits;
+        seen += end - start;
+        batchesRun++;
+        const now = performance.now();
+        if (onProgress && now - lastEmit >= interval && b < batches - 1) {
+          lastEmit = now;
+          onProgress(progress('batch', epoch, b + 1, lossSum / seen, correct / seen, now));
+        }
+      }
+      const validation =
+        data.validation.count > 0 ? evaluate(model, data.validation, { misclassifiedLimit: 0 }) : null;
+      const seconds = (performance.now() - epochStarted) / 1000;
+      history.push({
+        epoch,
+        loss: lossSum / seen,
+        accuracy: correct / seen,
+        lastBatchLoss,
+        valLoss: validation?.loss ?? null,
+        valAccuracy: validation?.accuracy ?? null,
+        seconds,
+        imagesPerSecond: seen / seconds,
+      });
+      const now = performance.now();
+      lastEmit = now;
+      onProgress?.({
+        ...progress('epoch', epoch, batches, lossSum / seen, correct / seen, now),
+        ...(validation ? { valLoss: validation.loss, valAccuracy: validation.accuracy } : {}),
+      });
+      await options.onEpochEnd?.({ epoch, model, optimizer, history: [...history] });
+    }
+  } catch (error) {
+    model.dispose();
+    throw error;
+  } finally {
+    optimizer.dispose();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { model, history, seconds, imagesPerSecond: (batchesRun ? trainedImages(batchesRun) : 0) / seconds };
+
+  function trainedImages(count: number): number {
+    const full = Math.floor(count / batches) * trainSet.count;
+    return full + Math.min(count % batches, batches) * params.batchSize;
+  }
+
+  function progress(
+    kind: TrainProgress['kind'],
+    epoch: number,
+    batch: number,
+    loss: number,
+    accuracy: number,
+    now: number,
+  ): TrainProgress {
+    const elapsedSeconds = (now - started) / 1000;
+    const perBatch = batchesRun ? elapsedSeconds / batchesRun : 0;
+    const done = (epoch - 1) * batches + batch;
+    return {
+      kind,
+      epoch,
+      epochs: params.epochs,
+      batch,
+      batches,
+      percent: (100 * done) / (params.epochs * batches),
+      loss,
+      accuracy,
+      imagesPerSecond: batchesRun ? trainedImages(batchesRun) / elapsedSeconds : 0,
+      elapsedSeconds,
+      etaSeconds: Math.max(0, batchesToRun - batchesRun) * perBatch,
+    };
+  }
+}
+
+/** One optimizer step; returns the batch's mean loss and how many it got right. */
+function trainStep(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  variables: tf.Variable[],
+  maker: BatchMaker,
+  order: Uint32Array,
+  start: number,
+  end: number,
+): [number, number] {
+  return tf.tidy(() => {
+    const { images, labels } = maker.make(order, start, end);
+    let hits: tf.Tensor | undefined;
+    const loss = optimizer.minimize(
+      () => {
+        const logits = model.apply(images, { training: true }) as tf.Tensor2D;
+        hits = tf.keep(tf.sum(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1))));
+        return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+      },
+      true,
+      variables,
+    )!;
+    const result: [number, number] = [loss.dataSync()[0]!, hits!.dataSync()[0]!];
+    hits!.dispose();
+    return result;
+  });
+}

@@ -1,0 +1,96 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const CLI = ['--import', 'tsx', 'src/cli/train.ts'];
+
+async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { timeout: 120_000 });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const e = error as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe('npm run train', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'cli-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  it('when asked for --help, then it lists every option and exits 0', async () => {
+    const { code, stdout } = await cli(['--help']);
+    expect(code).toBe(0);
+    for (const flag of [
+      '--architecture',
+      '--epochs',
+      '--batch-size',
+      '--learning-rate',
+      '--optimizer',
+      '--seed',
+      '--train-size',
+      '--validation-size',
+      '--dataset',
+      '--backend',
+      '--out',
+      '--json',
+    ]) {
+      expect(stdout).toContain(flag);
+    }
+  });
+
+  it.each([
+    [['--epochs', '0'], '--epochs: Too small'],
+    [['--epochs', 'ten'], '--epochs: Invalid input: expected number'],
+    [['--batch-size', '5000'], '--batch-size: Too big'],
+    [['--learning-rate', '0'], '--learning-rate'],
+    [['--optimizer', 'adagrad'], '--optimizer: Invalid option'],
+    [['--architecture', 'resnet'], '--architecture: Invalid option'],
+    [['--dataset', 'relative/dir'], '--dataset: dataset must be'],
+    [['--backend', 'gpu'], "--backend: expected node, wasm or cpu, got 'gpu'"],
+    [['--bogus'], "Unknown option '--bogus'"],
+    [['extra'], 'Unexpected argument'],
+  ])('when given %j, then it exits 2 naming the problem', async (args, message) => {
+    const { code, stderr } = await cli(args);
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+  });
+
+  it('when the dataset directory does not exist, then it exits 1 with the reason', async () => {
+    const { code, stderr } = await cli(['--dataset', join(dir, 'nowhere'), '--epochs', '1']);
+    expect(code).toBe(1);
+    expect(stderr).toMatch(/training failed: .*nowhere.*does not exist/);
+  });
+
+  it('when it trains, then it prints an epoch line, saves the model and reports JSON', async () => {
+    const out = join(dir, 'model');
+    const { code, stdout, stderr } = await cli([
+      ...['--epochs', '1', '--train-size', '1000', '--validation-size', '500', '--backend', 'wasm'],
+      ...['--out', out, '--json'],
+    ]);
+    expect(code).toBe(0);
+    expect(stderr).toMatch(/backend: wasm/);
+    expect(stderr).toMatch(/epoch 1\/1 {2}loss \d\.\d{4} {2}acc [\d.]+ % {2}val_loss/);
+    const report = JSON.parse(stdout) as {
+      backend: string;
+      parameterCount: number;
+      trainImages: number;
+      accuracy: { train: number; validation: number; test: number };
+      confusion: number[][];
+    };
+    expect(report).toMatchObject({ backend: 'wasm', parameterCount: 60_074, trainImages: 1000 });
+    expect(report.accuracy.test).toBeGreaterThan(0.5);
+    expect(report.confusion.flat().reduce((a, b) => a + b, 0)).toBe(10_000);
+    for (const file of ['model.json', 'weights.bin', 'training.json']) {
+      expect((await stat(join(out, file))).size).toBeGreaterThan(0);
+    }
+    expect(JSON.parse(await readFile(join(out, 'training.json'), 'utf8'))).toMatchObject({ backend: 'wasm' });
+  });
+});
