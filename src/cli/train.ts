@@ -21,6 +21,7 @@ Options (defaults are the seed tutorial's recipe):
   --train-size N        train on the first N training images only (default: all 50,000)
   --validation-size N   images held out from the end of the training file (default 10,000)
   --dataset NAME        mnist | fashion-mnist | /absolute/dir/with/idx/files (default mnist)
+  --augment             shift training images by up to 2 pixels at random
   --backend NAME        node | wasm | cpu; also TF_BACKEND (default: fastest available)
   --out DIR             save the model (model.json, weights.bin) and training.json there
   --json                print the final report as JSON instead of a table
@@ -38,6 +39,7 @@ const options = {
   'train-size': { type: 'string' },
   'validation-size': { type: 'string' },
   dataset: { type: 'string' },
+  augment: { type: 'boolean' },
   backend: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },

@@ -19,7 +19,16 @@ export class BatchMaker {
 
   constructor(private readonly set: ImageSet) {}
 
-  make(indices: ArrayLike<number>, start: number, end: number): Batch {
+  /**
+   * `shift`, when given, moves each image by a random whole number of pixels, up to `maxShift` in
+   * each direction, filling with background: cheap augmentation that MNIST nets gain from.
+   */
+  make(
+    indices: ArrayLike<number>,
+    start: number,
+    end: number,
+    shift?: { random: () => number; maxShift: number },
+  ): Batch {
     const { height, width, images, labels } = this.set;
     const size = height * width;
     const n = end - start;
@@ -33,12 +42,39 @@ export class BatchMaker {
       const index = indices[start + b]!;
       const from = index * size;
       const to = b * size;
-      for (let p = 0; p < size; p++) pixels[to + p] = images[from + p]! / 255;
+      if (shift) {
+        const span = 2 * shift.maxShift + 1;
+        const dy = Math.floor(shift.random() * span) - shift.maxShift;
+        const dx = Math.floor(shift.random() * span) - shift.maxShift;
+        shiftInto(images, from, pixels, to, height, width, dy, dx);
+      } else {
+        for (let p = 0; p < size; p++) pixels[to + p] = images[from + p]! / 255;
+      }
       classes[b] = labels[index]!;
     }
     return tf.tidy(() => ({
       images: tf.tensor4d(pixels, [n, height, width, 1]),
       labels: tf.oneHot(tf.tensor1d(classes, 'int32'), NUM_CLASSES).toFloat() as tf.Tensor2D,
     }));
+  }
+}
+
+function shiftInto(
+  src: Uint8Array,
+  from: number,
+  dst: Float32Array,
+  to: number,
+  height: number,
+  width: number,
+  dy: number,
+  dx: number,
+): void {
+  dst.fill(0, to, to + height * width);
+  const x0 = Math.max(0, dx);
+  const x1 = Math.min(width, width + dx);
+  for (let y = Math.max(0, dy); y < Math.min(height, height + dy); y++) {
+    const srcRow = from + (y - dy) * width - dx;
+    const dstRow = to + y * width;
+    for (let x = x0; x < x1; x++) dst[dstRow + x] = src[srcRow + x]! / 255;
   }
 }

@@ -36,6 +36,10 @@ export const trainParamsSchema = z
       .max(MAX_TRAIN_SIZE)
       .optional()
       .describe('use only the first N training images (default: the whole training split)'),
+    augment: z
+      .boolean()
+      .default(false)
+      .describe('shift each training image by up to 2 pixels at random (helps the wide net past 99.4 %)'),
     validationSize: z
       .int()
       .min(0)

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildModel } from './architectures.js';
-import { BatchMaker } from './batches.js';
+import { BatchMaker, type Batch } from './batches.js';
 import { subset, type DatasetSplits } from './data/dataset.js';
 import { evaluate } from './evaluate.js';
 import { createRandom, range, shuffleInPlace } from './random.js';
@@ -111,7 +111,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   try {
     for (let epoch = firstEpoch; epoch <= params.epochs; epoch++) {
       const epochStarted = performance.now();
-      const order = shuffleInPlace(range(trainSet.count), createRandom(params.seed * 1_000_003 + epoch));
+      const random = createRandom(params.seed * 1_000_003 + epoch);
+      const order = shuffleInPlace(range(trainSet.count), random);
+      const shift = params.augment ? { random, maxShift: 2 } : undefined;
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
@@ -122,7 +124,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
         signal?.throwIfAborted();
         const start = b * params.batchSize;
         const end = Math.min(trainSet.count, start + params.batchSize);
-        const [loss, hits] = trainStep(model, optimizer, variables, maker, order, start, end);
+        const [loss, hits] = trainStep(model, optimizer, variables, () =>
+          maker.make(order, start, end, shift),
+        );
         lastBatchLoss = loss;
         lossSum += loss * (end - start);
         correct += hits;
@@ -201,13 +205,10 @@ function trainStep(
   model: tf.LayersModel,
   optimizer: tf.Optimizer,
   variables: tf.Variable[],
-  maker: BatchMaker,
-  order: Uint32Array,
-  start: number,
-  end: number,
+  makeBatch: () => Batch,
 ): [number, number] {
   return tf.tidy(() => {
-    const { images, labels } = maker.make(order, start, end);
+    const { images, labels } = makeBatch();
     let hits: tf.Tensor | undefined;
     const loss = optimizer.minimize(
       () => {

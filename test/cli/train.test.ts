@@ -38,6 +38,7 @@ describe('npm run train', () => {
       '--train-size',
       '--validation-size',
       '--dataset',
+      '--augment',
       '--backend',
       '--out',
       '--json',
