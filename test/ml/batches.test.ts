@@ -12,6 +12,8 @@ function tinySet(): ImageSet {
   return { count: 3, height: 4, width: 4, images, labels: new Uint8Array([7, 1, 9]) };
 }
 
+const sum = (values: ArrayLike<number>) => Array.from(values).reduce((a, b) => a + b, 0);
+
 describe('BatchMaker', () => {
   beforeAll(() => initBackend('wasm'));
 
@@ -22,7 +24,7 @@ describe('BatchMaker', () => {
     const pixels = images.dataSync();
     expect(pixels[2 * 4 + 2]).toBe(1);
     expect(pixels[16 + 0]).toBe(1);
-    expect(pixels.reduce((a, b) => a + b, 0)).toBe(2);
+    expect(sum(pixels)).toBe(2);
     expect(labels.argMax(1).arraySync()).toEqual([9, 7]);
     tf.dispose([images, labels]);
   });
@@ -35,7 +37,7 @@ describe('BatchMaker', () => {
       const pixels = images.dataSync();
       const at = pixels.indexOf(1);
       // The bright pixel of image 1 sits at (1, 1): a shift of up to 1 keeps it inside a 4x4 image.
-      expect(pixels.reduce((a, b) => a + b, 0)).toBe(1);
+      expect(sum(pixels)).toBe(1);
       expect(Math.abs(Math.floor(at / 4) - 1)).toBeLessThanOrEqual(1);
       expect(Math.abs((at % 4) - 1)).toBeLessThanOrEqual(1);
       tf.dispose([images, labels]);
@@ -47,7 +49,7 @@ describe('BatchMaker', () => {
     // random() = 0 gives the most negative shift in both axes: (-2, -2).
     const { images, labels } = maker.make([0, 2], 0, 2, { random: () => 0, maxShift: 2 });
     const pixels = images.dataSync();
-    expect(pixels.slice(0, 16).reduce((a, b) => a + b, 0)).toBe(0);
+    expect(sum(pixels.slice(0, 16))).toBe(0);
     expect(pixels[16 + 0]).toBe(1);
     tf.dispose([images, labels]);
   });

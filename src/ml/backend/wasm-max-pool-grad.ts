@@ -42,6 +42,11 @@ function maxPoolGrad(args: {
   const dxValues = heapF32(backend, dx);
   dxValues.fill(0);
   const rowStride = w * c;
+  const inside = 2 * oh <= h && 2 * ow <= w;
+  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && padTop === 0 && padLeft === 0 && inside) {
+    pool2x2Grad(x, dyValues, dxValues, batchSize, h, w, c, oh, ow);
+    return dx;
+  }
   let d = 0;
   for (let n = 0; n < batchSize; n++) {
     for (let oy = 0; oy < oh; oy++) {
@@ -68,6 +73,45 @@ function maxPoolGrad(args: {
     }
   }
   return dx;
+}
+
+/**
+ * The 2x2, stride 2, unpadded window of nearly every CNN, this one included, without the
+ * general loop's bounds arithmetic: about twice as fast on the seed's shapes.
+ */
+function pool2x2Grad(
+  x: Float32Array,
+  dy: Float32Array,
+  dx: Float32Array,
+  batch: number,
+  h: number,
+  w: number,
+  c: number,
+  oh: number,
+  ow: number,
+): void {
+  const right = c;
+  const below = w * c;
+  let d = 0;
+  for (let n = 0; n < batch; n++) {
+    for (let oy = 0; oy < oh; oy++) {
+      let corner = (n * h + 2 * oy) * w * c;
+      for (let ox = 0; ox < ow; ox++, corner += 2 * c) {
+        for (let ch = 0; ch < c; ch++, d++) {
+          // Strict '>' from -Infinity in reading order, as on cpu: the first of equal maxima wins
+          // and a NaN never does (an all-NaN window gets no gradient).
+          const p = corner + ch;
+          let best = Number.NEGATIVE_INFINITY;
+          let at = -1;
+          if (x[p]! > best) best = x[(at = p)]!;
+          if (x[p + right]! > best) best = x[(at = p + right)]!;
+          if (x[p + below]! > best) best = x[(at = p + below)]!;
+          if (x[p + below + right]! > best) at = p + below + right;
+          if (at >= 0) dx[at]! += dy[d]!;
+        }
+      }
+    }
+  }
 }
 
 export const wasmMaxPoolGradConfig: KernelConfig = {

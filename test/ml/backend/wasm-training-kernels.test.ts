@@ -131,6 +131,17 @@ describe('wasm training kernels', () => {
     await expectSameAsCpu('MaxPoolGrad', inputs, { filterSize: 2, strides: 2, pad: 'valid' }, 0);
   });
 
+  it('when a pooling window holds NaN, then MaxPoolGrad skips it as cpu does', async () => {
+    const values = random([1, 4, 4, 1], 10).values;
+    for (const i of [0, 1, 4, 5, 10]) values[i] = Number.NaN; // all of the first window, one of the fourth
+    const inputs = {
+      dy: random([1, 2, 2, 1], 11),
+      input: { shape: [1, 4, 4, 1], values },
+      output: random([1, 2, 2, 1], 12),
+    };
+    await expectSameAsCpu('MaxPoolGrad', inputs, { filterSize: 2, strides: 2, pad: 'valid' }, 0);
+  });
+
   const matMulCases = [
     { a: [64, 120], b: [400, 120], transposeA: false, transposeB: true },
     { a: [64, 400], b: [64, 120], transposeA: true, transposeB: false },
