@@ -8,9 +8,9 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { cpus, hostname } from 'node:os';
 import { buildModel } from '../src/ml/architectures.js';
 import { initBackend } from '../src/ml/backend/index.js';
+import { printReport } from './report.js';
 
 // The shipped kernels, taken before ours replace them.
 const shipped = Object.fromEntries(
@@ -133,31 +133,17 @@ const stepKernels = [...byKernel.entries()]
   .slice(0, 12)
   .map(([kernel, micros]) => ({ kernel, micros: Math.round(micros), share: micros / stepMicros }));
 
-console.log(
-  JSON.stringify(
-    {
-      benchmark: 'kernels',
-      date: new Date().toISOString(),
-      machine: {
-        host: hostname(),
-        cpus: cpus().length,
-        model: cpus()[0]?.model ?? 'unknown',
-        node: process.version,
-      },
-      kernels: rows.map((r) => ({
-        ...r,
-        oursMicros: Math.round(r.oursMicros),
-        shippedMicros: Math.round(r.shippedMicros),
-        speedup: Number(r.speedup.toFixed(2)),
-      })),
-      seedStep: {
-        batch: 64,
-        micros: Math.round(stepMicros),
-        imagesPerSecond: Math.round(64e6 / stepMicros),
-        kernels: stepKernels,
-      },
-    },
-    null,
-    2,
-  ),
-);
+printReport('kernels', {
+  kernels: rows.map((r) => ({
+    ...r,
+    oursMicros: Math.round(r.oursMicros),
+    shippedMicros: Math.round(r.shippedMicros),
+    speedup: Number(r.speedup.toFixed(2)),
+  })),
+  seedStep: {
+    batch: 64,
+    micros: Math.round(stepMicros),
+    imagesPerSecond: Math.round(64e6 / stepMicros),
+    kernels: stepKernels,
+  },
+});

@@ -7,7 +7,6 @@
  */
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cpus, hostname } from 'node:os';
 import { promisify } from 'node:util';
 import { parseArgs } from 'node:util';
 import { backendNameSchema, initBackend } from '../src/ml/backend/index.js';
@@ -15,6 +14,7 @@ import { loadDataset, resolveDatasetDir } from '../src/ml/data/dataset.js';
 import { evaluate } from '../src/ml/evaluate.js';
 import { train } from '../src/ml/train.js';
 import { trainParamsSchema } from '../src/ml/train-params.js';
+import { printReport } from './report.js';
 
 const WARMUP_STEPS = 20;
 const PYTHON = '/usr/bin/python3';
@@ -78,25 +78,11 @@ const ours = {
 };
 
 const torch = args['no-torch'] ? null : await runTorch();
-console.log(
-  JSON.stringify(
-    {
-      benchmark: 'train',
-      date: new Date().toISOString(),
-      machine: {
-        host: hostname(),
-        cpus: cpus().length,
-        model: cpus()[0]?.model ?? 'unknown',
-        node: process.version,
-      },
-      ours,
-      pytorch: torch,
-      ratio: torch ? { trainImagesPerSecond: ours.trainImagesPerSecond / torch.trainImagesPerSecond } : null,
-    },
-    null,
-    2,
-  ),
-);
+printReport('train', {
+  ours,
+  pytorch: torch,
+  ratio: torch ? { trainImagesPerSecond: ours.trainImagesPerSecond / torch.trainImagesPerSecond } : null,
+});
 
 async function runTorch(): Promise<{ trainImagesPerSecond: number; [key: string]: unknown } | null> {
   if (!existsSync(PYTHON)) return null;

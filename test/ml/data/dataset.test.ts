@@ -15,7 +15,8 @@ import {
   type DatasetSplits,
   type ImageSet,
 } from '../../../src/ml/data/dataset.js';
-import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC, IdxFormatError } from '../../../src/ml/data/idx.js';
+import { IdxFormatError } from '../../../src/ml/data/idx.js';
+import { countLabels, imageFile, labelFile, sameBytes } from '../../helpers/idx-files.js';
 
 const PIXELS = 28 * 28;
 const TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
@@ -25,36 +26,6 @@ const FILE_NAMES = [
   't10k-images-idx3-ubyte',
   't10k-labels-idx1-ubyte',
 ];
-
-function idxHeader(magic: number, dims: number[]): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header.writeUInt32BE(magic, 0);
-  dims.forEach((size, i) => header.writeUInt32BE(size, 4 + 4 * i));
-  return header;
-}
-
-/** Image i is filled with the byte i, so a split's origin can be read off its pixels. */
-function imageFile(count: number, rows = 28, cols = 28): Buffer {
-  const pixels = Buffer.alloc(count * rows * cols);
-  for (let i = 0; i < count; i++) pixels.fill(i, i * rows * cols, (i + 1) * rows * cols);
-  return Buffer.concat([idxHeader(IDX_IMAGES_MAGIC, [count, rows, cols]), pixels]);
-}
-
-function labelFile(labels: number[]): Buffer {
-  return Buffer.concat([idxHeader(IDX_LABELS_MAGIC, [labels.length]), Buffer.from(labels)]);
-}
-
-function countLabels(labels: Uint8Array): number[] {
-  const counts = new Array<number>(10).fill(0);
-  for (const label of labels) counts[label] = (counts[label] ?? 0) + 1;
-  return counts;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  );
-}
 
 async function datasetError(load: Promise<unknown>): Promise<DatasetError> {
   const error = await load.then(

