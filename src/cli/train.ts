@@ -84,7 +84,8 @@ function epochLine(p: TrainProgress): string {
   const val =
     p.valLoss === undefined ? '' : `  val_loss ${p.valLoss.toFixed(4)}  val_acc ${pct(p.valAccuracy!)}`;
   return (
-    `epoch ${String(p.epoch).padStart(width)}/${p.epochs}  loss ${p.loss.toFixed(4)}  acc ${pct(p.accuracy)}${val}` +
+    `epoch ${String(p.epoch).padStart(width)}/${p.epochs}  loss ${p.loss.toFixed(4)} (last batch ${p.lastBatchLoss?.toFixed(4)})` +
+    `  acc ${pct(p.accuracy)}${val}` +
     `  ${Math.round(p.imagesPerSecond)} img/s  ${p.elapsedSeconds.toFixed(1)} s`
   );
 }

@@ -22,6 +22,8 @@ export interface TrainProgress {
   /** On epoch events (when there is a validation split). */
   valLoss?: number;
   valAccuracy?: number;
+  /** On epoch events: the loss of the epoch's last batch, which the seed prints. */
+  lastBatchLoss?: number;
   imagesPerSecond: number;
   elapsedSeconds: number;
   etaSeconds: number;
@@ -156,6 +158,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       onProgress?.({
         ...progress('epoch', epoch, batches, lossSum / seen, correct / seen, now),
         ...(validation ? { valLoss: validation.loss, valAccuracy: validation.accuracy } : {}),
+        lastBatchLoss,
       });
       await options.onEpochEnd?.({ epoch, model, optimizer, history: [...history] });
     }

@@ -78,7 +78,9 @@ describe('npm run train', () => {
     ]);
     expect(code).toBe(0);
     expect(stderr).toMatch(/backend: wasm/);
-    expect(stderr).toMatch(/epoch 1\/1 {2}loss \d\.\d{4} {2}acc [\d.]+ % {2}val_loss/);
+    expect(stderr).toMatch(
+      /epoch 1\/1 {2}loss \d\.\d{4} \(last batch \d\.\d{4}\) {2}acc [\d.]+ % {2}val_loss/,
+    );
     const report = JSON.parse(stdout) as {
       backend: string;
       parameterCount: number;
