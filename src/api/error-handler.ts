@@ -1,0 +1,57 @@
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { JobConflictError } from '../jobs/training-jobs.js';
+import { HttpError } from './http-error.js';
+
+export const errorBodySchema = z.object({
+  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
+});
+
+/**
+ * One place that turns errors into `{ error: { code, message, details? } }`. Client errors name
+ * the problem; server errors are logged with the request and answered without internals.
+ */
+export function registerErrorHandler(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    if (hasZodFastifySchemaValidationErrors(error)) {
+      const details = error.validation.map((v) => ({
+        field: `${error.validationContext ?? 'body'}${v.instancePath.replaceAll('/', '.') || ''}`,
+        message: v.message ?? 'invalid',
+      }));
+      const message = details.map((d) => `${d.field}: ${d.message}`).join('; ');
+      return reply.status(400).send({ error: { code: 'invalid_request', message, details } });
+    }
+    if (error instanceof HttpError) {
+      return reply.status(error.statusCode).send({
+        error: {
+          code: error.code,
+          message: error.message,
+          ...(error.details ? { details: error.details } : {}),
+        },
+      });
+    }
+    if (error instanceof JobConflictError) {
+      return reply.status(409).send({ error: { code: 'conflict', message: error.message } });
+    }
+    const status = error.statusCode ?? 500;
+    if (status < 500) {
+      // Fastify's own client errors: unparsable JSON, body too large, wrong content type, ...
+      return reply.status(status).send({ error: { code: codeOf(error, status), message: error.message } });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.status(500).send({ error: { code: 'internal', message: 'Internal server error' } });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({
+      error: { code: 'not_found', message: `no route for ${request.method} ${request.url.split('?')[0]}` },
+    }),
+  );
+}
+
+function codeOf(error: FastifyError, status: number): string {
+  if (status === 413) return 'payload_too_large';
+  if (status === 415) return 'unsupported_media_type';
+  return error.code?.toLowerCase().replace(/^fst_err_/, '') ?? 'bad_request';
+}

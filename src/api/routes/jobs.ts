@@ -1,0 +1,141 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { jobStateSchema, jobViewSchema, type JobView } from '../../jobs/job-schema.js';
+import { trainParamsSchema } from '../../ml/train-params.js';
+import { errorBodySchema } from '../error-handler.js';
+import { notFound } from '../http-error.js';
+
+const idParams = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'not a job id') });
+const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
+  const { jobs, jobEvents } = app;
+
+  app.post(
+    '/jobs',
+    {
+      schema: {
+        summary: 'Start a training job',
+        body: trainParamsSchema,
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
+        response: { 200: jobViewSchema, 202: jobViewSchema, 400: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const { view, created } = await jobs.enqueue(request.body, request.headers['idempotency-key']);
+      request.log.info({ jobId: view.id, created }, created ? 'training job queued' : 'idempotent retry');
+      return reply
+        .status(created ? 202 : 200)
+        .header('location', `/jobs/${view.id}`)
+        .send(view);
+    },
+  );
+
+  app.get(
+    '/jobs',
+    {
+      schema: {
+        summary: 'List jobs, newest first',
+        querystring: z.object({
+          state: jobStateSchema.optional(),
+          limit: z.coerce.number().int().min(1).max(100).default(20),
+          offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+        }),
+        response: {
+          200: z.object({ jobs: z.array(jobViewSchema), total: z.int(), limit: z.int(), offset: z.int() }),
+          400: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      const { state, limit, offset } = request.query;
+      const { jobs: page, total } = await jobs.list({ ...(state ? { state } : {}), limit, offset });
+      return { jobs: page, total, limit, offset };
+    },
+  );
+
+  app.get(
+    '/jobs/:id',
+    {
+      schema: {
+        summary: 'A job, its progress and result',
+        params: idParams,
+        response: { 200: jobViewSchema, 404: errorBodySchema },
+      },
+    },
+    async (request) => {
+      const view = await jobs.get(request.params.id);
+      if (!view) throw notFound(`job ${request.params.id}`);
+      return view;
+    },
+  );
+
+  app.delete(
+    '/jobs/:id',
+    {
+      schema: {
+        summary: 'Cancel a queued or active job',
+        params: idParams,
+        response: { 202: jobViewSchema, 404: errorBodySchema, 409: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const view = await jobs.cancel(request.params.id);
+      if (!view) throw notFound(`job ${request.params.id}`);
+      request.log.info({ jobId: view.id }, 'job cancellation requested');
+      return reply.status(202).send(view);
+    },
+  );
+
+  app.get(
+    '/jobs/:id/events',
+    {
+      schema: {
+        summary: 'Server-Sent Events: progress, then the final state',
+        params: idParams,
+        response: { 404: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const { id } = request.params;
+      const first = await jobs.get(id);
+      if (!first) throw notFound(`job ${id}`);
+      reply.hijack();
+      const res = reply.raw;
+      res.writeHead(200, {
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache, no-transform',
+        connection: 'keep-alive',
+        'x-accel-buffering': 'no',
+      });
+      const send = (event: string, data: unknown) =>
+        res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+      let closed = false;
+      const finish = (view: JobView) => {
+        if (closed) return;
+        closed = true;
+        send('end', view);
+        stop();
+        res.end();
+      };
+      send('state', first);
+      const unwatch = jobEvents.watch(id, (event) => {
+        if (event.type === 'progress') send('progress', event.data);
+        // The view after the fact carries the result or the reason, and whether it was a cancel.
+        else void jobs.get(id).then((view) => view && finish(view));
+      });
+      const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      const stop = () => {
+        unwatch();
+        clearInterval(heartbeat);
+      };
+      request.raw.on('close', () => {
+        closed = true;
+        stop();
+      });
+      // The job may have finished between the first read and the subscription.
+      const now = await jobs.get(id);
+      if (now && TERMINAL.has(now.state)) finish(now);
+    },
+  );
+};

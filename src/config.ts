@@ -1,0 +1,52 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+import { backendNameSchema } from './ml/backend/index.js';
+
+const intFromEnv = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+/**
+ * Every setting, from the environment, validated once at start-up. A bad value stops the
+ * process with a message naming the variable.
+ */
+export const configSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: intFromEnv(3000, 0, 65_535),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .default('redis://127.0.0.1:6379'),
+  /** Prefix of every Redis key and channel we use, so several deployments can share one Redis. */
+  REDIS_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _.:- only')
+    .default('digits'),
+  MODEL_DIR: z.string().min(1).default('./data/models'),
+  CHECKPOINT_DIR: z.string().min(1).default('./data/checkpoints'),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TF_BACKEND: backendNameSchema.optional(),
+  /** Training jobs one worker process runs at once; training is CPU-bound, so one per core. */
+  WORKER_CONCURRENCY: intFromEnv(1, 1, 64),
+  /** Worker processes `npm start` runs beside the API. */
+  WORKERS: intFromEnv(availableParallelism(), 0, 64),
+  /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
+  JOB_ATTEMPTS: intFromEnv(3, 1, 20),
+  /** Finished jobs kept readable: at most this many, for at most this long. */
+  JOB_RETENTION_COUNT: intFromEnv(1000, 1, 1_000_000),
+  JOB_RETENTION_HOURS: intFromEnv(24 * 7, 1, 24 * 365),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = configSchema.safeParse(env);
+  if (parsed.success) return parsed.data;
+  const problems = parsed.error.issues.map(
+    (i) => `${String(i.path[0])}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])])})`,
+  );
+  throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+}

@@ -1,0 +1,44 @@
+import { EventEmitter } from 'node:events';
+import { QueueEvents } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { TRAINING_QUEUE } from './job-schema.js';
+
+export type JobEvent = { type: 'progress'; data: unknown } | { type: 'completed' | 'failed'; data: unknown };
+
+/**
+ * One BullMQ QueueEvents stream per process, fanned out by job id, so a hundred clients watching
+ * jobs cost one Redis connection, not a hundred.
+ */
+export class JobEvents {
+  private readonly events: QueueEvents;
+  private readonly emitter = new EventEmitter();
+
+  constructor(connection: Redis, prefix: string) {
+    this.emitter.setMaxListeners(0);
+    this.events = new QueueEvents(TRAINING_QUEUE, {
+      connection: connection.duplicate({ maxRetriesPerRequest: null }),
+      prefix,
+    });
+    this.events.on('progress', ({ jobId, data }) => this.emitter.emit(jobId, { type: 'progress', data }));
+    this.events.on('completed', ({ jobId, returnvalue }) =>
+      this.emitter.emit(jobId, { type: 'completed', data: returnvalue }),
+    );
+    this.events.on('failed', ({ jobId, failedReason }) =>
+      this.emitter.emit(jobId, { type: 'failed', data: failedReason }),
+    );
+  }
+
+  ready(): Promise<void> {
+    return this.events.waitUntilReady().then(() => undefined);
+  }
+
+  /** Calls `listener` with each event of one job; returns the unsubscribe function. */
+  watch(jobId: string, listener: (event: JobEvent) => void): () => void {
+    this.emitter.on(jobId, listener);
+    return () => this.emitter.off(jobId, listener);
+  }
+
+  async close(): Promise<void> {
+    await this.events.close();
+  }
+}

@@ -1,0 +1,176 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { Job, Queue, type JobType } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { TrainParams } from '../ml/train-params.js';
+import {
+  jobProgressSchema,
+  jobResultSchema,
+  TRAINING_QUEUE,
+  type JobData,
+  type JobResult,
+  type JobState,
+  type JobView,
+} from './job-schema.js';
+
+/** The reason a cancelled job fails with, so its view can say `cancelled` rather than `failed`. */
+export const CANCELLED_REASON = 'cancelled on request';
+
+export class JobConflictError extends Error {
+  override name = 'JobConflictError';
+}
+
+export interface TrainingJobsOptions {
+  connection: Redis;
+  prefix: string;
+  /** Attempts per job (crashes and lost workers count); @default 3 */
+  attempts?: number;
+  /** Finished jobs kept: @default { count: 1000, ageSeconds: 7 days } */
+  retention?: { count: number; ageSeconds: number };
+}
+
+const STATES_OF: Record<JobState, JobType[]> = {
+  queued: ['waiting', 'delayed', 'prioritized'],
+  active: ['active'],
+  completed: ['completed'],
+  failed: ['failed'],
+  cancelled: ['failed', 'waiting', 'delayed', 'prioritized'],
+};
+
+/**
+ * The training-job contract over BullMQ, shared by the API (enqueue, read, cancel) and the worker
+ * (cancel flags). Jobs and their progress live in Redis, so they outlive any API or worker process.
+ */
+export class TrainingJobs {
+  readonly queue: Queue<JobData, JobResult>;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+
+  constructor(private readonly options: TrainingJobsOptions) {
+    this.redis = options.connection;
+    this.prefix = options.prefix;
+    const retention = options.retention ?? { count: 1000, ageSeconds: 7 * 24 * 3600 };
+    const keep = { count: retention.count, age: retention.ageSeconds };
+    this.queue = new Queue<JobData, JobResult>(TRAINING_QUEUE, {
+      connection: options.connection,
+      prefix: options.prefix,
+      defaultJobOptions: {
+        attempts: options.attempts ?? 3,
+        backoff: { type: 'exponential', delay: 2000 },
+        removeOnComplete: keep,
+        removeOnFail: keep,
+      },
+    });
+  }
+
+  /**
+   * Queues a training job. The same idempotency key returns the job it first created (while that
+   * job is retained); reusing a key with other parameters is a conflict, as with HTTP APIs that
+   * take such keys.
+   */
+  async enqueue(params: TrainParams, idempotencyKey?: string): Promise<{ view: JobView; created: boolean }> {
+    const jobId = idempotencyKey
+      ? `k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`
+      : randomUUID();
+    const existing = idempotencyKey ? await Job.fromId<JobData, JobResult>(this.queue, jobId) : undefined;
+    if (existing) {
+      if (JSON.stringify(existing.data.params) !== JSON.stringify(params)) {
+        throw new JobConflictError('Idempotency-Key was already used for a job with other parameters');
+      }
+      return { view: await this.view(existing), created: false };
+    }
+    const job = await this.queue.add('train', { params }, { jobId });
+    return { view: await this.view(job), created: true };
+  }
+
+  async get(id: string): Promise<JobView | null> {
+    const job = await Job.fromId<JobData, JobResult>(this.queue, id);
+    return job ? this.view(job) : null;
+  }
+
+  /** Newest first. Retention bounds how many jobs exist, so sorting them here stays cheap. */
+  async list(options: {
+    state?: JobState;
+    limit: number;
+    offset: number;
+  }): Promise<{ jobs: JobView[]; total: number }> {
+    const types = options.state ? STATES_OF[options.state] : [...new Set(Object.values(STATES_OF).flat())];
+    const jobs = (await this.queue.getJobs(types)) as Job<JobData, JobResult>[];
+    const views = await Promise.all(jobs.filter(Boolean).map((job) => this.view(job)));
+    const matching = views
+      .filter((v) => !options.state || v.state === options.state)
+      .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
+    return { jobs: matching.slice(options.offset, options.offset + options.limit), total: matching.length };
+  }
+
+  /**
+   * Marks a job cancelled and tells the workers: a queued job then never trains, an active one
+   * stops within a batch. The flag outlives a missed announcement: the worker checks it too.
+   */
+  async cancel(id: string): Promise<JobView | null> {
+    const job = await Job.fromId<JobData, JobResult>(this.queue, id);
+    if (!job) return null;
+    const before = await this.view(job);
+    if (before.state !== 'queued' && before.state !== 'active') {
+      throw new JobConflictError(
+        `job ${id} is already ${before.state}; only queued or active jobs can be cancelled`,
+      );
+    }
+    const ttl = (this.options.retention?.ageSeconds ?? 7 * 24 * 3600) + 3600;
+    await this.redis.set(this.cancelKey(id), '1', 'EX', ttl);
+    await this.redis.publish(cancelChannel(this.prefix), id);
+    return this.view(job);
+  }
+
+  isCancelRequested(id: string): Promise<boolean> {
+    return this.redis.exists(this.cancelKey(id)).then((n) => n > 0);
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+
+  private cancelKey(id: string): string {
+    return `${this.prefix}:cancel:${id}`;
+  }
+
+  private async view(job: Job<JobData, JobResult>): Promise<JobView> {
+    const raw = await job.getState();
+    const cancelRequested = await this.isCancelRequested(job.id!);
+    const progress = jobProgressSchema.safeParse(job.progress);
+    const result = jobResultSchema.safeParse(job.returnvalue);
+    const { history = [], ...current } = progress.success ? progress.data : {};
+    return {
+      id: job.id!,
+      state: stateOf(raw, job.failedReason, cancelRequested),
+      params: job.data.params,
+      createdAt: new Date(job.timestamp).toISOString(),
+      startedAt: job.processedOn ? new Date(job.processedOn).toISOString() : null,
+      finishedAt: job.finishedOn ? new Date(job.finishedOn).toISOString() : null,
+      attempts: job.attemptsStarted ?? job.attemptsMade,
+      progress: progress.success ? (current as JobView['progress']) : null,
+      history,
+      result: result.success ? result.data : null,
+      error:
+        raw === 'failed' && job.failedReason !== CANCELLED_REASON
+          ? job.failedReason || 'unknown error'
+          : null,
+    };
+  }
+}
+
+export function cancelChannel(prefix: string): string {
+  return `${prefix}:cancel`;
+}
+
+function stateOf(raw: string, failedReason: string | undefined, cancelRequested: boolean): JobState {
+  switch (raw) {
+    case 'active':
+      return 'active';
+    case 'completed':
+      return 'completed';
+    case 'failed':
+      return failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
+    default:
+      return cancelRequested ? 'cancelled' : 'queued';
+  }
+}

@@ -1,0 +1,393 @@
+import { randomUUID } from 'node:crypto';
+import { lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
+import { backendNameSchema } from '../ml/backend/index.js';
+import { NUM_CLASSES } from '../ml/data/dataset.js';
+import { loadModel, saveModel } from '../ml/model-io.js';
+import type { TrainingReport } from '../ml/run-training.js';
+import { architectureSchema, trainParamsSchema } from '../ml/train-params.js';
+
+/**
+ * A directory of immutable, numbered model versions that many processes (on many machines) share:
+ *
+ *   <root>/<N>/{model.json, weights.bin, metadata.json}   version N, visible once metadata.json is in it
+ *   <root>/.claims/<N>/                                   N is taken; never deleted, so never reused
+ *   <root>/.staging/<uuid>/                               a version being written
+ *   <root>/.trash/<N>-<uuid>/                             a version being deleted
+ *
+ * Only mkdir (exclusive) and rename (atomic) coordinate writers, which hold on a local disk and on
+ * NFS alike, so no lock server is needed.
+ */
+
+const METADATA_JSON = 'metadata.json';
+const STAGING = '.staging';
+const CLAIMS = '.claims';
+const TRASH = '.trash';
+const VERSION_NAME = /^[1-9][0-9]*$/;
+/** Metadata files read at once by list(), to bound open file descriptors. */
+const READ_CONCURRENCY = 16;
+
+/** z.int() is limited to safe integers, so a version always round-trips through a file name. */
+export const modelVersionSchema = z.int().min(1);
+
+const classIndexSchema = z
+  .int()
+  .min(0)
+  .max(NUM_CLASSES - 1);
+const metricsSchema = z.object({ train: z.number(), validation: z.number().nullable(), test: z.number() });
+
+const epochSummarySchema = z.object({
+  epoch: z.int().min(1),
+  loss: z.number(),
+  accuracy: z.number(),
+  lastBatchLoss: z.number(),
+  valLoss: z.number().nullable(),
+  valAccuracy: z.number().nullable(),
+  seconds: z.number(),
+  imagesPerSecond: z.number(),
+});
+
+const misclassifiedSchema = z.object({
+  index: z.int().min(0),
+  label: classIndexSchema,
+  predicted: classIndexSchema,
+  confidence: z.number(),
+});
+
+/** The run's report as stored; must stay the shape of `TrainingReport` (checked below at compile time). */
+export const trainingReportSchema = z.object({
+  params: trainParamsSchema,
+  backend: backendNameSchema,
+  architecture: architectureSchema,
+  parameterCount: z.int().min(0),
+  trainImages: z.int().min(0),
+  trainingSeconds: z.number(),
+  imagesPerSecond: z.number(),
+  accuracy: metricsSchema,
+  loss: metricsSchema,
+  history: z.array(epochSummarySchema),
+  confusion: z.array(z.array(z.int().min(0)).length(NUM_CLASSES)).length(NUM_CLASSES),
+  misclassified: z.array(misclassifiedSchema),
+});
+
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+// Fails to compile when TrainingReport and the schema drift apart.
+const reportSchemaMatches: Same<z.infer<typeof trainingReportSchema>, TrainingReport> = true;
+void reportSchemaMatches;
+
+export const modelMetadataSchema = z.object({
+  version: modelVersionSchema,
+  createdAt: z.iso.datetime(),
+  jobId: z.string().nullable(),
+  ...trainingReportSchema.shape,
+});
+export type ModelMetadata = z.infer<typeof modelMetadataSchema>;
+
+export interface PublishOptions {
+  /** The training job that produced the model, or null (e.g. the CLI). */
+  jobId: string | null;
+}
+
+/** A version's metadata.json cannot be read as metadata, or a report cannot be stored as one. */
+export class ModelMetadataError extends Error {
+  override name = 'ModelMetadataError';
+}
+
+export class ModelNotFoundError extends Error {
+  override name = 'ModelNotFoundError';
+  constructor(readonly version: number) {
+    super(`Model version ${version} does not exist`);
+  }
+}
+
+export class ModelStore {
+  readonly root: string;
+
+  constructor(root: string) {
+    this.root = path.resolve(root);
+  }
+
+  /** Throws a RangeError unless `version` is a positive safe integer: no path is built from anything else. */
+  dir(version: number): string {
+    return path.join(this.root, versionName(version));
+  }
+
+  /**
+   * Stores the model and its report under the next free number. The version becomes visible in
+   * one rename, complete and fsynced; a crash at any point leaves at most a staging dir and a
+   * claimed number that nobody will use.
+   */
+  async publish(
+    model: tf.LayersModel,
+    report: TrainingReport,
+    options: PublishOptions,
+  ): Promise<ModelMetadata> {
+    // Checked before the slow part, so a bad report fails without touching the disk.
+    const checked = parseForPublish(report, options.jobId);
+    const staging = path.join(this.root, STAGING, randomUUID());
+    try {
+      await saveModel(model, staging);
+      for (;;) {
+        const version = await this.claim();
+        const metadata = { version, createdAt: new Date().toISOString(), ...checked };
+        await writeMetadata(staging, metadata);
+        if (await this.promote(staging, version)) return metadata;
+      }
+    } catch (err) {
+      // Best effort: a leftover is what cleanStaging() is for; the original error is what matters.
+      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Visible versions, ascending. Directories with missing or invalid metadata are left out. */
+  async list(): Promise<ModelMetadata[]> {
+    const versions = await this.versionNumbers();
+    const found: ModelMetadata[] = [];
+    for (let i = 0; i < versions.length; i += READ_CONCURRENCY) {
+      const chunk = versions.slice(i, i + READ_CONCURRENCY);
+      const metadata = await Promise.all(chunk.map((version) => this.getIfValid(version)));
+      for (const m of metadata) if (m) found.push(m);
+    }
+    return found;
+  }
+
+  /** Null when the version is not visible; a ModelMetadataError when its metadata.json is broken. */
+  async get(version: number): Promise<ModelMetadata | null> {
+    const file = path.join(this.dir(version), METADATA_JSON);
+    let text: string;
+    try {
+      text = await readFile(file, 'utf8');
+    } catch (err) {
+      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
+      if (isErrno(err, 'EISDIR'))
+        throw new ModelMetadataError(`Model version ${version}: ${file} is a directory`);
+      throw err;
+    }
+    return parseMetadata(text, version, file);
+  }
+
+  async latest(): Promise<ModelMetadata | null> {
+    const versions = await this.versionNumbers();
+    for (const version of versions.reverse()) {
+      const metadata = await this.getIfValid(version);
+      if (metadata) return metadata;
+    }
+    return null;
+  }
+
+  /** The model of a visible version; a ModelNotFoundError when there is none. The caller disposes it. */
+  async load(version: number): Promise<tf.LayersModel> {
+    if (!(await this.get(version))) throw new ModelNotFoundError(version);
+    return loadModel(this.dir(version));
+  }
+
+  /** Deletes a version; false when there was none. Its number stays claimed, so it is never reused. */
+  async remove(version: number): Promise<boolean> {
+    const trashed = await this.moveToTrash(this.dir(version), String(version));
+    if (!trashed) return false;
+    await rm(trashed, { recursive: true, force: true });
+    return true;
+  }
+
+  /**
+   * Deletes what crashed publishers (staging dirs) and crashed removals (trash dirs) left behind,
+   * if untouched for `olderThanMs`. Pick a threshold well above the time a publish takes: a live
+   * publisher whose staging dir is taken fails cleanly, but it fails. Returns the deleted paths.
+   */
+  async cleanStaging(olderThanMs: number): Promise<string[]> {
+    if (!(olderThanMs >= 0)) throw new RangeError(`olderThanMs must be >= 0, got ${olderThanMs}`);
+    const cutoff = Date.now() - olderThanMs;
+    const removed: string[] = [];
+    for (const entry of await staleEntries(path.join(this.root, STAGING), cutoff)) {
+      // Moved out first, so a publisher renaming it at this moment gets either all of it or ENOENT.
+      const trashed = await this.moveToTrash(entry, 'staging');
+      if (!trashed) continue;
+      await rm(trashed, { recursive: true, force: true });
+      removed.push(entry);
+    }
+    for (const entry of await staleEntries(path.join(this.root, TRASH), cutoff)) {
+      await rm(entry, { recursive: true, force: true });
+      removed.push(entry);
+    }
+    return removed;
+  }
+
+  /** Takes the lowest number above every claimed or existing one with an exclusive mkdir. */
+  private async claim(): Promise<number> {
+    const claims = path.join(this.root, CLAIMS);
+    await mkdir(claims, { recursive: true });
+    // Existing directories count too, in case .claims was lost or a version was copied in by hand.
+    let version = Math.max(await highestNumber(claims), await highestNumber(this.root)) + 1;
+    for (;;) {
+      try {
+        await mkdir(path.join(claims, versionName(version)));
+        break;
+      } catch (err) {
+        if (!isErrno(err, 'EEXIST')) throw err;
+        version++;
+      }
+    }
+    // The claim must outlive a power loss once the version it guards is visible.
+    await syncDirectory(claims);
+    return version;
+  }
+
+  /** False when something already occupies the version's path, so the caller claims another number. */
+  private async promote(staging: string, version: number): Promise<boolean> {
+    try {
+      // Replaces at most an empty directory: rename(2) fails on a non-empty one.
+      await rename(staging, this.dir(version));
+    } catch (err) {
+      if (isErrno(err, 'ENOTEMPTY') || isErrno(err, 'EEXIST') || isErrno(err, 'ENOTDIR')) return false;
+      throw err;
+    }
+    // Readers (and announcements) may act on the version from here: make the rename durable.
+    await syncDirectory(this.root);
+    return true;
+  }
+
+  private async moveToTrash(entry: string, label: string): Promise<string | null> {
+    const trash = path.join(this.root, TRASH);
+    await mkdir(trash, { recursive: true });
+    const target = path.join(trash, `${label}-${randomUUID()}`);
+    try {
+      await rename(entry, target);
+      return target;
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return null;
+      throw err;
+    }
+  }
+
+  private async getIfValid(version: number): Promise<ModelMetadata | null> {
+    try {
+      return await this.get(version);
+    } catch (err) {
+      if (err instanceof ModelMetadataError) return null;
+      throw err;
+    }
+  }
+
+  /** Numbers of the directories that look like versions, ascending; visible or not. */
+  private async versionNumbers(): Promise<number[]> {
+    return (await numberedEntries(this.root)).sort((a, b) => a - b);
+  }
+}
+
+function versionName(version: number): string {
+  if (!modelVersionSchema.safeParse(version).success) {
+    throw new RangeError(`Model version must be a positive integer, got ${String(version)}`);
+  }
+  return String(version);
+}
+
+const publishedFieldsSchema = modelMetadataSchema.omit({ version: true, createdAt: true });
+
+function parseForPublish(
+  report: TrainingReport,
+  jobId: string | null,
+): z.infer<typeof publishedFieldsSchema> {
+  const parsed = publishedFieldsSchema.safeParse({ jobId, ...report });
+  if (parsed.success) return parsed.data;
+  throw new ModelMetadataError(
+    `Cannot publish: invalid training report or job id:\n${z.prettifyError(parsed.error)}`,
+  );
+}
+
+function parseMetadata(text: string, version: number, file: string): ModelMetadata {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new ModelMetadataError(`Model version ${version}: ${file} is not valid JSON: ${errorMessage(err)}`);
+  }
+  const parsed = modelMetadataSchema.safeParse(json);
+  if (!parsed.success) {
+    throw new ModelMetadataError(
+      `Model version ${version}: ${file} is not valid metadata:\n${z.prettifyError(parsed.error)}`,
+    );
+  }
+  if (parsed.data.version !== version) {
+    throw new ModelMetadataError(
+      `Model version ${version}: ${file} says it is version ${parsed.data.version} (copied by hand?)`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Written last and under a temporary name, so a staging dir with metadata.json holds a whole model. */
+async function writeMetadata(staging: string, metadata: ModelMetadata): Promise<void> {
+  const tmp = path.join(staging, `${METADATA_JSON}.tmp`);
+  const handle = await open(tmp, 'w');
+  try {
+    await handle.writeFile(`${JSON.stringify(metadata, null, 2)}\n`, 'utf8');
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await rename(tmp, path.join(staging, METADATA_JSON));
+  await syncDirectory(staging);
+}
+
+async function numberedEntries(dir: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+  return names
+    .filter((name) => VERSION_NAME.test(name))
+    .map(Number)
+    .filter((n) => Number.isSafeInteger(n));
+}
+
+async function highestNumber(dir: string): Promise<number> {
+  return (await numberedEntries(dir)).reduce((a, b) => Math.max(a, b), 0);
+}
+
+async function staleEntries(dir: string, cutoff: number): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+  const stale: string[] = [];
+  for (const name of names) {
+    const entry = path.join(dir, name);
+    const stats = await lstat(entry).catch((err: unknown) => {
+      if (isErrno(err, 'ENOENT')) return null;
+      throw err;
+    });
+    if (stats && stats.mtimeMs < cutoff) stale.push(entry);
+  }
+  return stale;
+}
+
+/** Same as in model-io.ts (not exported there): some file systems cannot fsync a directory. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    if (isErrno(err, 'EISDIR') || isErrno(err, 'EPERM') || isErrno(err, 'EINVAL')) return;
+    throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
+}
+
+function errorMessage(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,22 @@
+import type { JobProgress, JobResult } from '../jobs/job-schema.js';
+import type { TrainParams } from '../ml/train-params.js';
+import type { BackendName } from '../ml/backend/index.js';
+
+/** What the BullMQ worker hands the training thread. */
+export interface ThreadInput {
+  jobId: string;
+  params: TrainParams;
+  modelDir: string;
+  checkpointDir: string;
+  backend?: BackendName;
+  /** Least time between two progress messages. */
+  progressIntervalMs: number;
+}
+
+export type FromThread =
+  | { type: 'started'; backend: string; resumedFromEpoch: number }
+  | { type: 'progress'; progress: JobProgress }
+  | { type: 'done'; result: JobResult }
+  | { type: 'failed'; message: string; unrecoverable: boolean; cancelled: boolean };
+
+export type ToThread = { type: 'cancel'; reason: string };

@@ -1,0 +1,112 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { DatasetError } from '../ml/data/dataset.js';
+import { initBackend } from '../ml/backend/index.js';
+import { runTraining } from '../ml/run-training.js';
+import type { EpochSummary, TrainProgress } from '../ml/train.js';
+import { ModelStore } from '../registry/model-store.js';
+import { Checkpoints } from './checkpoints.js';
+import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
+
+/**
+ * Trains one job off the worker's main thread, whose event loop must stay free to renew the
+ * BullMQ job lock (a CPU-bound loop there makes jobs stall: BullMQ's docs on sandboxing).
+ */
+const input = workerData as ThreadInput;
+const port = parentPort!;
+const send = (message: FromThread) => port.postMessage(message);
+const controller = new AbortController();
+port.on('message', (message: ToThread) => {
+  if (message.type === 'cancel') controller.abort(new Error(message.reason));
+});
+
+const toRecord = (h: EpochSummary) => ({
+  epoch: h.epoch,
+  loss: h.loss,
+  accuracy: h.accuracy,
+  valLoss: h.valLoss,
+  valAccuracy: h.valAccuracy,
+  seconds: h.seconds,
+});
+
+async function main(): Promise<void> {
+  const backend = await initBackend(input.backend);
+  const checkpoints = new Checkpoints(input.checkpointDir);
+  const checkpoint = await checkpoints.load(input.jobId);
+  const history: EpochSummary[] = [...(checkpoint?.history ?? [])];
+  send({ type: 'started', backend: backend.name, resumedFromEpoch: history.length });
+  let batches = 0;
+  const report = (p: TrainProgress) =>
+    send({
+      type: 'progress',
+      progress: {
+        epoch: p.epoch,
+        epochs: p.epochs,
+        batch: p.batch,
+        batches: p.batches,
+        percent: p.percent,
+        imagesPerSecond: p.imagesPerSecond,
+        etaSeconds: p.etaSeconds,
+        loss: p.loss,
+        accuracy: p.accuracy,
+        history: history.map(toRecord),
+      },
+    });
+  const { model, report: training } = await runTraining(input.params, {
+    backend,
+    signal: controller.signal,
+    ...(checkpoint ? { resume: checkpoint } : {}),
+    onProgress: (p) => {
+      batches = p.batches;
+      if (p.kind === 'epoch') return; // reported with its history entry from onEpochEnd
+      report(p);
+    },
+    onEpochEnd: async (end) => {
+      await checkpoints.save(input.jobId, end);
+      history.splice(0, history.length, ...end.history);
+      const last = end.history.at(-1)!;
+      report({
+        kind: 'epoch',
+        epoch: end.epoch,
+        epochs: input.params.epochs,
+        batch: batches,
+        batches,
+        percent: (100 * end.epoch) / input.params.epochs,
+        loss: last.loss,
+        accuracy: last.accuracy,
+        imagesPerSecond: last.imagesPerSecond,
+        elapsedSeconds: 0,
+        etaSeconds: (input.params.epochs - end.epoch) * last.seconds,
+      });
+    },
+  });
+  try {
+    const metadata = await new ModelStore(input.modelDir).publish(model, training, { jobId: input.jobId });
+    await checkpoints.remove(input.jobId);
+    send({
+      type: 'done',
+      result: {
+        modelVersion: metadata.version,
+        metrics: {
+          accuracy: training.accuracy,
+          loss: training.loss,
+          trainingSeconds: training.trainingSeconds,
+          imagesPerSecond: training.imagesPerSecond,
+        },
+      },
+    });
+  } finally {
+    model.dispose();
+  }
+}
+
+main().catch(async (error: unknown) => {
+  const cancelled = controller.signal.aborted;
+  if (cancelled) await new Checkpoints(input.checkpointDir).remove(input.jobId).catch(() => undefined);
+  send({
+    type: 'failed',
+    message: error instanceof Error ? error.message : String(error),
+    // Retrying cannot fix a data set that is not there or a cancelled job.
+    unrecoverable: cancelled || error instanceof DatasetError,
+    cancelled,
+  });
+});

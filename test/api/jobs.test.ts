@@ -1,0 +1,251 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { JobEvents } from '../../src/jobs/job-events.js';
+import type { JobView } from '../../src/jobs/job-schema.js';
+import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { startTrainingWorker } from '../../src/worker/training-worker.js';
+import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+
+const TINY = { epochs: 2, trainSize: 1000, validationSize: 500 };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('training jobs over HTTP', () => {
+  const prefix = uniquePrefix('jobs');
+  const redis = connect();
+  let dir: string;
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  let jobs: TrainingJobs;
+  let jobEvents: JobEvents;
+  let worker: Awaited<ReturnType<typeof startTrainingWorker>> | undefined;
+  const logger = pino({ level: 'silent' });
+
+  async function startWorker() {
+    worker = await startTrainingWorker({
+      connection: redis,
+      prefix,
+      modelDir: join(dir, 'models'),
+      checkpointDir: join(dir, 'checkpoints'),
+      logger,
+      backend: 'wasm',
+    });
+  }
+
+  async function waitFor(
+    id: string,
+    done: (view: JobView) => boolean,
+    timeoutMs = 120_000,
+  ): Promise<JobView[]> {
+    const seen: JobView[] = [];
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const res = await request(app.server).get(`/jobs/${id}`).expect(200);
+      seen.push(res.body as JobView);
+      if (done(res.body as JobView)) return seen;
+      await sleep(50);
+    }
+    throw new Error(`job ${id} did not get there in time; last state ${seen.at(-1)?.state}`);
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'jobs-'));
+    jobs = new TrainingJobs({ connection: redis, prefix });
+    jobEvents = new JobEvents(redis, prefix);
+    await jobEvents.ready();
+    app = await buildApp({ jobs, jobEvents });
+    await app.ready();
+  });
+
+  afterAll(async () => {
+    await worker?.close();
+    await app.close();
+    await jobEvents.close();
+    await jobs.close();
+    await removePrefix(redis, prefix);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when a job is cancelled while queued, then it never trains and shows cancelled', async () => {
+    const created = await request(app.server).post('/jobs').send(TINY).expect(202);
+    const id = (created.body as JobView).id;
+    const cancelled = await request(app.server).delete(`/jobs/${id}`).expect(202);
+    expect((cancelled.body as JobView).state).toBe('cancelled');
+    await startWorker();
+    const views = await waitFor(id, (v) => v.finishedAt !== null);
+    expect(views.every((v) => v.state === 'cancelled')).toBe(true);
+    expect(views.at(-1)!.result).toBeNull();
+    expect(views.at(-1)!.history).toEqual([]);
+  });
+
+  it(
+    'when a tiny job is posted, then it moves through queued, active with progress, completed, and a model version exists',
+    { timeout: 120_000 },
+    async () => {
+      const res = await request(app.server).post('/jobs').send(TINY).expect(202);
+      const created = res.body as JobView;
+      expect(res.headers.location).toBe(`/jobs/${created.id}`);
+      expect(['queued', 'active']).toContain(created.state);
+      expect(created.params).toMatchObject({
+        ...TINY,
+        architecture: 'seed',
+        batchSize: 64,
+        learningRate: 0.001,
+      });
+
+      const views = await waitFor(created.id, (v) => v.state === 'completed' || v.state === 'failed');
+      const final = views.at(-1)!;
+      expect(final.error).toBeNull();
+      expect(final.state).toBe('completed');
+      expect(views.some((v) => v.state === 'active' && v.progress !== null)).toBe(true);
+      expect(final.history.map((h) => h.epoch)).toEqual([1, 2]);
+      expect(final.attempts).toBe(1);
+      expect(final.startedAt).not.toBeNull();
+      expect(final.finishedAt).not.toBeNull();
+      const version = final.result!.modelVersion;
+      expect(final.result!.metrics.accuracy.test).toBeGreaterThan(0.5);
+      const metadata = JSON.parse(
+        await readFile(join(dir, 'models', String(version), 'metadata.json'), 'utf8'),
+      );
+      expect(metadata).toMatchObject({
+        version,
+        jobId: created.id,
+        backend: 'wasm',
+        architecture: 'seed',
+        parameterCount: 60_074,
+      });
+      expect(metadata.confusion).toHaveLength(10);
+    },
+  );
+
+  it('when the same Idempotency-Key is posted twice, then the second returns the first job', async () => {
+    const key = `key-${Date.now()}`;
+    const first = await request(app.server).post('/jobs').set('Idempotency-Key', key).send(TINY).expect(202);
+    const again = await request(app.server).post('/jobs').set('Idempotency-Key', key).send(TINY).expect(200);
+    expect((again.body as JobView).id).toBe((first.body as JobView).id);
+    const other = await request(app.server)
+      .post('/jobs')
+      .set('Idempotency-Key', key)
+      .send({ ...TINY, epochs: 3 });
+    expect(other.status).toBe(409);
+    expect(other.body.error.message).toContain('Idempotency-Key');
+    await waitFor((first.body as JobView).id, (v) => v.finishedAt !== null);
+  });
+
+  it(
+    'when an active job is cancelled, then it stops, ends cancelled and publishes no model',
+    { timeout: 120_000 },
+    async () => {
+      const res = await request(app.server)
+        .post('/jobs')
+        .send({ epochs: 20, trainSize: 5000, validationSize: 500 })
+        .expect(202);
+      const id = (res.body as JobView).id;
+      await waitFor(id, (v) => v.state === 'active' && v.progress !== null);
+      await request(app.server).delete(`/jobs/${id}`).expect(202);
+      const final = (await waitFor(id, (v) => v.finishedAt !== null)).at(-1)!;
+      expect(final.state).toBe('cancelled');
+      expect(final.result).toBeNull();
+      expect(final.history.length).toBeLessThan(20);
+      const again = await request(app.server).delete(`/jobs/${id}`);
+      expect(again.status).toBe(409);
+    },
+  );
+
+  it('when a client follows the event stream, then it gets progress events and ends with the final state', async () => {
+    const res = await request(app.server).post('/jobs').send(TINY).expect(202);
+    const id = (res.body as JobView).id;
+    const stream = await request(app.server)
+      .get(`/jobs/${id}/events`)
+      .buffer(true)
+      .parse((response, callback) => {
+        let text = '';
+        response.on('data', (chunk: Buffer) => (text += chunk.toString()));
+        response.on('end', () => callback(null, text));
+      });
+    expect(stream.headers['content-type']).toContain('text/event-stream');
+    const events = (stream.body as string)
+      .split('\n\n')
+      .filter((block) => block.startsWith('event:'))
+      .map((block) => ({
+        event: block.split('\n')[0]!.slice(7),
+        data: JSON.parse(block.split('\n')[1]!.slice(6)),
+      }));
+    expect(events[0]!.event).toBe('state');
+    expect(events.filter((e) => e.event === 'progress').length).toBeGreaterThan(0);
+    expect(events.at(-1)).toMatchObject({ event: 'end', data: { id, state: 'completed' } });
+  });
+
+  it('when jobs are listed, then they come newest first and filter by state', async () => {
+    const all = await request(app.server).get('/jobs?limit=100').expect(200);
+    const created = (all.body.jobs as JobView[]).map((j) => j.createdAt);
+    expect(created).toEqual([...created].sort().reverse());
+    expect(all.body.total).toBeGreaterThanOrEqual(4);
+    const done = await request(app.server).get('/jobs?state=completed').expect(200);
+    expect((done.body.jobs as JobView[]).every((j) => j.state === 'completed')).toBe(true);
+    const page = await request(app.server).get('/jobs?limit=1&offset=1').expect(200);
+    expect(page.body.jobs).toHaveLength(1);
+    expect(page.body.jobs[0].id).toBe(all.body.jobs[1].id);
+  });
+
+  it('when the job id is unknown, then GET, DELETE and the event stream answer 404 with JSON', async () => {
+    for (const [method, path] of [
+      ['get', '/jobs/nope'],
+      ['delete', '/jobs/nope'],
+      ['get', '/jobs/nope/events'],
+    ] as const) {
+      const res = await request(app.server)[method](path).expect(404);
+      expect(res.body.error).toMatchObject({ code: 'not_found', message: 'job nope not found' });
+    }
+  });
+
+  it.each([
+    [{ epochs: 'ten' }, 'body.epochs'],
+    [{ epochs: 0 }, 'body.epochs'],
+    [{ epochs: 101 }, 'body.epochs'],
+    [{ epochs: 1.5 }, 'body.epochs'],
+    [{ batchSize: 0 }, 'body.batchSize'],
+    [{ batchSize: 4096 }, 'body.batchSize'],
+    [{ learningRate: 0 }, 'body.learningRate'],
+    [{ learningRate: 2 }, 'body.learningRate'],
+    [{ learningRate: -0.1 }, 'body.learningRate'],
+    [{ optimizer: 'adagrad' }, 'body.optimizer'],
+    [{ architecture: 'resnet' }, 'body.architecture'],
+    [{ dataset: 'relative/path' }, 'body.dataset'],
+    [{ seed: -1 }, 'body.seed'],
+    [{ trainSize: 60_001 }, 'body.trainSize'],
+    [{ validationSize: 'many' }, 'body.validationSize'],
+    [{ augment: 'yes' }, 'body.augment'],
+    [{ epochs: 1e308 }, 'body.epochs'],
+    [{ unknownKey: 1 }, 'unknownKey'],
+    [[1, 2, 3], 'body'],
+    ['"a string"', 'body'],
+  ])('when the body is %j, then it answers 400 naming %s', async (body, field) => {
+    const req = request(app.server).post('/jobs').set('content-type', 'application/json');
+    const res = await req.send(typeof body === 'string' ? body : JSON.stringify(body));
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_request');
+    expect(res.body.error.message).toContain(field);
+  });
+
+  it.each([
+    { name: 'not JSON', body: '{"epochs": 2', type: 'application/json', status: 400 },
+    { name: 'empty', body: '', type: 'application/json', status: 400 },
+    {
+      name: 'over the body limit',
+      body: JSON.stringify({ epochs: 1, pad: 'x'.repeat(2 * 1024 * 1024) }),
+      type: 'application/json',
+      status: 413,
+    },
+    { name: 'XML', body: '<epochs>2</epochs>', type: 'application/xml', status: 415 },
+    { name: 'form data', body: 'epochs=2', type: 'application/x-www-form-urlencoded', status: 415 },
+  ])('when the body is $name, then it answers $status with a JSON error', async ({ body, type, status }) => {
+    const res = await request(app.server).post('/jobs').set('content-type', type).send(body);
+    expect(res.status).toBe(status);
+    expect(typeof res.body.error.message).toBe('string');
+  });
+});
