@@ -27,6 +27,11 @@ export const configSchema = z.object({
   TF_BACKEND: backendNameSchema.optional(),
   /** Training jobs one worker process runs at once; training is CPU-bound, so one per core. */
   WORKER_CONCURRENCY: intFromEnv(1, 1, 64),
+  /**
+   * How long a worker's claim on a job lasts without renewal, and how often workers look for
+   * claims that lapsed: a crashed worker's job moves on to another within about twice this.
+   */
+  WORKER_LOCK_MS: intFromEnv(30_000, 1000, 600_000),
   /** Worker processes `npm start` runs beside the API. */
   WORKERS: intFromEnv(availableParallelism(), 0, 64),
   /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */

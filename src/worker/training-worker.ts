@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { jobDataSchema, TRAINING_QUEUE, type JobData, type JobResult } from '../jobs/job-schema.js';
 import { CANCELLED_REASON, cancelChannel, TrainingJobs } from '../jobs/training-jobs.js';
 import type { BackendName } from '../ml/backend/index.js';
+import { publishVersion } from '../registry/announcer.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
 export interface TrainingWorkerOptions {
@@ -63,9 +64,9 @@ export async function startTrainingWorker(
   );
   worker.on('error', (error) => logger.error({ err: error }, 'training worker error'));
   worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'training job failed'));
-  worker.on('completed', (job, result) =>
-    logger.info({ jobId: job.id, modelVersion: result.modelVersion }, 'training job completed'),
-  );
+  worker.on('completed', (job, result) => {
+    logger.info({ jobId: job.id, modelVersion: result.modelVersion }, 'training job completed');
+  });
 
   const subscriber = options.connection.duplicate();
   await subscriber.subscribe(cancelChannel(options.prefix));
@@ -110,6 +111,11 @@ export async function startTrainingWorker(
               break;
             case 'done':
               settled = true;
+              // API processes load the new version when they hear of it (and poll the store too).
+              publishVersion(options.connection, options.prefix, {
+                version: message.result.modelVersion,
+                createdAt: new Date().toISOString(),
+              }).catch((err: unknown) => log.warn({ err }, 'could not announce the new model version'));
               resolve(message.result);
               break;
             case 'failed':

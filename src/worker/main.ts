@@ -1,0 +1,42 @@
+import { Redis } from 'ioredis';
+import { ConfigError, loadConfig } from '../config.js';
+import { createLogger } from '../logger.js';
+import { startTrainingWorker } from './training-worker.js';
+
+/** A training worker process: `npm run start:worker`. Start one per core, on any machine. */
+async function main(): Promise<void> {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, 'worker');
+  const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const { close } = await startTrainingWorker({
+    connection: redis,
+    prefix: config.REDIS_PREFIX,
+    modelDir: config.MODEL_DIR,
+    checkpointDir: config.CHECKPOINT_DIR,
+    concurrency: config.WORKER_CONCURRENCY,
+    logger,
+    maxStalledCount: config.JOB_ATTEMPTS,
+    ...(config.TF_BACKEND ? { backend: config.TF_BACKEND } : {}),
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_LOCK_MS,
+  });
+  logger.info(
+    { concurrency: config.WORKER_CONCURRENCY, modelDir: config.MODEL_DIR },
+    'training worker ready',
+  );
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'stopping: current jobs finish or hand over');
+    await close();
+    await redis.quit();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `${error instanceof ConfigError ? error.message : String((error as Error).stack ?? error)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,137 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { JobView } from '../../src/jobs/job-schema.js';
+import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { ModelStore } from '../../src/registry/model-store.js';
+import { connect, REDIS_URL, removePrefix, uniquePrefix } from '../helpers/redis.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('worker processes', () => {
+  const prefix = uniquePrefix('crash');
+  const redis = connect();
+  let dir: string;
+  let jobs: TrainingJobs;
+  const children: ChildProcess[] = [];
+
+  /** A real worker process, as `npm run start:worker` starts it, with a short lock so crashes show fast. */
+  function startWorker(): ChildProcess {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+      env: {
+        ...process.env,
+        REDIS_URL,
+        REDIS_PREFIX: prefix,
+        MODEL_DIR: join(dir, 'models'),
+        CHECKPOINT_DIR: join(dir, 'checkpoints'),
+        TF_BACKEND: 'wasm',
+        WORKER_LOCK_MS: '1500',
+        LOG_LEVEL: 'warn',
+      },
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
+    children.push(child);
+    return child;
+  }
+
+  async function waitFor(
+    id: string,
+    done: (view: JobView) => boolean,
+    timeoutMs = 150_000,
+  ): Promise<JobView> {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const view = await jobs.get(id);
+      if (view && done(view)) return view;
+      await sleep(50);
+    }
+    throw new Error(`job ${id} did not get there in time: ${JSON.stringify(await jobs.get(id))}`);
+  }
+
+  const exited = (child: ChildProcess) =>
+    new Promise((resolve) =>
+      child.exitCode !== null || child.signalCode !== null
+        ? resolve(child.exitCode)
+        : child.once('exit', resolve),
+    );
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'crash-'));
+    jobs = new TrainingJobs({ connection: redis, prefix });
+  });
+  afterEach(async () => {
+    for (const child of children.splice(0)) {
+      child.kill('SIGKILL');
+      await exited(child);
+    }
+  });
+  afterAll(async () => {
+    await jobs.close();
+    await removePrefix(redis, prefix);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it(
+    'when a worker is SIGKILLed during epoch 2, then another resumes from the epoch-1 checkpoint and one model version results',
+    { timeout: 180_000 },
+    async () => {
+      const store = new ModelStore(join(dir, 'models'));
+      const before = (await store.list()).length;
+      const first = startWorker();
+      const { view } = await jobs.enqueue(
+        trainParamsSchema.parse({ epochs: 3, trainSize: 8000, validationSize: 500 }),
+      );
+      const midEpoch2 = await waitFor(
+        view.id,
+        (v) => v.history.length === 1 && (v.progress?.epoch ?? 0) === 2 && (v.progress?.batch ?? 0) > 5,
+      );
+      first.kill('SIGKILL');
+      await exited(first);
+      expect(existsSync(join(dir, 'checkpoints', view.id, 'latest.json'))).toBe(true);
+
+      startWorker();
+      const final = await waitFor(view.id, (v) => v.finishedAt !== null);
+      expect(final.state).toBe('completed');
+      expect(final.attempts).toBeGreaterThanOrEqual(2);
+      expect(final.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+      // Resumed, not restarted: epoch 1 is the record the killed worker wrote.
+      expect(final.history[0]).toEqual(midEpoch2.history[0]);
+      const versions = await store.list();
+      expect(versions.length - before).toBe(1);
+      expect(versions.at(-1)!.jobId).toBe(view.id);
+      expect(versions.at(-1)!.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+      expect(existsSync(join(dir, 'checkpoints', view.id))).toBe(false);
+    },
+  );
+
+  it(
+    'when two workers finish at the same time, then each job gets its own complete version',
+    { timeout: 180_000 },
+    async () => {
+      const store = new ModelStore(join(dir, 'models'));
+      const before = new Set((await store.list()).map((m) => m.version));
+      startWorker();
+      startWorker();
+      const params = trainParamsSchema.parse({ epochs: 1, trainSize: 2000, validationSize: 200 });
+      const [a, b] = await Promise.all([jobs.enqueue(params), jobs.enqueue(params)]);
+      const finals = await Promise.all(
+        [a, b].map(({ view }) => waitFor(view.id, (v) => v.finishedAt !== null)),
+      );
+      expect(finals.map((f) => f.state)).toEqual(['completed', 'completed']);
+      const versions = finals.map((f) => f.result!.modelVersion);
+      expect(new Set(versions).size).toBe(2);
+      for (const v of versions) {
+        expect(before.has(v)).toBe(false);
+        const metadata = await store.get(v);
+        expect(metadata).not.toBeNull();
+        expect(existsSync(join(store.dir(v), 'weights.bin'))).toBe(true);
+      }
+      expect(new Set(versions.map((v) => finals.find((f) => f.result!.modelVersion === v)!.id)).size).toBe(2);
+    },
+  );
+});
