@@ -165,11 +165,12 @@ export function cancelChannel(prefix: string): string {
 function stateOf(raw: string, failedReason: string | undefined, cancelRequested: boolean): JobState {
   switch (raw) {
     case 'active':
-      return 'active';
+      // Cancelled on request: it stops within a batch, and shows as what it is about to be.
+      return cancelRequested ? 'cancelled' : 'active';
     case 'completed':
       return 'completed';
     case 'failed':
-      return failedReason === CANCELLED_REASON ? 'cancelled' : 'failed';
+      return failedReason === CANCELLED_REASON || cancelRequested ? 'cancelled' : 'failed';
     default:
       return cancelRequested ? 'cancelled' : 'queued';
   }

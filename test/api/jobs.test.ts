@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +9,7 @@ import { buildApp } from '../../src/api/app.js';
 import { JobEvents } from '../../src/jobs/job-events.js';
 import type { JobView } from '../../src/jobs/job-schema.js';
 import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { subscribeVersions, type VersionEvent } from '../../src/registry/announcer.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
@@ -77,7 +79,7 @@ describe('training jobs over HTTP', () => {
     expect((cancelled.body as JobView).state).toBe('cancelled');
     await startWorker();
     const views = await waitFor(id, (v) => v.finishedAt !== null);
-    expect(views.every((v) => v.state === 'cancelled')).toBe(true);
+    expect(views.map((v) => v.state)).toEqual(views.map(() => 'cancelled'));
     expect(views.at(-1)!.result).toBeNull();
     expect(views.at(-1)!.history).toEqual([]);
   });
@@ -86,6 +88,8 @@ describe('training jobs over HTTP', () => {
     'when a tiny job is posted, then it moves through queued, active with progress, completed, and a model version exists',
     { timeout: 120_000 },
     async () => {
+      const announced: VersionEvent[] = [];
+      const subscription = await subscribeVersions(redis, prefix, (event) => announced.push(event));
       const res = await request(app.server).post('/jobs').send(TINY).expect(202);
       const created = res.body as JobView;
       expect(res.headers.location).toBe(`/jobs/${created.id}`);
@@ -119,8 +123,23 @@ describe('training jobs over HTTP', () => {
         parameterCount: 60_074,
       });
       expect(metadata.confusion).toHaveLength(10);
+      // API processes hear of the new version on Redis pub/sub.
+      for (let i = 0; i < 100 && !announced.some((e) => e.version === version); i++) await sleep(20);
+      expect(announced.map((e) => e.version)).toContain(version);
+      await subscription.close();
     },
   );
+
+  it('when the dataset directory does not exist, then the job fails once, without retries, saying why', async () => {
+    const res = await request(app.server)
+      .post('/jobs')
+      .send({ ...TINY, dataset: join(dir, 'no-such-dataset') })
+      .expect(202);
+    const final = (await waitFor((res.body as JobView).id, (v) => v.finishedAt !== null)).at(-1)!;
+    expect(final.state).toBe('failed');
+    expect(final.attempts).toBe(1);
+    expect(final.error).toMatch(/no-such-dataset does not exist/);
+  });
 
   it('when the same Idempotency-Key is posted twice, then the second returns the first job', async () => {
     const key = `key-${Date.now()}`;
@@ -151,6 +170,7 @@ describe('training jobs over HTTP', () => {
       expect(final.state).toBe('cancelled');
       expect(final.result).toBeNull();
       expect(final.history.length).toBeLessThan(20);
+      expect(existsSync(join(dir, 'checkpoints', id))).toBe(false);
       const again = await request(app.server).delete(`/jobs/${id}`);
       expect(again.status).toBe(409);
     },
