@@ -6,6 +6,7 @@ import { jobDataSchema, TRAINING_QUEUE, type JobData, type JobResult } from '../
 import { CANCELLED_REASON, cancelChannel, TrainingJobs } from '../jobs/training-jobs.js';
 import type { BackendName } from '../ml/backend/index.js';
 import { publishVersion } from '../registry/announcer.js';
+import { Checkpoints } from './checkpoints.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
 export interface TrainingWorkerOptions {
@@ -63,7 +64,17 @@ export async function startTrainingWorker(
     },
   );
   worker.on('error', (error) => logger.error({ err: error }, 'training worker error'));
-  worker.on('failed', (job, error) => logger.warn({ jobId: job?.id, err: error }, 'training job failed'));
+  const checkpoints = new Checkpoints(options.checkpointDir);
+  worker.on('failed', (job, error) => {
+    logger.warn({ jobId: job?.id, err: error }, 'training job failed');
+    // Failed for good (no attempt left, or not worth retrying): its checkpoint will never be used.
+    const final =
+      job && (error instanceof UnrecoverableError || job.attemptsMade >= (job.opts.attempts ?? 1));
+    if (final)
+      checkpoints
+        .remove(job.id!)
+        .catch((err: unknown) => logger.warn({ err }, 'could not remove checkpoint'));
+  });
   worker.on('completed', (job, result) => {
     logger.info({ jobId: job.id, modelVersion: result.modelVersion }, 'training job completed');
   });

@@ -207,6 +207,14 @@ describe('training jobs over HTTP', () => {
     expect(all.body.total).toBeGreaterThanOrEqual(4);
     const done = await request(app.server).get('/jobs?state=completed').expect(200);
     expect((done.body.jobs as JobView[]).every((j) => j.state === 'completed')).toBe(true);
+    // Jobs live in Redis: a freshly started API process reads the same list.
+    const restarted = new TrainingJobs({ connection: redis, prefix });
+    const fresh = await buildApp({ jobs: restarted, jobEvents });
+    await fresh.ready();
+    const again = await request(fresh.server).get('/jobs?limit=100').expect(200);
+    expect(again.body.jobs.map((j: JobView) => j.id)).toEqual(all.body.jobs.map((j: JobView) => j.id));
+    await fresh.close();
+    await restarted.close();
     const page = await request(app.server).get('/jobs?limit=1&offset=1').expect(200);
     expect(page.body.jobs).toHaveLength(1);
     expect(page.body.jobs[0].id).toBe(all.body.jobs[1].id);
