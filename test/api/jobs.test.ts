@@ -123,6 +123,8 @@ describe('training jobs over HTTP', () => {
         parameterCount: 60_074,
       });
       expect(metadata.confusion).toHaveLength(10);
+      const late = await request(app.server).delete(`/jobs/${created.id}`).expect(409);
+      expect(late.body.error.message).toContain('already completed');
       // API processes hear of the new version on Redis pub/sub.
       for (let i = 0; i < 100 && !announced.some((e) => e.version === version); i++) await sleep(20);
       expect(announced.map((e) => e.version)).toContain(version);
