@@ -1,4 +1,3 @@
-import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { backendNameSchema } from './ml/backend/index.js';
 
@@ -32,8 +31,6 @@ export const configSchema = z.object({
    * claims that lapsed: a crashed worker's job moves on to another within about twice this.
    */
   WORKER_LOCK_MS: intFromEnv(30_000, 1000, 600_000),
-  /** Worker processes `npm start` runs beside the API. */
-  WORKERS: intFromEnv(availableParallelism(), 0, 64),
   /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
   JOB_ATTEMPTS: intFromEnv(3, 1, 20),
   /** Finished jobs kept readable: at most this many, for at most this long. */
