@@ -1,12 +1,13 @@
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { JobEvents } from '../jobs/job-events.js';
 import { TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
+import { runProcess } from '../run-process.js';
 import { buildApp } from './app.js';
 
 /** The API process: `npm run start:api`. The only place that listens on a port. */
-async function main(): Promise<void> {
+runProcess(async () => {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'api');
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -19,21 +20,11 @@ async function main(): Promise<void> {
   const jobEvents = new JobEvents(redis, config.REDIS_PREFIX);
   const app = await buildApp({ jobs, jobEvents }, { logger });
   await app.listen({ host: config.HOST, port: config.PORT });
-  const stop = async (signal: string) => {
+  return async (signal: string) => {
     logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
     await app.close();
     await jobEvents.close();
     await jobs.close();
     await redis.quit();
-    process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `${error instanceof ConfigError ? error.message : String((error as Error).stack ?? error)}\n`,
-  );
-  process.exit(1);
 });

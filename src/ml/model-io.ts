@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
+import { errorMessage, isErrno, syncDirectory } from '../fs-durable.js';
 
 /**
  * Saving and loading of TensorFlow.js Layers models in a directory, in the layout tfjs-node's
@@ -186,20 +187,6 @@ async function writeDurably(file: string, chunks: Uint8Array[]): Promise<void> {
   }
 }
 
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    // Some platforms (Windows) and file systems cannot fsync a directory; that is no save failure.
-    if (isErrno(err, 'EISDIR') || isErrno(err, 'EPERM') || isErrno(err, 'EINVAL')) return;
-    throw err;
-  } finally {
-    await handle?.close();
-  }
-}
-
 async function loadArtifacts(root: string): Promise<tf.io.ModelArtifacts> {
   const modelJSON = await readModelJSON(path.join(root, MODEL_JSON));
   return tf.io.getModelArtifactsForJSON(modelJSON, (manifest) => readWeights(root, manifest));
@@ -351,12 +338,4 @@ function expectedByteLength(
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function isErrno(err: unknown, code: string): boolean {
-  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

@@ -8,6 +8,7 @@ import { NUM_CLASSES } from '../ml/data/dataset.js';
 import { loadModel, saveModel } from '../ml/model-io.js';
 import type { TrainingReport } from '../ml/run-training.js';
 import { architectureSchema, trainParamsSchema } from '../ml/train-params.js';
+import { errorMessage, isErrno, syncDirectory } from '../fs-durable.js';
 
 /**
  * A directory of immutable, numbered model versions that many processes (on many machines) share:
@@ -368,26 +369,4 @@ async function staleEntries(dir: string, cutoff: number): Promise<string[]> {
     if (stats && stats.mtimeMs < cutoff) stale.push(entry);
   }
   return stale;
-}
-
-/** Same as in model-io.ts (not exported there): some file systems cannot fsync a directory. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    if (isErrno(err, 'EISDIR') || isErrno(err, 'EPERM') || isErrno(err, 'EINVAL')) return;
-    throw err;
-  } finally {
-    await handle?.close();
-  }
-}
-
-function isErrno(err: unknown, code: string): boolean {
-  return err instanceof Error && (err as NodeJS.ErrnoException).code === code;
-}
-
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }

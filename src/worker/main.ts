@@ -1,10 +1,11 @@
 import { Redis } from 'ioredis';
-import { ConfigError, loadConfig } from '../config.js';
+import { loadConfig } from '../config.js';
 import { createLogger } from '../logger.js';
+import { runProcess } from '../run-process.js';
 import { startTrainingWorker } from './training-worker.js';
 
 /** A training worker process: `npm run start:worker`. Start one per core, on any machine. */
-async function main(): Promise<void> {
+runProcess(async () => {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'worker');
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
@@ -24,19 +25,9 @@ async function main(): Promise<void> {
     { concurrency: config.WORKER_CONCURRENCY, modelDir: config.MODEL_DIR },
     'training worker ready',
   );
-  const stop = async (signal: string) => {
+  return async (signal: string) => {
     logger.info({ signal }, 'stopping: current jobs finish or hand over');
     await close();
     await redis.quit();
-    process.exit(0);
   };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-}
-
-main().catch((error: unknown) => {
-  process.stderr.write(
-    `${error instanceof ConfigError ? error.message : String((error as Error).stack ?? error)}\n`,
-  );
-  process.exit(1);
 });

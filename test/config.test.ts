@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config.js';
+
+describe('config', () => {
+  it('when nothing is set, then every setting has its documented default', () => {
+    expect(loadConfig({})).toMatchObject({
+      HOST: '127.0.0.1',
+      PORT: 3000,
+      REDIS_URL: 'redis://127.0.0.1:6379',
+      REDIS_PREFIX: 'digits',
+      MODEL_DIR: './data/models',
+      CHECKPOINT_DIR: './data/checkpoints',
+      LOG_LEVEL: 'info',
+      WORKER_CONCURRENCY: 1,
+      WORKER_LOCK_MS: 30_000,
+      JOB_ATTEMPTS: 3,
+      JOB_RETENTION_COUNT: 1000,
+      JOB_RETENTION_HOURS: 168,
+    });
+  });
+
+  it('when values come as strings, then numbers are parsed', () => {
+    expect(loadConfig({ PORT: '8080', WORKER_CONCURRENCY: '2', TF_BACKEND: 'cpu' })).toMatchObject({
+      PORT: 8080,
+      WORKER_CONCURRENCY: 2,
+      TF_BACKEND: 'cpu',
+    });
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT'],
+    [{ PORT: '70000' }, 'PORT'],
+    [{ REDIS_URL: 'http://localhost' }, 'REDIS_URL: must be a redis:// or rediss:// URL'],
+    [{ REDIS_PREFIX: 'a b' }, 'REDIS_PREFIX'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ TF_BACKEND: 'gpu' }, 'TF_BACKEND'],
+    [{ WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY'],
+    [{ JOB_ATTEMPTS: '1.5' }, 'JOB_ATTEMPTS'],
+  ])('when %j, then start-up stops with a message naming %s', (env, message) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    expect(() => loadConfig(env)).toThrow(message);
+  });
+});
