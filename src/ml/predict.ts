@@ -1,0 +1,36 @@
+import * as tf from '@tensorflow/tfjs';
+import { IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from './data/dataset.js';
+
+export const PIXELS = IMAGE_HEIGHT * IMAGE_WIDTH;
+
+export interface Prediction {
+  label: number;
+  confidence: number;
+  probabilities: number[];
+}
+
+/**
+ * Class probabilities for a batch of 28x28 images (784 floats each, 0..1, ink high as in MNIST)
+ * in one model call. Every tensor is freed before it returns.
+ */
+export function predictBatch(model: tf.LayersModel, images: readonly Float32Array[]): Prediction[] {
+  if (images.length === 0) return [];
+  const input = new Float32Array(images.length * PIXELS);
+  images.forEach((image, i) => {
+    if (image.length !== PIXELS)
+      throw new RangeError(`image ${i} has ${image.length} values, expected ${PIXELS}`);
+    input.set(image, i * PIXELS);
+  });
+  const probabilities = tf.tidy(() => {
+    const logits = model.predict(
+      tf.tensor4d(input, [images.length, IMAGE_HEIGHT, IMAGE_WIDTH, 1]),
+    ) as tf.Tensor;
+    return tf.softmax(logits).dataSync() as Float32Array;
+  });
+  return images.map((_, i) => {
+    const row = Array.from(probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES));
+    let label = 0;
+    for (let c = 1; c < NUM_CLASSES; c++) if (row[c]! > row[label]!) label = c;
+    return { label, confidence: row[label]!, probabilities: row };
+  });
+}
