@@ -33,6 +33,13 @@ export const configSchema = z.object({
   WORKER_LOCK_MS: intFromEnv(30_000, 1000, 600_000),
   /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
   JOB_ATTEMPTS: intFromEnv(3, 1, 20),
+  /** How often the API checks the model store for a version it missed (e.g. while Redis was away). */
+  MODEL_POLL_MS: intFromEnv(10_000, 100, 3_600_000),
+  /** Micro-batching of single-image /predict requests: largest batch, and longest wait for one. */
+  PREDICT_MAX_BATCH: intFromEnv(64, 1, 1024),
+  PREDICT_MAX_DELAY_MS: intFromEnv(1, 0, 1000),
+  /** Most images one /predict request may carry. */
+  PREDICT_MAX_IMAGES: intFromEnv(256, 1, 4096),
   /** Finished jobs kept readable: at most this many, for at most this long. */
   JOB_RETENTION_COUNT: intFromEnv(1000, 1, 1_000_000),
   JOB_RETENTION_HOURS: intFromEnv(24 * 7, 1, 24 * 365),

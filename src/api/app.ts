@@ -2,18 +2,26 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { JobEvents } from '../jobs/job-events.js';
 import type { TrainingJobs } from '../jobs/training-jobs.js';
+import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
+import type { Predictor } from './predictor.js';
 import { jobRoutes } from './routes/jobs.js';
+import { modelRoutes } from './routes/models.js';
+import { predictRoutes } from './routes/predict.js';
 
 export interface AppDeps {
   jobs: TrainingJobs;
   jobEvents: JobEvents;
+  /** Inference: the served model and the store it comes from. */
+  serving?: { predictor: Predictor; store: ModelStore; maxBatch?: number };
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     jobs: TrainingJobs;
     jobEvents: JobEvents;
+    predictor: Predictor;
+    store: ModelStore;
   }
 }
 
@@ -39,5 +47,15 @@ export async function buildApp(
   app.decorate('jobEvents', deps.jobEvents);
   registerErrorHandler(app);
   await app.register(jobRoutes);
+  if (deps.serving) {
+    app.decorate('predictor', deps.serving.predictor);
+    app.decorate('store', deps.serving.store);
+    await app.register(modelRoutes);
+    // A batch of 256 images as JSON numbers is a few MB; the rest of the API keeps the small limit.
+    await app.register(predictRoutes, {
+      maxBatch: deps.serving.maxBatch ?? 256,
+      bodyLimit: 16 * 1024 * 1024,
+    });
+  }
   return app;
 }

@@ -4,7 +4,10 @@ import { JobEvents } from '../jobs/job-events.js';
 import { TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
 import { runProcess } from '../run-process.js';
+import { ModelStore } from '../registry/model-store.js';
+import { subscribeVersions } from '../registry/announcer.js';
 import { buildApp } from './app.js';
+import { Predictor } from './predictor.js';
 
 /** The API process: `npm run start:api`. The only place that listens on a port. */
 runProcess(async () => {
@@ -18,11 +21,31 @@ runProcess(async () => {
     retention: { count: config.JOB_RETENTION_COUNT, ageSeconds: config.JOB_RETENTION_HOURS * 3600 },
   });
   const jobEvents = new JobEvents(redis, config.REDIS_PREFIX);
-  const app = await buildApp({ jobs, jobEvents }, { logger });
+  const store = new ModelStore(config.MODEL_DIR);
+  const predictor = new Predictor({
+    store,
+    logger,
+    maxBatch: config.PREDICT_MAX_BATCH,
+    maxDelayMs: config.PREDICT_MAX_DELAY_MS,
+  });
+  await predictor.refresh();
+  const refreshFailed = (err: unknown) => logger.warn({ err }, 'could not check the model store');
+  const subscription = await subscribeVersions(redis, config.REDIS_PREFIX, (event) => {
+    predictor.onVersionPublished(event.version).catch(refreshFailed);
+  });
+  // Announcements are lost while Redis is away: the store itself is the source of truth.
+  const poll = setInterval(() => predictor.refresh().catch(refreshFailed), config.MODEL_POLL_MS);
+  const app = await buildApp(
+    { jobs, jobEvents, serving: { predictor, store, maxBatch: config.PREDICT_MAX_IMAGES } },
+    { logger },
+  );
   await app.listen({ host: config.HOST, port: config.PORT });
   return async (signal: string) => {
     logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
     await app.close();
+    clearInterval(poll);
+    await subscription.close();
+    predictor.close();
     await jobEvents.close();
     await jobs.close();
     await redis.quit();

@@ -1,0 +1,145 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { Logger } from 'pino';
+import { predictBatch, PIXELS, type Prediction } from '../ml/predict.js';
+import type { ModelStore } from '../registry/model-store.js';
+import { HttpError } from './http-error.js';
+import { MicroBatcher } from './micro-batcher.js';
+
+export interface PredictorOptions {
+  store: ModelStore;
+  logger: Logger;
+  /** Micro-batching: most single-image requests run together, and how long one waits for others. */
+  maxBatch?: number;
+  maxDelayMs?: number;
+  /** Pinned (non-current) versions kept loaded, least recently used out first. @default 4 */
+  pinnedCacheSize?: number;
+}
+
+interface Loaded {
+  version: number;
+  model: tf.LayersModel;
+  batcher: MicroBatcher<Float32Array, Prediction>;
+}
+
+export interface PredictResult {
+  modelVersion: number;
+  predictions: Prediction[];
+}
+
+/**
+ * The model the API serves, swapped for each newer version in the background: a new version is
+ * loaded and warmed with one prediction before requests see it, and the old one is freed only
+ * once the requests queued for it have run, so no request fails during a swap.
+ */
+export class Predictor {
+  private current: Loaded | undefined;
+  private readonly pinned = new Map<number, Promise<Loaded>>();
+  private swapping: Promise<void> | undefined;
+
+  constructor(private readonly options: PredictorOptions) {}
+
+  get version(): number | null {
+    return this.current?.version ?? null;
+  }
+
+  /** Loads the newest version in the store if it is newer than the one served. Safe to call often. */
+  refresh(): Promise<void> {
+    this.swapping ??= this.swapToLatest().finally(() => {
+      this.swapping = undefined;
+    });
+    return this.swapping;
+  }
+
+  /** Heard of a published version (Redis pub/sub): an older or equal one changes nothing. */
+  onVersionPublished(version: number): Promise<void> {
+    if (this.current && version <= this.current.version) return Promise.resolve();
+    return this.refresh();
+  }
+
+  async predict(images: Float32Array[], version?: number): Promise<PredictResult> {
+    const loaded =
+      version === undefined || version === this.current?.version
+        ? this.current
+        : await this.pinnedVersion(version);
+    if (!loaded)
+      throw new HttpError(
+        503,
+        'no_model',
+        'No model is trained yet: start a training job with POST /jobs first',
+      );
+    const predictions =
+      images.length === 1 ? [await loaded.batcher.submit(images[0]!)] : predictBatch(loaded.model, images);
+    return { modelVersion: loaded.version, predictions };
+  }
+
+  close(): void {
+    this.current?.model.dispose();
+    this.current = undefined;
+    for (const entry of this.pinned.values())
+      void entry.then(
+        (l) => l.model.dispose(),
+        () => undefined,
+      );
+    this.pinned.clear();
+  }
+
+  private async swapToLatest(): Promise<void> {
+    const latest = await this.options.store.latest();
+    if (!latest || (this.current && latest.version <= this.current.version)) return;
+    const started = performance.now();
+    const next = await this.load(latest.version);
+    const previous = this.current;
+    this.current = next;
+    this.options.logger.info(
+      {
+        modelVersion: next.version,
+        previous: previous?.version ?? null,
+        loadMs: Math.round(performance.now() - started),
+      },
+      'serving model version',
+    );
+    if (previous) this.retire(previous);
+  }
+
+  private async load(version: number): Promise<Loaded> {
+    const model = await this.options.store.load(version);
+    // Warm up: the first call compiles kernels and allocates; let no user request pay for it.
+    predictBatch(model, [new Float32Array(PIXELS)]);
+    const batcher = new MicroBatcher<Float32Array, Prediction>((images) => predictBatch(model, images), {
+      maxBatch: this.options.maxBatch ?? 64,
+      maxDelayMs: this.options.maxDelayMs ?? 1,
+    });
+    return { version, model, batcher };
+  }
+
+  /** Frees a model once no request is queued for it. Predictions run synchronously, so none is mid-flight. */
+  private retire(old: Loaded): void {
+    const check = () => (old.batcher.waiting > 0 ? setTimeout(check, 10) : old.model.dispose());
+    setTimeout(check, 10);
+  }
+
+  private async pinnedVersion(version: number): Promise<Loaded> {
+    const cached = this.pinned.get(version);
+    if (cached) {
+      // Map order is insertion order: re-inserting marks it most recently used.
+      this.pinned.delete(version);
+      this.pinned.set(version, cached);
+      return cached;
+    }
+    if (!(await this.options.store.get(version)))
+      throw new HttpError(404, 'not_found', `model version ${version} not found`);
+    const loading = this.load(version);
+    this.pinned.set(version, loading);
+    loading.catch(() => this.pinned.delete(version));
+    const limit = this.options.pinnedCacheSize ?? 4;
+    while (this.pinned.size > limit) {
+      const [oldest, entry] = this.pinned.entries().next().value as [number, Promise<Loaded>];
+      this.pinned.delete(oldest);
+      void entry.then(
+        (l) => this.retire(l),
+        () => undefined,
+      );
+    }
+    return loading;
+  }
+}

@@ -1,0 +1,254 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs';
+import pino from 'pino';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { Predictor } from '../../src/api/predictor.js';
+import { JobEvents } from '../../src/jobs/job-events.js';
+import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { initBackend, type BackendInfo } from '../../src/ml/backend/index.js';
+import { loadDataset, subset, type ImageSet } from '../../src/ml/data/dataset.js';
+import { evaluate } from '../../src/ml/evaluate.js';
+import { PIXELS } from '../../src/ml/predict.js';
+import { runTraining } from '../../src/ml/run-training.js';
+import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { ModelStore } from '../../src/registry/model-store.js';
+import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+
+describe('POST /predict and /models', () => {
+  const prefix = uniquePrefix('predict');
+  const redis = connect();
+  let dir: string;
+  let store: ModelStore;
+  let predictor: Predictor;
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  let jobs: TrainingJobs;
+  let jobEvents: JobEvents;
+  let backend: BackendInfo;
+  let test: ImageSet;
+  let firstModel: tf.LayersModel;
+
+  const digit = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 255);
+  const digitBytes = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS));
+
+  async function publish(seed: number): Promise<tf.LayersModel> {
+    const { model, report } = await runTraining(
+      trainParamsSchema.parse({ epochs: 1, trainSize: 3000, validationSize: 0, seed }),
+      {
+        backend,
+      },
+    );
+    await store.publish(model, report, { jobId: null });
+    return model;
+  }
+
+  beforeAll(async () => {
+    backend = await initBackend('wasm');
+    dir = await mkdtemp(join(tmpdir(), 'predict-'));
+    store = new ModelStore(join(dir, 'models'));
+    test = subset((await loadDataset('mnist')).test, 0, 500);
+    jobs = new TrainingJobs({ connection: redis, prefix });
+    jobEvents = new JobEvents(redis, prefix);
+    predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
+    app = await buildApp({ jobs, jobEvents, serving: { predictor, store, maxBatch: 256 } });
+    await app.ready();
+  });
+
+  afterAll(async () => {
+    predictor.close();
+    firstModel?.dispose();
+    await app.close();
+    await jobEvents.close();
+    await jobs.close();
+    await removePrefix(redis, prefix);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when no model exists yet, then /predict answers 503 saying to train one first', async () => {
+    const res = await request(app.server)
+      .post('/predict')
+      .send({ image: digit(0) })
+      .expect(503);
+    expect(res.body.error).toMatchObject({ code: 'no_model' });
+    expect(res.body.error.message).toContain('POST /jobs');
+    const models = await request(app.server).get('/models').expect(200);
+    expect(models.body).toEqual({ serving: null, models: [] });
+  });
+
+  it(
+    "when 500 test digits are sent, then the endpoint's accuracy equals the model's own evaluation",
+    { timeout: 60_000 },
+    async () => {
+      firstModel = await publish(1);
+      await predictor.refresh();
+      expect(predictor.version).toBe(1);
+      const labels: number[] = [];
+      for (let start = 0; start < 500; start += 100) {
+        const images = Array.from({ length: 100 }, (_, k) => digit(start + k));
+        const res = await request(app.server).post('/predict').send({ images }).expect(200);
+        expect(res.body.modelVersion).toBe(1);
+        expect(res.headers['server-timing']).toMatch(/^predict;dur=\d/);
+        labels.push(...res.body.predictions.map((p: { label: number }) => p.label));
+      }
+      const correct = labels.filter((l, i) => l === test.labels[i]).length;
+      expect(correct / 500).toBeCloseTo(evaluate(firstModel, test).accuracy, 10);
+    },
+  );
+
+  it('when one image comes flat, as 28 rows, or as 0..255 bytes, then the answers agree with the batch answer', async () => {
+    const batch = await request(app.server)
+      .post('/predict')
+      .send({ images: [digit(7), digit(8)] })
+      .expect(200);
+    const rows = Array.from({ length: 28 }, (_, r) => digit(7).slice(r * 28, r * 28 + 28));
+    for (const body of [{ image: digit(7) }, { image: rows }, { image: digitBytes(7), scale: 'byte' }]) {
+      const res = await request(app.server).post('/predict').send(body).expect(200);
+      expect(res.body.predictions).toHaveLength(1);
+      expect(res.body.predictions[0].label).toBe(batch.body.predictions[0].label);
+      res.body.predictions[0].probabilities.forEach((p: number, c: number) =>
+        expect(p).toBeCloseTo(batch.body.predictions[0].probabilities[c], 5),
+      );
+    }
+  });
+
+  it(
+    'when a new version is published under load, then every request succeeds and later ones get the new version',
+    { timeout: 90_000 },
+    async () => {
+      const second = await publish(2);
+      second.dispose();
+      const sent = Array.from({ length: 150 }, (_, i) =>
+        request(app.server)
+          .post('/predict')
+          .send({ image: digit(i % 500) }),
+      );
+      const swap = predictor.onVersionPublished(2);
+      const responses = await Promise.all(sent);
+      await swap;
+      expect(responses.map((r) => r.status)).toEqual(responses.map(() => 200));
+      for (const r of responses) expect([1, 2]).toContain(r.body.modelVersion);
+      const after = await request(app.server)
+        .post('/predict')
+        .send({ image: digit(0) })
+        .expect(200);
+      expect(after.body.modelVersion).toBe(2);
+      // Hearing of an older version changes nothing.
+      await predictor.onVersionPublished(1);
+      expect(predictor.version).toBe(2);
+    },
+  );
+
+  it('when a version is pinned, then that version answers; an unknown one is a 404', async () => {
+    const pinned = await request(app.server)
+      .post('/predict?version=1')
+      .send({ image: digit(3) })
+      .expect(200);
+    expect(pinned.body.modelVersion).toBe(1);
+    const missing = await request(app.server)
+      .post('/predict?version=99')
+      .send({ image: digit(3) })
+      .expect(404);
+    expect(missing.body.error.message).toBe('model version 99 not found');
+  });
+
+  it('when models are listed, then newest comes first with its metrics; one version has its full metadata', async () => {
+    const list = await request(app.server).get('/models').expect(200);
+    expect(list.body.serving).toBe(2);
+    expect(list.body.models.map((m: { version: number }) => m.version)).toEqual([2, 1]);
+    expect(list.body.models[0].accuracy.test).toBeGreaterThan(0.5);
+    const one = await request(app.server).get('/models/1').expect(200);
+    expect(one.body.confusion).toHaveLength(10);
+    expect(one.body.params.seed).toBe(1);
+    await request(app.server).get('/models/99').expect(404);
+    const bad = await request(app.server).get('/models/abc').expect(400);
+    expect(bad.body.error.message).toContain('version');
+  });
+
+  const flat = () => new Array(784).fill(0.5);
+  it.each([
+    ['no image at all', {}, 400, "send either 'image'"],
+    ['both image and images', { image: flat(), images: [flat()] }, 400, "send either 'image'"],
+    ['an empty batch', { images: [] }, 400, 'images is empty'],
+    ['783 numbers', { image: new Array(783).fill(0) }, 400, 'got 783 numbers'],
+    ['785 numbers', { image: new Array(785).fill(0) }, 400, 'got 785 numbers'],
+    ['27 rows', { image: new Array(27).fill(new Array(28).fill(0)) }, 400, 'got 27 rows'],
+    ['rows of 27', { image: new Array(28).fill(new Array(27).fill(0)) }, 400, 'rows of 27'],
+    [
+      'a mix of numbers and rows',
+      { image: [0, ...new Array(27).fill(new Array(28).fill(0))] },
+      400,
+      'not a mix',
+    ],
+    ['strings', { image: new Array(784).fill('0.5') }, 400, 'body.image'],
+    ['nulls (NaN in JSON)', { image: new Array(784).fill(null) }, 400, 'body.image'],
+    [
+      'a value above 1 for unit scale',
+      { image: [...new Array(783).fill(0), 1.5] },
+      400,
+      'image[27][27] is 1.5, outside 0..1',
+    ],
+    ['a negative value', { image: [-0.1, ...new Array(783).fill(0)] }, 400, 'image[0][0] is -0.1'],
+    [
+      'a value above 255 for byte scale',
+      { image: [300, ...new Array(783).fill(0)], scale: 'byte' },
+      400,
+      'outside 0..255',
+    ],
+    ['a huge number', { image: [1e308, ...new Array(783).fill(0)] }, 400, 'outside 0..1'],
+    ['an unknown scale', { image: flat(), scale: 'percent' }, 400, 'body.scale'],
+    ['an unknown key', { image: flat(), extra: 1 }, 400, 'extra'],
+    ['an image that is not an array', { image: 'pixels' }, 400, 'body.image'],
+    [
+      'a batch over the limit',
+      { images: new Array(257).fill(new Array(784).fill(0)) },
+      400,
+      'at most 256 per request',
+    ],
+    ['a bad image inside a batch', { images: [flat(), new Array(10).fill(0)] }, 400, 'body.images.1'],
+    [
+      'an out-of-range value inside a batch',
+      { images: [flat(), [2, ...new Array(783).fill(0)]] },
+      400,
+      'images[1][0][0] is 2',
+    ],
+    ['a number as the body', 42, 400, 'body'],
+    ['an array as the body', [flat()], 400, 'body'],
+  ])('when the body is %s, then it answers %i naming the problem', async (_name, body, status, message) => {
+    const res = await request(app.server)
+      .post('/predict')
+      .set('content-type', 'application/json')
+      .send(JSON.stringify(body));
+    expect(res.status).toBe(status);
+    expect(res.body.error.message).toContain(message);
+  });
+
+  it.each([
+    ['a version that is not a number', '/predict?version=abc', 400, 'version'],
+    ['version 0', '/predict?version=0', 400, 'version'],
+    ['a negative version', '/predict?version=-1', 400, 'version'],
+    ['a fractional version', '/predict?version=1.5', 400, 'version'],
+  ])('when the query has %s, then it answers %i', async (_name, url, status, message) => {
+    const res = await request(app.server).post(url).send({ image: flat() });
+    expect(res.status).toBe(status);
+    expect(res.body.error.message).toContain(message);
+  });
+
+  it.each([
+    ['not JSON', '{"image": [', 'application/json', 400],
+    ['form data', 'image=1', 'application/x-www-form-urlencoded', 415],
+    [
+      'over the body limit',
+      JSON.stringify({ images: [], pad: 'x'.repeat(17 * 1024 * 1024) }),
+      'application/json',
+      413,
+    ],
+  ])('when the body is %s, then it answers %i', async (_name, body, type, status) => {
+    const res = await request(app.server).post('/predict').set('content-type', type).send(body);
+    expect(res.status).toBe(status);
+    expect(typeof res.body.error.message).toBe('string');
+  });
+});
