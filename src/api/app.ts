@@ -2,6 +2,7 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { JobEvents } from '../jobs/job-events.js';
 import type { TrainingJobs } from '../jobs/training-jobs.js';
+import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
 import type { Predictor } from './predictor.js';
@@ -13,7 +14,7 @@ export interface AppDeps {
   jobs: TrainingJobs;
   jobEvents: JobEvents;
   /** Inference: the served model and the store it comes from. */
-  serving?: { predictor: Predictor; store: ModelStore; maxBatch?: number };
+  serving?: { predictor: Predictor; store: ModelStore; aliases: ModelAliases; maxBatch?: number };
 }
 
 declare module 'fastify' {
@@ -22,6 +23,7 @@ declare module 'fastify' {
     jobEvents: JobEvents;
     predictor: Predictor;
     store: ModelStore;
+    aliases: ModelAliases;
   }
 }
 
@@ -50,6 +52,7 @@ export async function buildApp(
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);
     app.decorate('store', deps.serving.store);
+    app.decorate('aliases', deps.serving.aliases);
     await app.register(modelRoutes);
     // A batch of 256 images as JSON numbers is a few MB; the rest of the API keeps the small limit.
     await app.register(predictRoutes, {

@@ -72,6 +72,11 @@ export class Predictor {
     return { modelVersion: loaded.version, predictions };
   }
 
+  /** Loads a version ahead of its first request (an alias was pointed at it). */
+  async preload(version: number): Promise<void> {
+    if (version !== this.current?.version) await this.pinnedVersion(version);
+  }
+
   close(): void {
     this.current?.model.dispose();
     this.current = undefined;
@@ -85,7 +90,14 @@ export class Predictor {
 
   private async swapToLatest(): Promise<void> {
     const latest = await this.options.store.latest();
-    if (!latest || (this.current && latest.version <= this.current.version)) return;
+    if (!latest || latest.version === this.current?.version) return;
+    // An older latest only replaces the served version when that one was deleted.
+    if (
+      this.current &&
+      latest.version < this.current.version &&
+      (await this.options.store.get(this.current.version))
+    )
+      return;
     const started = performance.now();
     const next = await this.load(latest.version);
     const previous = this.current;

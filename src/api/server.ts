@@ -4,6 +4,7 @@ import { JobEvents } from '../jobs/job-events.js';
 import { TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
 import { runProcess } from '../run-process.js';
+import { ALIAS_CHANNEL, ModelAliases } from '../registry/model-aliases.js';
 import { ModelStore } from '../registry/model-store.js';
 import { subscribeVersions } from '../registry/announcer.js';
 import { buildApp } from './app.js';
@@ -33,10 +34,17 @@ runProcess(async () => {
   const subscription = await subscribeVersions(redis, config.REDIS_PREFIX, (event) => {
     predictor.onVersionPublished(event.version).catch(refreshFailed);
   });
+  const aliases = new ModelAliases(redis, config.REDIS_PREFIX);
+  const aliasSubscriber = redis.duplicate();
+  await aliasSubscriber.subscribe(ALIAS_CHANNEL(config.REDIS_PREFIX));
+  aliasSubscriber.on('message', (_channel, message: string) => {
+    const { version } = JSON.parse(message) as { version: number | null };
+    if (version) predictor.preload(version).catch(refreshFailed);
+  });
   // Announcements are lost while Redis is away: the store itself is the source of truth.
   const poll = setInterval(() => predictor.refresh().catch(refreshFailed), config.MODEL_POLL_MS);
   const app = await buildApp(
-    { jobs, jobEvents, serving: { predictor, store, maxBatch: config.PREDICT_MAX_IMAGES } },
+    { jobs, jobEvents, serving: { predictor, store, aliases, maxBatch: config.PREDICT_MAX_IMAGES } },
     { logger },
   );
   await app.listen({ host: config.HOST, port: config.PORT });
@@ -45,6 +53,7 @@ runProcess(async () => {
     await app.close();
     clearInterval(poll);
     await subscription.close();
+    await aliasSubscriber.quit();
     predictor.close();
     await jobEvents.close();
     await jobs.close();

@@ -15,6 +15,7 @@ import { evaluate } from '../../src/ml/evaluate.js';
 import { PIXELS } from '../../src/ml/predict.js';
 import { runTraining } from '../../src/ml/run-training.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { ModelAliases } from '../../src/registry/model-aliases.js';
 import { ModelStore } from '../../src/registry/model-store.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
@@ -53,7 +54,11 @@ describe('POST /predict and /models', () => {
     jobs = new TrainingJobs({ connection: redis, prefix });
     jobEvents = new JobEvents(redis, prefix);
     predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
-    app = await buildApp({ jobs, jobEvents, serving: { predictor, store, maxBatch: 256 } });
+    app = await buildApp({
+      jobs,
+      jobEvents,
+      serving: { predictor, store, aliases: new ModelAliases(redis, prefix), maxBatch: 256 },
+    });
     await app.ready();
   });
 
@@ -155,6 +160,36 @@ describe('POST /predict and /models', () => {
     expect(missing.body.error.message).toBe('model version 99 not found');
   });
 
+  it('when an alias is set, then ?version=<alias> pins it, it can be moved, and an aliased version cannot be deleted', async () => {
+    const put = await request(app.server).put('/models/aliases/production').send({ version: 1 });
+    expect(put.body).toEqual({ name: 'production', version: 1 });
+    const pinned = await request(app.server)
+      .post('/predict?version=production')
+      .send({ image: digit(4) })
+      .expect(200);
+    expect(pinned.body.modelVersion).toBe(1);
+    expect((await request(app.server).get('/models/aliases').expect(200)).body).toEqual({ production: 1 });
+    const refused = await request(app.server).delete('/models/1').expect(409);
+    expect(refused.body.error.message).toContain('aliased as production');
+    await request(app.server).put('/models/aliases/production').send({ version: 2 }).expect(200);
+    const moved = await request(app.server)
+      .post('/predict?version=production')
+      .send({ image: digit(4) })
+      .expect(200);
+    expect(moved.body.modelVersion).toBe(2);
+    await request(app.server).put('/models/aliases/production').send({ version: 99 }).expect(404);
+    const badName = await request(app.server).put('/models/aliases/Prod!').send({ version: 1 }).expect(400);
+    expect(badName.body.error.message).toContain('lower-case word');
+    await request(app.server).put('/models/aliases/staging').send({ version: '1' }).expect(400);
+    const unknown = await request(app.server)
+      .post('/predict?version=canary')
+      .send({ image: digit(4) })
+      .expect(404);
+    expect(unknown.body.error.message).toBe('alias canary not found');
+    await request(app.server).delete('/models/aliases/production').expect(204);
+    await request(app.server).delete('/models/aliases/production').expect(404);
+  });
+
   it('when models are listed, then newest comes first with its metrics; one version has its full metadata', async () => {
     const list = await request(app.server).get('/models').expect(200);
     expect(list.body.serving).toBe(2);
@@ -166,6 +201,20 @@ describe('POST /predict and /models', () => {
     await request(app.server).get('/models/99').expect(404);
     const bad = await request(app.server).get('/models/abc').expect(400);
     expect(bad.body.error.message).toContain('version');
+  });
+
+  it('when the served version is deleted, then the newest remaining one is served and the number is not reused', async () => {
+    await request(app.server).delete('/models/2').expect(204);
+    await request(app.server).delete('/models/2').expect(404);
+    const res = await request(app.server)
+      .post('/predict')
+      .send({ image: digit(0) })
+      .expect(200);
+    expect(res.body.modelVersion).toBe(1);
+    const third = await publish(3);
+    third.dispose();
+    await predictor.refresh();
+    expect(predictor.version).toBe(3);
   });
 
   const flat = () => new Array(784).fill(0.5);
@@ -217,21 +266,25 @@ describe('POST /predict and /models', () => {
     ],
     ['a number as the body', 42, 400, 'body'],
     ['an array as the body', [flat()], 400, 'body'],
-  ])('when the body is %s, then it answers %i naming the problem', async (_name, body, status, message) => {
-    const res = await request(app.server)
-      .post('/predict')
-      .set('content-type', 'application/json')
-      .send(JSON.stringify(body));
-    expect(res.status).toBe(status);
-    expect(res.body.error.message).toContain(message);
-  });
+  ])(
+    'when the body is %s, then it answers a 4xx naming the problem',
+    async (_name, body, status, message) => {
+      const res = await request(app.server)
+        .post('/predict')
+        .set('content-type', 'application/json')
+        .send(JSON.stringify(body));
+      expect(res.status).toBe(status);
+      expect(res.body.error.message).toContain(message);
+    },
+  );
 
   it.each([
-    ['a version that is not a number', '/predict?version=abc', 400, 'version'],
+    ['an unknown alias', '/predict?version=abc', 404, 'alias abc not found'],
+    ['a version that is neither a number nor an alias', '/predict?version=ABC!', 400, 'version'],
     ['version 0', '/predict?version=0', 400, 'version'],
     ['a negative version', '/predict?version=-1', 400, 'version'],
     ['a fractional version', '/predict?version=1.5', 400, 'version'],
-  ])('when the query has %s, then it answers %i', async (_name, url, status, message) => {
+  ])('when the query has %s, then it answers a 4xx', async (_name, url, status, message) => {
     const res = await request(app.server).post(url).send({ image: flat() });
     expect(res.status).toBe(status);
     expect(res.body.error.message).toContain(message);
@@ -246,7 +299,7 @@ describe('POST /predict and /models', () => {
       'application/json',
       413,
     ],
-  ])('when the body is %s, then it answers %i', async (_name, body, type, status) => {
+  ])('when the body is %s, then it answers a 4xx', async (_name, body, type, status) => {
     const res = await request(app.server).post('/predict').set('content-type', type).send(body);
     expect(res.status).toBe(status);
     expect(typeof res.body.error.message).toBe('string');

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { PIXELS } from '../../ml/predict.js';
+import { aliasNameSchema } from '../../registry/model-aliases.js';
 import { errorBodySchema } from '../error-handler.js';
 import { HttpError } from '../http-error.js';
 
@@ -54,6 +55,13 @@ export interface PredictRouteOptions {
 }
 
 export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (app, options) => {
+  async function resolveVersion(version: number | string | undefined): Promise<number | undefined> {
+    if (typeof version !== 'string') return version;
+    const aliased = await app.aliases.get(version);
+    if (aliased === null) throw new HttpError(404, 'not_found', `alias ${version} not found`);
+    return aliased;
+  }
+
   app.post(
     '/predict',
     {
@@ -61,7 +69,10 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
       schema: {
         summary: 'Classify 28x28 grayscale digits with the latest (or a pinned) model version',
         querystring: z.object({
-          version: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER).optional(),
+          version: z
+            .union([z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER), aliasNameSchema])
+            .optional()
+            .describe('a version number or an alias such as production; default: the latest version'),
         }),
         body: predictBodySchema,
         response: {
@@ -86,7 +97,7 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
         );
       }
       const pixels = raw.map((img, i) => toPixels(img, scales[scale], images ? `images[${i}]` : 'image'));
-      const result = await app.predictor.predict(pixels, request.query.version);
+      const result = await app.predictor.predict(pixels, await resolveVersion(request.query.version));
       reply.header('server-timing', `predict;dur=${(performance.now() - started).toFixed(2)}`);
       return result;
     },
