@@ -3,6 +3,7 @@ import { loadConfig } from '../config.js';
 import { JobEvents } from '../jobs/job-events.js';
 import { TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
+import { initBackend } from '../ml/backend/index.js';
 import { runProcess } from '../run-process.js';
 import { ALIAS_CHANNEL, ModelAliases } from '../registry/model-aliases.js';
 import { ModelStore } from '../registry/model-store.js';
@@ -22,6 +23,11 @@ runProcess(async () => {
     retention: { count: config.JOB_RETENTION_COUNT, ageSeconds: config.JOB_RETENTION_HOURS * 3600 },
   });
   const jobEvents = new JobEvents(redis, config.REDIS_PREFIX);
+  const backend = await initBackend(config.TF_BACKEND);
+  logger.info(
+    { backend: backend.name, reason: backend.reason, skipped: backend.skipped },
+    'TensorFlow.js backend',
+  );
   const store = new ModelStore(config.MODEL_DIR);
   const predictor = new Predictor({
     store,

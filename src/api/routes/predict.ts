@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { ImageInputError, imageToMnist } from '../../ml/image-preprocess.js';
 import { PIXELS } from '../../ml/predict.js';
 import { aliasNameSchema } from '../../registry/model-aliases.js';
 import { errorBodySchema } from '../error-handler.js';
@@ -27,12 +28,20 @@ const imageSchema = z.array(z.union([z.number(), z.array(z.number())])).superRef
   }
 });
 
+/** A PNG or JPEG file as base64, bare or as a data URL (what canvas.toDataURL gives). */
+const encodedImageSchema = z.string().min(1, 'an encoded image is empty').max(12_000_000);
+
+// Raw image bodies arrive as a Buffer in `image` (see the content-type parser below).
+const anyImageSchema = z.union([encodedImageSchema, imageSchema, z.instanceof(Buffer)]);
+
 const scales = { unit: 1, byte: 255 } as const;
 
 export const predictBodySchema = z
   .object({
-    image: imageSchema.optional(),
-    images: z.array(imageSchema).min(1, 'images is empty: send at least one').optional(),
+    image: anyImageSchema
+      .optional()
+      .describe('784 numbers, 28 rows of 28, or a base64 PNG/JPEG (data URL too)'),
+    images: z.array(anyImageSchema).min(1, 'images is empty: send at least one').optional(),
     scale: z
       .enum(['unit', 'byte'])
       .default('unit')
@@ -54,7 +63,16 @@ export interface PredictRouteOptions {
   bodyLimit: number;
 }
 
+const IMAGE_TYPES = ['image/png', 'image/jpeg'];
+
 export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (app, options) => {
+  // Raw image bytes as the body; registered in this plugin only, so no other route takes them.
+  app.addContentTypeParser(
+    IMAGE_TYPES,
+    { parseAs: 'buffer', bodyLimit: options.bodyLimit },
+    (_req, body, done) => done(null, { image: body }),
+  );
+
   async function resolveVersion(version: number | string | undefined): Promise<number | undefined> {
     if (typeof version !== 'string') return version;
     const aliased = await app.aliases.get(version);
@@ -87,7 +105,14 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
     },
     async (request, reply) => {
       const started = performance.now();
-      const { image, images, scale } = request.body;
+      const body = Buffer.isBuffer(request.body)
+        ? { image: request.body, scale: 'unit' as const }
+        : request.body;
+      const { image, images, scale } = body as {
+        image?: RawImage;
+        images?: RawImage[];
+        scale: 'unit' | 'byte';
+      };
       const raw = images ?? [image!];
       if (raw.length > options.maxBatch) {
         throw new HttpError(
@@ -96,13 +121,30 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
           `images has ${raw.length} images; at most ${options.maxBatch} per request`,
         );
       }
-      const pixels = raw.map((img, i) => toPixels(img, scales[scale], images ? `images[${i}]` : 'image'));
+      const pixels = await Promise.all(
+        raw.map((img, i) => toModelInput(img, scales[scale], images ? `images[${i}]` : 'image')),
+      );
       const result = await app.predictor.predict(pixels, await resolveVersion(request.query.version));
       reply.header('server-timing', `predict;dur=${(performance.now() - started).toFixed(2)}`);
       return result;
     },
   );
 };
+
+type RawImage = string | Buffer | (number | number[])[];
+
+async function toModelInput(image: RawImage, max: number, name: string): Promise<Float32Array> {
+  if (Array.isArray(image)) return toPixels(image, max, name);
+  const bytes =
+    typeof image === 'string' ? Buffer.from(image.replace(/^data:[^,]*;base64,/, ''), 'base64') : image;
+  try {
+    return (await imageToMnist(bytes)).pixels;
+  } catch (error) {
+    if (error instanceof ImageInputError)
+      throw new HttpError(400, 'invalid_image', `${name}: ${error.message}`);
+    throw error;
+  }
+}
 
 function toPixels(image: (number | number[])[], max: number, name: string): Float32Array {
   const values = (image as unknown[]).flat() as number[];
