@@ -221,14 +221,14 @@ describe('POST /predict and /models', () => {
   });
 
   /** A test digit as a person would draw it: 280x280, black ink on white, as PNG. */
-  const drawn = (i: number, format: 'png' | 'jpeg' = 'png') =>
-    sharp(Buffer.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS)), {
+  const drawn = (i: number, format: 'png' | 'jpeg' = 'png') => {
+    const big = sharp(Buffer.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS)), {
       raw: { width: 28, height: 28, channels: 1 },
     })
       .resize(280, 280, { kernel: 'cubic' })
-      .negate()
-      [format]()
-      .toBuffer();
+      .negate();
+    return (format === 'png' ? big.png() : big.jpeg()).toBuffer();
+  };
 
   it(
     'when 200 test digits are sent as 280x280 inverted PNGs, then >= 95 % get the label their raw pixels get',
