@@ -55,6 +55,10 @@ const body = JSON.stringify({ image: Array.from(image, (v) => Math.round(v * 100
 const port = 3900 + (process.pid % 90);
 const configurations = [
   { name: 'micro-batching on (max 64, 1 ms)', env: { PREDICT_MAX_BATCH: '64', PREDICT_MAX_DELAY_MS: '1' } },
+  {
+    name: 'micro-batching on (max 64, same tick only)',
+    env: { PREDICT_MAX_BATCH: '64', PREDICT_MAX_DELAY_MS: '0' },
+  },
   { name: 'micro-batching off', env: { PREDICT_MAX_BATCH: '1', PREDICT_MAX_DELAY_MS: '0' } },
 ];
 const results = [];
@@ -133,7 +137,7 @@ async function torchPredict(): Promise<{ predictOneImageMicros: number } | null>
         '--epochs',
         '1',
         '--train-size',
-        '1000',
+        '5000',
         '--threads',
         '1',
         '--predict',
