@@ -65,9 +65,15 @@ const results = [];
 for (const configuration of configurations) {
   const api = await startApi(configuration.env);
   try {
+    const oneConnection = await load({ connections: 1 });
     const atRate = await load({ connections: 32, overallRate: rate });
     const full = await load({ connections: 64 });
-    results.push({ configuration: configuration.name, [`at${rate}PerSecond`]: atRate, fullLoad: full });
+    results.push({
+      configuration: configuration.name,
+      oneConnection,
+      [`at${rate}PerSecond`]: atRate,
+      fullLoad: full,
+    });
   } finally {
     api.kill('SIGTERM');
     await new Promise((resolve) => api.once('exit', resolve));

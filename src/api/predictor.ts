@@ -119,7 +119,7 @@ export class Predictor {
     predictBatch(model, [new Float32Array(PIXELS)]);
     const batcher = new MicroBatcher<Float32Array, Prediction>((images) => predictBatch(model, images), {
       maxBatch: this.options.maxBatch ?? 64,
-      maxDelayMs: this.options.maxDelayMs ?? 1,
+      maxDelayMs: this.options.maxDelayMs ?? 0,
     });
     return { version, model, batcher };
   }
