@@ -8,10 +8,12 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import autocannon from 'autocannon';
+import { Redis } from 'ioredis';
 import { initBackend } from '../src/ml/backend/index.js';
 import { loadDataset, resolveDatasetDir } from '../src/ml/data/dataset.js';
 import { PIXELS, predictBatch } from '../src/ml/predict.js';
@@ -67,11 +69,13 @@ for (const configuration of configurations) {
   try {
     const oneConnection = await load({ connections: 1 });
     const atRate = await load({ connections: 32, overallRate: rate });
+    const paced = await pacedLoad(rate);
     const full = await load({ connections: 64 });
     results.push({
       configuration: configuration.name,
       oneConnection,
       [`at${rate}PerSecond`]: atRate,
+      [`at${rate}PerSecondEvenlyPaced`]: paced,
       fullLoad: full,
     });
   } finally {
@@ -80,6 +84,7 @@ for (const configuration of configurations) {
   }
 }
 await rm(dir, { recursive: true, force: true });
+await removeRedisKeys(`bench-predict-${process.pid}`);
 
 const torch = await torchPredict();
 printReport('predict', {
@@ -110,6 +115,61 @@ async function load(options: { connections: number; overallRate?: number }) {
   };
 }
 
+/**
+ * An open-loop load at an even rate: request i is sent at start + i/rate whether or not earlier
+ * ones have answered (so a slow server cannot slow the client down and hide its queue).
+ * autocannon's overallRate sends each second's quota in bursts, which measures burst handling.
+ */
+async function pacedLoad(perSecond: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const total = perSecond * seconds;
+  const latencies: number[] = [];
+  let errors = 0;
+  const pending: Promise<void>[] = [];
+  const start = performance.now() + 50;
+  for (let i = 0; i < total; i++) {
+    const due = start + (i * 1000) / perSecond;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    const sent = performance.now();
+    pending.push(
+      post(agent).then(
+        () => void latencies.push(performance.now() - sent),
+        () => void errors++,
+      ),
+    );
+  }
+  await Promise.all(pending);
+  agent.destroy();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) =>
+    Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 100) / 100;
+  return { requests: total, errors, latencyMs: { p50: at(0.5), p99: at(0.99), max: at(1) } };
+}
+
+function post(agent: http.Agent): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/predict',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json' },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () =>
+          res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
 async function startApi(env: Record<string, string>): Promise<ChildProcess> {
   const api = spawn(process.execPath, ['--import', 'tsx', 'src/api/server.ts'], {
     env: {
@@ -133,6 +193,13 @@ async function startApi(env: Record<string, string>): Promise<ChildProcess> {
   }
   api.kill('SIGKILL');
   throw new Error('the API did not start');
+}
+
+async function removeRedisKeys(prefix: string): Promise<void> {
+  const redis = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379');
+  const keys = await redis.keys(`${prefix}:*`);
+  if (keys.length) await redis.del(...keys);
+  await redis.quit();
 }
 
 async function torchPredict(): Promise<{ predictOneImageMicros: number } | null> {
