@@ -6,6 +6,8 @@ import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
 import type { Predictor } from './predictor.js';
+import { registerOpenApi } from './plugins/openapi.js';
+import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { predictRoutes } from './routes/predict.js';
@@ -48,6 +50,8 @@ export async function buildApp(
   app.decorate('jobs', deps.jobs);
   app.decorate('jobEvents', deps.jobEvents);
   registerErrorHandler(app);
+  await registerOpenApi(app);
+  await app.register(healthRoutes, deps.serving ? { modelDir: deps.serving.store.root } : {});
   await app.register(jobRoutes);
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);

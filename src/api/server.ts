@@ -21,8 +21,11 @@ runProcess(async () => {
     prefix: config.REDIS_PREFIX,
     attempts: config.JOB_ATTEMPTS,
     retention: { count: config.JOB_RETENTION_COUNT, ageSeconds: config.JOB_RETENTION_HOURS * 3600 },
+    onError: (err) => logger.warn({ err }, 'job queue: Redis connection trouble'),
   });
-  const jobEvents = new JobEvents(redis, config.REDIS_PREFIX);
+  const jobEvents = new JobEvents(redis, config.REDIS_PREFIX, (err) =>
+    logger.warn({ err }, 'job event stream: Redis connection trouble'),
+  );
   const backend = await initBackend(config.TF_BACKEND);
   logger.info(
     { backend: backend.name, reason: backend.reason, skipped: backend.skipped },

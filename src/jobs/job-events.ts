@@ -13,12 +13,14 @@ export class JobEvents {
   private readonly events: QueueEvents;
   private readonly emitter = new EventEmitter();
 
-  constructor(connection: Redis, prefix: string) {
+  constructor(connection: Redis, prefix: string, onError: (error: Error) => void = () => undefined) {
     this.emitter.setMaxListeners(0);
     this.events = new QueueEvents(TRAINING_QUEUE, {
       connection: connection.duplicate({ maxRetriesPerRequest: null }),
       prefix,
     });
+    // Connection trouble is reported, not thrown: ioredis reconnects and the stream resumes.
+    this.events.on('error', onError);
     this.events.on('progress', ({ jobId, data }) => this.emitter.emit(jobId, { type: 'progress', data }));
     this.events.on('completed', ({ jobId, returnvalue }) =>
       this.emitter.emit(jobId, { type: 'completed', data: returnvalue }),

@@ -26,6 +26,8 @@ export interface TrainingJobsOptions {
   attempts?: number;
   /** Finished jobs kept: @default { count: 1000, ageSeconds: 7 days } */
   retention?: { count: number; ageSeconds: number };
+  /** Redis connection trouble of the queue (ioredis reconnects meanwhile); @default ignored */
+  onError?: (error: Error) => void;
 }
 
 const STATES_OF: Record<JobState, JobType[]> = {
@@ -60,6 +62,7 @@ export class TrainingJobs {
         removeOnFail: keep,
       },
     });
+    this.queue.on('error', options.onError ?? (() => undefined));
   }
 
   /**
@@ -119,6 +122,11 @@ export class TrainingJobs {
     await this.redis.set(this.cancelKey(id), '1', 'EX', ttl);
     await this.redis.publish(cancelChannel(this.prefix), id);
     return this.view(job);
+  }
+
+  /** Redis answers (readiness). */
+  async ping(): Promise<void> {
+    await this.redis.ping();
   }
 
   isCancelRequested(id: string): Promise<boolean> {

@@ -93,7 +93,10 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         summary: 'Server-Sent Events: progress, then the final state',
         params: idParams,
-        response: { 404: errorBodySchema },
+        response: {
+          200: z.string().describe('text/event-stream: events state, progress..., end (the final job)'),
+          404: errorBodySchema,
+        },
       },
     },
     async (request, reply) => {

@@ -1,0 +1,75 @@
+import { access, constants } from 'node:fs/promises';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+
+const readinessSchema = z.object({
+  ready: z.boolean(),
+  checks: z.object({
+    redis: z.object({ ok: z.boolean(), error: z.string().optional() }),
+    modelStore: z.object({ ok: z.boolean(), error: z.string().optional() }),
+  }),
+  model: z.object({ loaded: z.boolean(), version: z.int().nullable() }),
+});
+
+/**
+ * `/healthz`: the process answers (restart it if not). `/readyz`: it can do its work, so a load
+ * balancer should send it traffic: Redis answers and the model store can be read. Whether a model
+ * is loaded is reported, not required: a fresh service must accept its first training job.
+ */
+export const healthRoutes: FastifyPluginAsyncZod<{ modelDir?: string }> = async (app, options) => {
+  app.get(
+    '/healthz',
+    { schema: { summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } } },
+    async () => ({ status: 'ok' as const }),
+  );
+
+  app.get(
+    '/readyz',
+    {
+      schema: {
+        summary: 'Readiness, with the reason when not ready',
+        response: { 200: readinessSchema, 503: readinessSchema },
+      },
+    },
+    async (_request, reply) => {
+      const [redis, modelStore] = await Promise.all([
+        check(() => withTimeout(app.jobs.ping(), 1000)),
+        check(() =>
+          options.modelDir
+            ? access(options.modelDir, constants.R_OK).catch(ignoreMissing)
+            : Promise.resolve(),
+        ),
+      ]);
+      const version = app.hasDecorator('predictor') ? app.predictor.version : null;
+      const body = {
+        ready: redis.ok && modelStore.ok,
+        checks: { redis, modelStore },
+        model: { loaded: version !== null, version },
+      };
+      return reply.status(body.ready ? 200 : 503).send(body);
+    },
+  );
+};
+
+// A store directory that does not exist yet is an empty store: the first publish creates it.
+function ignoreMissing(error: NodeJS.ErrnoException): void {
+  if (error.code !== 'ENOENT') throw error;
+}
+
+async function check(run: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+  try {
+    await run();
+    return { ok: true };
+  } catch (error) {
+    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return Promise.race([
+    promise,
+    new Promise<T>((_, reject) =>
+      setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms).unref(),
+    ),
+  ]);
+}

@@ -1,0 +1,137 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import pino from 'pino';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { Predictor } from '../../src/api/predictor.js';
+import { JobEvents } from '../../src/jobs/job-events.js';
+import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { ModelAliases } from '../../src/registry/model-aliases.js';
+import { ModelStore } from '../../src/registry/model-store.js';
+import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+
+type Operation = { requestBody?: unknown; parameters?: unknown[]; responses: Record<string, unknown> };
+
+async function appWith(redis: Redis, prefix: string, dir: string) {
+  const store = new ModelStore(join(dir, 'models'));
+  const jobs = new TrainingJobs({ connection: redis, prefix });
+  const jobEvents = new JobEvents(redis, prefix);
+  const predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
+  const app = await buildApp({
+    jobs,
+    jobEvents,
+    serving: { predictor, store, aliases: new ModelAliases(redis, prefix) },
+  });
+  await app.ready();
+  return { app, close: async () => (await app.close(), await jobEvents.close(), await jobs.close()) };
+}
+
+describe('OpenAPI docs and health', () => {
+  const prefix = uniquePrefix('docs');
+  const redis = connect();
+  let dir: string;
+  let served: Awaited<ReturnType<typeof appWith>>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'docs-'));
+    served = await appWith(redis, prefix, dir);
+  });
+  afterAll(async () => {
+    await served.close();
+    await removePrefix(redis, prefix);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when /openapi.json is fetched, then every route is documented with its inputs, answers and error codes', async () => {
+    const spec = (await request(served.app.server).get('/openapi.json').expect(200)).body as {
+      openapi: string;
+      paths: Record<string, Record<string, Operation>>;
+    };
+    expect(spec.openapi).toMatch(/^3\./);
+    const expected: Record<string, string[]> = {
+      '/jobs': ['post', 'get'],
+      '/jobs/{id}': ['get', 'delete'],
+      '/jobs/{id}/events': ['get'],
+      '/predict': ['post'],
+      '/models': ['get'],
+      '/models/{version}': ['get', 'delete'],
+      '/models/aliases': ['get'],
+      '/models/aliases/{name}': ['put', 'delete'],
+      '/healthz': ['get'],
+      '/readyz': ['get'],
+    };
+    for (const [path, methods] of Object.entries(expected)) {
+      for (const method of methods) {
+        const op = spec.paths[path]?.[method];
+        expect(op, `${method.toUpperCase()} ${path}`).toBeDefined();
+        const codes = Object.keys(op!.responses);
+        expect(
+          codes.some((c) => c.startsWith('2')),
+          `${method} ${path} success`,
+        ).toBe(true);
+        if (op!.requestBody || op!.parameters?.length) {
+          expect(
+            codes.some((c) => c.startsWith('4')),
+            `${method} ${path} documents its 4xx`,
+          ).toBe(true);
+        }
+      }
+    }
+    const postJobs = spec.paths['/jobs']!.post! as {
+      requestBody: { content: Record<string, { schema: { properties: object } }> };
+    };
+    expect(Object.keys(postJobs.requestBody.content['application/json']!.schema.properties)).toEqual(
+      expect.arrayContaining([
+        'epochs',
+        'batchSize',
+        'learningRate',
+        'optimizer',
+        'architecture',
+        'dataset',
+        'seed',
+      ]),
+    );
+    expect(Object.keys(spec.paths).filter((p) => p.startsWith('/docs'))).toEqual([]);
+  });
+
+  it('when a person opens /docs, then the browsable documentation is served', async () => {
+    const res = await request(served.app.server).get('/docs/').redirects(2);
+    expect(res.status).toBe(200);
+    expect(res.text).toContain('swagger');
+  });
+
+  it('when Redis answers and the store is readable, then /healthz and /readyz say so, with no model loaded yet', async () => {
+    expect((await request(served.app.server).get('/healthz').expect(200)).body).toEqual({ status: 'ok' });
+    const ready = await request(served.app.server).get('/readyz').expect(200);
+    expect(ready.body).toEqual({
+      ready: true,
+      checks: { redis: { ok: true }, modelStore: { ok: true } },
+      model: { loaded: false, version: null },
+    });
+  });
+
+  it('when Redis cannot be reached, then /readyz answers 503 naming it, and /healthz still 200', async () => {
+    const unreachable = new Redis('redis://127.0.0.1:1', {
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    unreachable.on('error', () => undefined);
+    const down = await appWith(unreachable, prefix, dir);
+    try {
+      const res = await request(down.app.server).get('/readyz').expect(503);
+      expect(res.body.ready).toBe(false);
+      expect(res.body.checks.redis.ok).toBe(false);
+      expect(typeof res.body.checks.redis.error).toBe('string');
+      await request(down.app.server).get('/healthz').expect(200);
+    } finally {
+      await down.close().catch(() => undefined);
+      unreachable.disconnect();
+    }
+  });
+});
