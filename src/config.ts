@@ -22,6 +22,23 @@ export const configSchema = z.object({
     .default('digits'),
   MODEL_DIR: z.string().min(1).default('./data/models'),
   CHECKPOINT_DIR: z.string().min(1).default('./data/checkpoints'),
+  /** When set, job and model administration need it (Authorization: Bearer, or X-API-Key). */
+  API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Require API_KEY for /predict too. */
+  PREDICT_REQUIRES_KEY: z
+    .enum(['true', 'false', '1', '0'], 'must be true or false')
+    .default('false')
+    .transform((v) => v === 'true' || v === '1'),
+  /** Browser origins allowed to call the API, comma-separated; empty = same origin only. */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    ),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TF_BACKEND: backendNameSchema.optional(),
   /** Training jobs one worker process runs at once; training is CPU-bound, so one per core. */

@@ -19,6 +19,16 @@ describe('config', () => {
     });
   });
 
+  it('when CORS origins and the predict key switch are set, then they are parsed', () => {
+    expect(
+      loadConfig({ CORS_ORIGINS: 'https://a.example, https://b.example', PREDICT_REQUIRES_KEY: 'true' }),
+    ).toMatchObject({
+      CORS_ORIGINS: ['https://a.example', 'https://b.example'],
+      PREDICT_REQUIRES_KEY: true,
+    });
+    expect(loadConfig({})).toMatchObject({ CORS_ORIGINS: [], PREDICT_REQUIRES_KEY: false });
+  });
+
   it('when values come as strings, then numbers are parsed', () => {
     expect(loadConfig({ PORT: '8080', WORKER_CONCURRENCY: '2', TF_BACKEND: 'cpu' })).toMatchObject({
       PORT: 8080,
@@ -36,6 +46,8 @@ describe('config', () => {
     [{ TF_BACKEND: 'gpu' }, 'TF_BACKEND'],
     [{ WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY'],
     [{ JOB_ATTEMPTS: '1.5' }, 'JOB_ATTEMPTS'],
+    [{ API_KEY: 'short' }, 'API_KEY: must be at least 16 characters'],
+    [{ PREDICT_REQUIRES_KEY: 'yes' }, 'PREDICT_REQUIRES_KEY: must be true or false'],
   ])('when %j, then start-up stops with a message naming %s', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

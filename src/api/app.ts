@@ -6,6 +6,9 @@ import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
 import type { Predictor } from './predictor.js';
+import cors from '@fastify/cors';
+import helmet from '@fastify/helmet';
+import { registerAuth, type AuthOptions } from './plugins/auth.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -33,10 +36,15 @@ declare module 'fastify' {
  * The whole HTTP API from its dependencies. Only the server entry point listens; tests build the
  * same app and talk to it over HTTP.
  */
-export async function buildApp(
-  deps: AppDeps,
-  options: { logger?: FastifyServerOptions['loggerInstance'] | boolean; bodyLimit?: number } = {},
-) {
+export interface AppOptions {
+  logger?: FastifyServerOptions['loggerInstance'] | boolean;
+  bodyLimit?: number;
+  auth?: AuthOptions;
+  /** Origins allowed to call the API from a browser; @default none (same origin only) */
+  corsOrigins?: string[];
+}
+
+export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   const app = Fastify({
     ...(typeof options.logger === 'object'
       ? { loggerInstance: options.logger }
@@ -50,6 +58,10 @@ export async function buildApp(
   app.decorate('jobs', deps.jobs);
   app.decorate('jobEvents', deps.jobEvents);
   registerErrorHandler(app);
+  // The docs page needs inline scripts and styles; everything else gets helmet's strict defaults.
+  await app.register(helmet, { contentSecurityPolicy: false });
+  if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
+  registerAuth(app, options.auth ?? {});
   await registerOpenApi(app);
   await app.register(healthRoutes, deps.serving ? { modelDir: deps.serving.store.root } : {});
   await app.register(jobRoutes);

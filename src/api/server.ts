@@ -54,8 +54,14 @@ runProcess(async () => {
   const poll = setInterval(() => predictor.refresh().catch(refreshFailed), config.MODEL_POLL_MS);
   const app = await buildApp(
     { jobs, jobEvents, serving: { predictor, store, aliases, maxBatch: config.PREDICT_MAX_IMAGES } },
-    { logger },
+    {
+      logger,
+      auth: { apiKey: config.API_KEY, protectPredict: config.PREDICT_REQUIRES_KEY },
+      corsOrigins: config.CORS_ORIGINS,
+    },
   );
+  if (!config.API_KEY)
+    logger.warn('API_KEY is not set: anyone who can reach the API can start jobs and change models');
   await app.listen({ host: config.HOST, port: config.PORT });
   return async (signal: string) => {
     logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
