@@ -9,6 +9,7 @@ import type { Predictor } from './predictor.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { registerAuth, type AuthOptions } from './plugins/auth.js';
+import { registerMetrics, type ServiceMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
@@ -42,6 +43,8 @@ export interface AppOptions {
   auth?: AuthOptions;
   /** Origins allowed to call the API from a browser; @default none (same origin only) */
   corsOrigins?: string[];
+  /** Prometheus metrics at /metrics; @default none */
+  metrics?: ServiceMetrics;
 }
 
 export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
@@ -62,6 +65,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   await app.register(helmet, { contentSecurityPolicy: false });
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
   registerAuth(app, options.auth ?? {});
+  if (options.metrics) registerMetrics(app, options.metrics);
   await registerOpenApi(app);
   await app.register(healthRoutes, deps.serving ? { modelDir: deps.serving.store.root } : {});
   await app.register(jobRoutes);

@@ -13,6 +13,8 @@ export interface PredictorOptions {
   maxDelayMs?: number;
   /** Pinned (non-current) versions kept loaded, least recently used out first. @default 4 */
   pinnedCacheSize?: number;
+  /** Told of each model call and each model load (metrics). */
+  observe?: { batch(version: number, size: number): void; load(seconds: number): void };
 }
 
 interface Loaded {
@@ -67,8 +69,12 @@ export class Predictor {
         'no_model',
         'No model is trained yet: start a training job with POST /jobs first',
       );
-    const predictions =
-      images.length === 1 ? [await loaded.batcher.submit(images[0]!)] : predictBatch(loaded.model, images);
+    let predictions: Prediction[];
+    if (images.length === 1) predictions = [await loaded.batcher.submit(images[0]!)];
+    else {
+      predictions = predictBatch(loaded.model, images);
+      this.options.observe?.batch(loaded.version, images.length);
+    }
     return { modelVersion: loaded.version, predictions };
   }
 
@@ -114,13 +120,18 @@ export class Predictor {
   }
 
   private async load(version: number): Promise<Loaded> {
+    const started = performance.now();
     const model = await this.options.store.load(version);
     // Warm up: the first call compiles kernels and allocates; let no user request pay for it.
     predictBatch(model, [new Float32Array(PIXELS)]);
-    const batcher = new MicroBatcher<Float32Array, Prediction>((images) => predictBatch(model, images), {
-      maxBatch: this.options.maxBatch ?? 64,
-      maxDelayMs: this.options.maxDelayMs ?? 0,
-    });
+    const batcher = new MicroBatcher<Float32Array, Prediction>(
+      (images) => {
+        this.options.observe?.batch(version, images.length);
+        return predictBatch(model, images);
+      },
+      { maxBatch: this.options.maxBatch ?? 64, maxDelayMs: this.options.maxDelayMs ?? 0 },
+    );
+    this.options.observe?.load((performance.now() - started) / 1000);
     return { version, model, batcher };
   }
 

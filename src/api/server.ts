@@ -9,6 +9,7 @@ import { ALIAS_CHANNEL, ModelAliases } from '../registry/model-aliases.js';
 import { ModelStore } from '../registry/model-store.js';
 import { subscribeVersions } from '../registry/announcer.js';
 import { buildApp } from './app.js';
+import { ServiceMetrics } from './plugins/metrics.js';
 import { Predictor } from './predictor.js';
 
 /** The API process: `npm run start:api`. The only place that listens on a port. */
@@ -32,9 +33,20 @@ runProcess(async () => {
     'TensorFlow.js backend',
   );
   const store = new ModelStore(config.MODEL_DIR);
+  const metrics = new ServiceMetrics({
+    jobCounts: () => jobs.counts(),
+    trainingSpeeds: () => jobs.trainingSpeeds(),
+  });
   const predictor = new Predictor({
     store,
     logger,
+    observe: {
+      batch: (version, size) => {
+        metrics.predictions.inc({ model_version: String(version) }, size);
+        metrics.batchSize.observe(size);
+      },
+      load: (seconds) => metrics.modelLoadSeconds.observe(seconds),
+    },
     maxBatch: config.PREDICT_MAX_BATCH,
     maxDelayMs: config.PREDICT_MAX_DELAY_MS,
   });
@@ -58,6 +70,7 @@ runProcess(async () => {
       logger,
       auth: { apiKey: config.API_KEY, protectPredict: config.PREDICT_REQUIRES_KEY },
       corsOrigins: config.CORS_ORIGINS,
+      metrics,
     },
   );
   if (!config.API_KEY)

@@ -124,6 +124,32 @@ export class TrainingJobs {
     return this.view(job);
   }
 
+  /** Retained jobs by state, for metrics. `failed` includes cancelled jobs (told apart per job only). */
+  async counts(): Promise<Record<'queued' | 'active' | 'completed' | 'failed', number>> {
+    const c = await this.queue.getJobCounts(
+      'waiting',
+      'delayed',
+      'prioritized',
+      'active',
+      'completed',
+      'failed',
+    );
+    return {
+      queued: (c.waiting ?? 0) + (c.delayed ?? 0) + (c.prioritized ?? 0),
+      active: c.active ?? 0,
+      completed: c.completed ?? 0,
+      failed: c.failed ?? 0,
+    };
+  }
+
+  /** Training speed of each running job, from its last progress report. */
+  async trainingSpeeds(): Promise<number[]> {
+    const active = await this.queue.getActive();
+    return active
+      .map((job) => jobProgressSchema.safeParse(job.progress))
+      .flatMap((p) => (p.success ? [p.data.imagesPerSecond] : []));
+  }
+
   /** Redis answers (readiness). */
   async ping(): Promise<void> {
     await this.redis.ping();

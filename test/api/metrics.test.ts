@@ -1,0 +1,107 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { ServiceMetrics } from '../../src/api/plugins/metrics.js';
+import { Predictor } from '../../src/api/predictor.js';
+import { JobEvents } from '../../src/jobs/job-events.js';
+import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { initBackend } from '../../src/ml/backend/index.js';
+import { runTraining } from '../../src/ml/run-training.js';
+import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { ModelAliases } from '../../src/registry/model-aliases.js';
+import { ModelStore } from '../../src/registry/model-store.js';
+import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+
+// One line of the Prometheus text format: name, optional labels, a value.
+const SAMPLE =
+  /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[0-9.]+(e[-+]?[0-9]+)?|NaN|[-+]Inf)$/;
+
+describe('GET /metrics', () => {
+  const prefix = uniquePrefix('metrics');
+  const redis = connect();
+  let dir: string;
+  let jobs: TrainingJobs;
+  let jobEvents: JobEvents;
+  let app: Awaited<ReturnType<typeof buildApp>>;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'metrics-'));
+    const store = new ModelStore(join(dir, 'models'));
+    const backend = await initBackend('wasm');
+    const { model, report } = await runTraining(
+      trainParamsSchema.parse({ epochs: 1, trainSize: 1000, validationSize: 0 }),
+      {
+        backend,
+      },
+    );
+    await store.publish(model, report, { jobId: null });
+    model.dispose();
+    jobs = new TrainingJobs({ connection: redis, prefix });
+    jobEvents = new JobEvents(redis, prefix);
+    const metrics = new ServiceMetrics({
+      jobCounts: () => jobs.counts(),
+      trainingSpeeds: () => jobs.trainingSpeeds(),
+    });
+    const predictor = new Predictor({
+      store,
+      logger: pino({ level: 'silent' }),
+      observe: {
+        batch: (version, size) => {
+          metrics.predictions.inc({ model_version: String(version) }, size);
+          metrics.batchSize.observe(size);
+        },
+        load: (seconds) => metrics.modelLoadSeconds.observe(seconds),
+      },
+    });
+    await predictor.refresh();
+    app = await buildApp(
+      { jobs, jobEvents, serving: { predictor, store, aliases: new ModelAliases(redis, prefix) } },
+      { metrics },
+    );
+    await app.ready();
+  }, 60_000);
+
+  afterAll(async () => {
+    await app.close();
+    await jobEvents.close();
+    await jobs.close();
+    await removePrefix(redis, prefix);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when scraped after some traffic, then every line parses and the service metrics are there', async () => {
+    await request(app.server)
+      .post('/predict')
+      .send({ image: new Array(784).fill(0) })
+      .expect(200);
+    await request(app.server)
+      .post('/predict')
+      .send({ images: [new Array(784).fill(0), new Array(784).fill(0)] })
+      .expect(200);
+    await request(app.server).get('/jobs/unknown').expect(404);
+    await request(app.server).post('/jobs').send({ epochs: 1, trainSize: 100 }).expect(202);
+    const res = await request(app.server).get('/metrics').expect(200);
+    expect(res.headers['content-type']).toContain('text/plain');
+    const lines = res.text.split('\n').filter((l) => l && !l.startsWith('#'));
+    for (const line of lines) expect(line).toMatch(SAMPLE);
+    const text = res.text;
+    expect(text).toMatch(
+      /http_request_duration_seconds_count\{method="POST",route="\/predict",status="200"\} 2/,
+    );
+    expect(text).toMatch(
+      /http_request_duration_seconds_count\{method="GET",route="\/jobs\/:id",status="404"\} 1/,
+    );
+    expect(text).toMatch(/predictions_total\{model_version="1"\} 3/);
+    expect(text).toMatch(/predict_batch_size_count \d+/);
+    expect(text).toMatch(/model_load_seconds_count 1/);
+    expect(text).toMatch(/training_jobs\{state="queued"\} 1/);
+    expect(text).toMatch(/training_queue_depth 1/);
+    expect(text).toMatch(/training_images_per_second 0/);
+    expect(text).toMatch(/process_cpu_seconds_total/);
+  });
+});
