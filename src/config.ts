@@ -39,6 +39,9 @@ export const configSchema = z.object({
         .map((o) => o.trim())
         .filter(Boolean),
     ),
+  /** Requests per minute per client (shared across replicas through Redis); 0 = no limit. */
+  RATE_LIMIT_PER_MINUTE: intFromEnv(600, 0, 1_000_000),
+  PREDICT_RATE_LIMIT_PER_MINUTE: intFromEnv(0, 0, 100_000_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TF_BACKEND: backendNameSchema.optional(),
   /** Training jobs one worker process runs at once; training is CPU-bound, so one per core. */

@@ -11,6 +11,7 @@ import helmet from '@fastify/helmet';
 import { registerAuth, type AuthOptions } from './plugins/auth.js';
 import { registerMetrics, type ServiceMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
+import { registerRateLimit, type RateLimitSettings } from './plugins/rate-limit.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
@@ -45,6 +46,8 @@ export interface AppOptions {
   corsOrigins?: string[];
   /** Prometheus metrics at /metrics; @default none */
   metrics?: ServiceMetrics;
+  /** Per-client request limits kept in Redis; @default none */
+  rateLimit?: RateLimitSettings;
 }
 
 export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
@@ -64,6 +67,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   // The docs page needs inline scripts and styles; everything else gets helmet's strict defaults.
   await app.register(helmet, { contentSecurityPolicy: false });
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
+  if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
   registerAuth(app, options.auth ?? {});
   if (options.metrics) registerMetrics(app, options.metrics);
   await registerOpenApi(app);

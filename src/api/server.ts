@@ -71,6 +71,12 @@ runProcess(async () => {
       auth: { apiKey: config.API_KEY, protectPredict: config.PREDICT_REQUIRES_KEY },
       corsOrigins: config.CORS_ORIGINS,
       metrics,
+      rateLimit: {
+        redis,
+        prefix: config.REDIS_PREFIX,
+        perMinute: config.RATE_LIMIT_PER_MINUTE,
+        predictPerMinute: config.PREDICT_RATE_LIMIT_PER_MINUTE,
+      },
     },
   );
   if (!config.API_KEY)

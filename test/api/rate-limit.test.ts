@@ -1,0 +1,68 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/api/app.js';
+import { Predictor } from '../../src/api/predictor.js';
+import { JobEvents } from '../../src/jobs/job-events.js';
+import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { ModelAliases } from '../../src/registry/model-aliases.js';
+import { ModelStore } from '../../src/registry/model-store.js';
+import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+
+describe('rate limits', () => {
+  const prefix = uniquePrefix('ratelimit');
+  const redis = connect();
+  let dir: string;
+  const closers: (() => Promise<void>)[] = [];
+
+  /** One API replica; several share the limits through Redis. */
+  async function replica() {
+    const store = new ModelStore(join(dir, 'models'));
+    const jobs = new TrainingJobs({ connection: redis, prefix });
+    const jobEvents = new JobEvents(redis, prefix);
+    const predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
+    const app = await buildApp(
+      { jobs, jobEvents, serving: { predictor, store, aliases: new ModelAliases(redis, prefix) } },
+      { rateLimit: { redis, prefix, perMinute: 3, predictPerMinute: 2 } },
+    );
+    await app.ready();
+    closers.push(async () => (await app.close(), await jobEvents.close(), await jobs.close()));
+    return app;
+  }
+
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'ratelimit-'));
+  });
+  afterAll(async () => {
+    for (const close of closers) await close();
+    await removePrefix(redis, prefix);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when a client goes over the limit, then it gets 429 with a retry time, on every replica', async () => {
+    const first = await replica();
+    for (let i = 0; i < 3; i++) await request(first.server).get('/jobs').expect(200);
+    const over = await request(first.server).get('/jobs').expect(429);
+    expect(over.body.error).toMatchObject({ code: 'rate_limited' });
+    expect(over.body.error.message).toContain('rate limit of 3 requests per minute');
+    expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
+    const second = await replica();
+    await request(second.server).get('/models').expect(429);
+  });
+
+  it('when probes and /predict are called, then probes are never limited and /predict has its own limit', async () => {
+    const app = await replica();
+    for (let i = 0; i < 10; i++) {
+      await request(app.server).get('/healthz').expect(200);
+      await request(app.server).get('/readyz').expect(200);
+    }
+    const image = { image: new Array(784).fill(0) };
+    await request(app.server).post('/predict').send(image).expect(503);
+    await request(app.server).post('/predict').send(image).expect(503);
+    await request(app.server).post('/predict').send(image).expect(429);
+  });
+});
