@@ -34,10 +34,6 @@ declare module 'fastify' {
   }
 }
 
-/**
- * The whole HTTP API from its dependencies. Only the server entry point listens; tests build the
- * same app and talk to it over HTTP.
- */
 export interface AppOptions {
   logger?: FastifyServerOptions['loggerInstance'] | boolean;
   bodyLimit?: number;
@@ -50,6 +46,10 @@ export interface AppOptions {
   rateLimit?: RateLimitSettings;
 }
 
+/**
+ * The whole HTTP API from its dependencies. Only the server entry point listens; tests build the
+ * same app and talk to it over HTTP.
+ */
 export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   const app = Fastify({
     ...(typeof options.logger === 'object'
@@ -64,7 +64,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   app.decorate('jobs', deps.jobs);
   app.decorate('jobEvents', deps.jobEvents);
   registerErrorHandler(app);
-  // The docs page needs inline scripts and styles; everything else gets helmet's strict defaults.
+  // No Content-Security-Policy: the /docs page needs inline scripts and styles. The rest of
+  // helmet's headers apply to every answer.
   await app.register(helmet, { contentSecurityPolicy: false });
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
   if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
