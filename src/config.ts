@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { backendNameSchema } from './ml/backend/index.js';
 
@@ -21,6 +22,10 @@ export const configSchema = z.object({
     .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _.:- only')
     .default('digits'),
   MODEL_DIR: z.string().min(1).default('./data/models'),
+  /** Where `npm start`'s private Redis (if it starts one) keeps its append-only file. */
+  REDIS_DATA_DIR: z.string().min(1).default('./data/redis'),
+  /** Training worker processes `npm start` runs beside the API: one per core by default. */
+  WORKERS: intFromEnv(availableParallelism(), 0, 64),
   CHECKPOINT_DIR: z.string().min(1).default('./data/checkpoints'),
   /** When set, job and model administration need it (Authorization: Bearer, or X-API-Key). */
   API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),

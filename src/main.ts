@@ -1,0 +1,117 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { loadConfig } from './config.js';
+import { createLogger } from './logger.js';
+import { runProcess } from './run-process.js';
+
+/**
+ * `npm start`: the whole product on one machine. The API and WORKERS training workers, each its
+ * own process; and, when nothing answers at REDIS_URL but redis-server is installed, a private
+ * Redis with persistence under REDIS_DATA_DIR, stopped again on exit.
+ */
+const fromSource = import.meta.url.endsWith('.ts');
+const entry = (name: string) => new URL(`./${name}${fromSource ? '.ts' : '.js'}`, import.meta.url).pathname;
+
+runProcess(async () => {
+  const config = loadConfig();
+  const logger = createLogger(config.LOG_LEVEL, 'main');
+  const redis = (await redisAnswers(config.REDIS_URL))
+    ? undefined
+    : startPrivateRedis(config.REDIS_URL, config.REDIS_DATA_DIR);
+  if (redis) {
+    logger.info({ url: config.REDIS_URL, dir: config.REDIS_DATA_DIR }, 'started a private Redis');
+    if (!(await waitForRedis(config.REDIS_URL)))
+      throw new Error(`the private Redis did not answer at ${config.REDIS_URL}`);
+  }
+  const children = new Set<ChildProcess>();
+  let stopping = false;
+  const start = (name: string, file: string) => {
+    const child = spawn(process.execPath, [...process.execArgv, file], {
+      stdio: 'inherit',
+      env: process.env,
+    });
+    children.add(child);
+    child.once('exit', (code, signal) => {
+      children.delete(child);
+      if (stopping) return;
+      logger.error({ process: name, code, signal }, 'a process exited; starting it again in 1 s');
+      setTimeout(() => !stopping && start(name, file), 1000).unref();
+    });
+  };
+  start('api', entry('api/server'));
+  for (let i = 0; i < config.WORKERS; i++) start(`worker-${i + 1}`, entry('worker/main'));
+  logger.info({ workers: config.WORKERS, port: config.PORT }, 'digit-service started');
+
+  return async (signal: string) => {
+    stopping = true;
+    logger.info({ signal }, 'stopping the API and the workers');
+    await Promise.all([...children].map((child) => stopChild(child, signal)));
+    if (redis) await stopChild(redis, 'SIGTERM');
+  };
+});
+
+async function redisAnswers(url: string): Promise<boolean> {
+  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    return (await client.ping()) === 'PONG';
+  } catch {
+    return false;
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function waitForRedis(url: string): Promise<boolean> {
+  for (let i = 0; i < 50; i++) {
+    if (await redisAnswers(url)) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return false;
+}
+
+function startPrivateRedis(url: string, dataDir: string): ChildProcess {
+  const { hostname, port } = new URL(url);
+  if (!['127.0.0.1', 'localhost', '::1'].includes(hostname)) {
+    throw new Error(`no Redis answers at ${url}; start one there, or point REDIS_URL at one`);
+  }
+  if (spawnSync('redis-server', ['--version']).error) {
+    throw new Error(
+      `no Redis answers at ${url} and redis-server is not installed: install Redis ` +
+        '(apt-get install redis-server, brew install redis) or set REDIS_URL to a running one',
+    );
+  }
+  const dir = resolve(dataDir);
+  mkdirSync(dir, { recursive: true });
+  return spawn(
+    'redis-server',
+    [
+      '--port',
+      port || '6379',
+      '--bind',
+      hostname === 'localhost' ? '127.0.0.1' : hostname,
+      '--dir',
+      dir,
+      '--appendonly',
+      'yes',
+      '--maxmemory-policy',
+      'noeviction',
+    ],
+    { stdio: 'ignore' },
+  );
+}
+
+function stopChild(child: ChildProcess, signal: string): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const force = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.once('exit', () => {
+      clearTimeout(force);
+      resolve();
+    });
+    child.kill(signal as NodeJS.Signals);
+  });
+}

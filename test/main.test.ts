@@ -1,0 +1,70 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+// A port no other test uses; the private Redis of `npm start` goes there.
+const redisPort = 6400 + (process.pid % 500);
+const apiPort = 4100 + (process.pid % 500);
+
+describe('npm start', () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'main-'));
+  });
+  afterAll(() => rm(dir, { recursive: true, force: true }));
+
+  const env = (extra: Record<string, string> = {}) => ({
+    ...process.env,
+    REDIS_URL: `redis://127.0.0.1:${redisPort}`,
+    REDIS_DATA_DIR: join(dir, 'redis'),
+    REDIS_PREFIX: `test-main-${process.pid}`,
+    MODEL_DIR: join(dir, 'models'),
+    CHECKPOINT_DIR: join(dir, 'checkpoints'),
+    PORT: String(apiPort),
+    WORKERS: '1',
+    LOG_LEVEL: 'warn',
+    ...extra,
+  });
+
+  it(
+    'when no Redis answers, then it starts a private one with persistence, serves /readyz, and stops everything on SIGTERM',
+    { timeout: 60_000 },
+    async () => {
+      const main = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        env: env(),
+        stdio: 'ignore',
+      });
+      let ready = false;
+      for (let i = 0; i < 150 && !ready; i++) {
+        ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!ready) await sleep(100);
+      }
+      expect(ready).toBe(true);
+      expect(await readdir(join(dir, 'redis'))).toContain('appendonlydir');
+      const exited = new Promise<number | null>((resolve) => main.once('exit', resolve));
+      main.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const ping = spawnSync('redis-cli', ['-p', String(redisPort), 'ping'], { encoding: 'utf8' });
+      expect(ping.stdout.trim()).not.toBe('PONG');
+    },
+  );
+
+  it('when no Redis answers and redis-server is not installed, then it exits 1 saying how to get Redis', async () => {
+    const main = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+      env: env({ PATH: '/nonexistent' }),
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    main.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => main.once('exit', resolve));
+    expect(code).toBe(1);
+    expect(stderr).toContain('redis-server is not installed');
+    expect(stderr).toContain('REDIS_URL');
+  });
+});
