@@ -29,6 +29,11 @@ describe('config', () => {
     expect(loadConfig({})).toMatchObject({ CORS_ORIGINS: [], PREDICT_REQUIRES_KEY: false });
   });
 
+  it('when a variable is set but empty, then it counts as not set', () => {
+    expect(loadConfig({ API_KEY: '', PORT: '' })).toMatchObject({ PORT: 3000 });
+    expect(loadConfig({ API_KEY: '' }).API_KEY).toBeUndefined();
+  });
+
   it('when values come as strings, then numbers are parsed', () => {
     expect(loadConfig({ PORT: '8080', WORKER_CONCURRENCY: '2', TF_BACKEND: 'cpu' })).toMatchObject({
       PORT: 8080,
