@@ -40,13 +40,7 @@ runProcess(async () => {
   const predictor = new Predictor({
     store,
     logger,
-    observe: {
-      batch: (version, size) => {
-        metrics.predictions.inc({ model_version: String(version) }, size);
-        metrics.batchSize.observe(size);
-      },
-      load: (seconds) => metrics.modelLoadSeconds.observe(seconds),
-    },
+    observe: metrics.predictorObserver,
     maxBatch: config.PREDICT_MAX_BATCH,
     maxDelayMs: config.PREDICT_MAX_DELAY_MS,
   });

@@ -1,15 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
-import { Predictor } from '../../src/api/predictor.js';
-import { JobEvents } from '../../src/jobs/job-events.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
-import { ModelAliases } from '../../src/registry/model-aliases.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
@@ -18,26 +12,17 @@ describe('API key, security headers and CORS', () => {
   const prefix = uniquePrefix('auth');
   const redis = connect();
   let dir: string;
-  let jobs: TrainingJobs;
-  let jobEvents: JobEvents;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let api: TestApi;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'auth-'));
-    const store = new ModelStore(join(dir, 'models'));
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    jobEvents = new JobEvents(redis, prefix);
-    const predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
-    app = await buildApp(
-      { jobs, jobEvents, serving: { predictor, store, aliases: new ModelAliases(redis, prefix) } },
-      { auth: { apiKey: KEY, protectPredict: true }, corsOrigins: ['https://app.example'] },
-    );
-    await app.ready();
+    api = await startTestApi(redis, prefix, join(dir, 'models'), {
+      auth: { apiKey: KEY, protectPredict: true },
+      corsOrigins: ['https://app.example'],
+    });
   });
   afterAll(async () => {
-    await app.close();
-    await jobEvents.close();
-    await jobs.close();
+    await api.close();
     await removePrefix(redis, prefix);
     await redis.quit();
     await rm(dir, { recursive: true, force: true });
@@ -55,7 +40,7 @@ describe('API key, security headers and CORS', () => {
   it.each(protectedRoutes)(
     'when %s %s comes without a key, then it answers 401 saying how to send one',
     async (method, path, body) => {
-      const res = await request(app.server)[method](path).send(body);
+      const res = await request(api.app.server)[method](path).send(body);
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Bearer');
       expect(res.body.error.message).toContain('Authorization: Bearer');
@@ -65,21 +50,21 @@ describe('API key, security headers and CORS', () => {
   it.each(protectedRoutes)(
     'when %s %s comes with a wrong key, then it answers 401',
     async (method, path, body) => {
-      const res = await request(app.server)[method](path).set('x-api-key', 'wrong-key').send(body);
+      const res = await request(api.app.server)[method](path).set('x-api-key', 'wrong-key').send(body);
       expect(res.status).toBe(401);
       expect(res.body.error.message).toBe('the API key is not valid');
     },
   );
 
   it('when the right key comes as a bearer token or as X-API-Key, then the request goes through', async () => {
-    const bearer = await request(app.server)
+    const bearer = await request(api.app.server)
       .post('/jobs')
       .set('authorization', `Bearer ${KEY}`)
       .send({ epochs: 1, trainSize: 100 });
     expect(bearer.status).toBe(202);
-    const header = await request(app.server).delete(`/jobs/${bearer.body.id}`).set('x-api-key', KEY);
+    const header = await request(api.app.server).delete(`/jobs/${bearer.body.id}`).set('x-api-key', KEY);
     expect(header.status).toBe(202);
-    const predict = await request(app.server)
+    const predict = await request(api.app.server)
       .post('/predict')
       .set('x-api-key', KEY)
       .send({ image: new Array(784).fill(0) });
@@ -87,17 +72,17 @@ describe('API key, security headers and CORS', () => {
   });
 
   it('when reading, then no key is needed', async () => {
-    await request(app.server).get('/jobs').expect(200);
-    await request(app.server).get('/models').expect(200);
-    await request(app.server).get('/healthz').expect(200);
+    await request(api.app.server).get('/jobs').expect(200);
+    await request(api.app.server).get('/models').expect(200);
+    await request(api.app.server).get('/healthz').expect(200);
   });
 
   it('when any route answers, then security headers are set; CORS allows only the configured origin', async () => {
-    const res = await request(app.server).get('/healthz').set('origin', 'https://app.example');
+    const res = await request(api.app.server).get('/healthz').set('origin', 'https://app.example');
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['x-frame-options']).toBeDefined();
     expect(res.headers['access-control-allow-origin']).toBe('https://app.example');
-    const other = await request(app.server).get('/healthz').set('origin', 'https://evil.example');
+    const other = await request(api.app.server).get('/healthz').set('origin', 'https://evil.example');
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
   });
 });

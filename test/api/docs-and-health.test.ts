@@ -2,32 +2,15 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import pino from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
-import { Predictor } from '../../src/api/predictor.js';
-import { JobEvents } from '../../src/jobs/job-events.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
-import { ModelAliases } from '../../src/registry/model-aliases.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { startTestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 type Operation = { requestBody?: unknown; parameters?: unknown[]; responses: Record<string, unknown> };
 
-async function appWith(redis: Redis, prefix: string, dir: string) {
-  const store = new ModelStore(join(dir, 'models'));
-  const jobs = new TrainingJobs({ connection: redis, prefix });
-  const jobEvents = new JobEvents(redis, prefix);
-  const predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
-  const app = await buildApp({
-    jobs,
-    jobEvents,
-    serving: { predictor, store, aliases: new ModelAliases(redis, prefix) },
-  });
-  await app.ready();
-  return { app, close: async () => (await app.close(), await jobEvents.close(), await jobs.close()) };
-}
+const appWith = (redis: Redis, prefix: string, dir: string) =>
+  startTestApi(redis, prefix, join(dir, 'models'));
 
 describe('OpenAPI docs and health', () => {
   const prefix = uniquePrefix('docs');

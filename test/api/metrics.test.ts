@@ -1,19 +1,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
 import { ServiceMetrics } from '../../src/api/plugins/metrics.js';
-import { Predictor } from '../../src/api/predictor.js';
-import { JobEvents } from '../../src/jobs/job-events.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { runTraining } from '../../src/ml/run-training.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
-import { ModelAliases } from '../../src/registry/model-aliases.js';
 import { ModelStore } from '../../src/registry/model-store.js';
+import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 // One line of the Prometheus text format: name, optional labels, a value.
@@ -24,68 +19,47 @@ describe('GET /metrics', () => {
   const prefix = uniquePrefix('metrics');
   const redis = connect();
   let dir: string;
-  let jobs: TrainingJobs;
-  let jobEvents: JobEvents;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let api: TestApi;
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'metrics-'));
-    const store = new ModelStore(join(dir, 'models'));
     const backend = await initBackend('wasm');
     const { model, report } = await runTraining(
       trainParamsSchema.parse({ epochs: 1, trainSize: 1000, validationSize: 0 }),
-      {
-        backend,
-      },
+      { backend },
     );
-    await store.publish(model, report, { jobId: null });
+    await new ModelStore(join(dir, 'models')).publish(model, report, { jobId: null });
     model.dispose();
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    jobEvents = new JobEvents(redis, prefix);
     const metrics = new ServiceMetrics({
-      jobCounts: () => jobs.counts(),
-      trainingSpeeds: () => jobs.trainingSpeeds(),
+      jobCounts: () => api.jobs.counts(),
+      trainingSpeeds: () => api.jobs.trainingSpeeds(),
     });
-    const predictor = new Predictor({
-      store,
-      logger: pino({ level: 'silent' }),
-      observe: {
-        batch: (version, size) => {
-          metrics.predictions.inc({ model_version: String(version) }, size);
-          metrics.batchSize.observe(size);
-        },
-        load: (seconds) => metrics.modelLoadSeconds.observe(seconds),
-      },
+    api = await startTestApi(redis, prefix, join(dir, 'models'), {
+      metrics,
+      predictor: { observe: metrics.predictorObserver },
     });
-    await predictor.refresh();
-    app = await buildApp(
-      { jobs, jobEvents, serving: { predictor, store, aliases: new ModelAliases(redis, prefix) } },
-      { metrics },
-    );
-    await app.ready();
+    await api.predictor.refresh();
   }, 60_000);
 
   afterAll(async () => {
-    await app.close();
-    await jobEvents.close();
-    await jobs.close();
+    await api.close();
     await removePrefix(redis, prefix);
     await redis.quit();
     await rm(dir, { recursive: true, force: true });
   });
 
   it('when scraped after some traffic, then every line parses and the service metrics are there', async () => {
-    await request(app.server)
+    await request(api.app.server)
       .post('/predict')
       .send({ image: new Array(784).fill(0) })
       .expect(200);
-    await request(app.server)
+    await request(api.app.server)
       .post('/predict')
       .send({ images: [new Array(784).fill(0), new Array(784).fill(0)] })
       .expect(200);
-    await request(app.server).get('/jobs/unknown').expect(404);
-    await request(app.server).post('/jobs').send({ epochs: 1, trainSize: 100 }).expect(202);
-    const res = await request(app.server).get('/metrics').expect(200);
+    await request(api.app.server).get('/jobs/unknown').expect(404);
+    await request(api.app.server).post('/jobs').send({ epochs: 1, trainSize: 100 }).expect(202);
+    const res = await request(api.app.server).get('/metrics').expect(200);
     expect(res.headers['content-type']).toContain('text/plain');
     const lines = res.text.split('\n').filter((l) => l && !l.startsWith('#'));
     for (const line of lines) expect(line).toMatch(SAMPLE);

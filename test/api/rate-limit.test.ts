@@ -1,15 +1,9 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
-import { Predictor } from '../../src/api/predictor.js';
-import { JobEvents } from '../../src/jobs/job-events.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
-import { ModelAliases } from '../../src/registry/model-aliases.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { startTestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 describe('rate limits', () => {
@@ -20,17 +14,11 @@ describe('rate limits', () => {
 
   /** One API replica; several share the limits through Redis. */
   async function replica() {
-    const store = new ModelStore(join(dir, 'models'));
-    const jobs = new TrainingJobs({ connection: redis, prefix });
-    const jobEvents = new JobEvents(redis, prefix);
-    const predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
-    const app = await buildApp(
-      { jobs, jobEvents, serving: { predictor, store, aliases: new ModelAliases(redis, prefix) } },
-      { rateLimit: { redis, prefix, perMinute: 3, predictPerMinute: 2 } },
-    );
-    await app.ready();
-    closers.push(async () => (await app.close(), await jobEvents.close(), await jobs.close()));
-    return app;
+    const api = await startTestApi(redis, prefix, join(dir, 'models'), {
+      rateLimit: { redis, prefix, perMinute: 3, predictPerMinute: 2 },
+    });
+    closers.push(() => api.close());
+    return api.app;
   }
 
   beforeAll(async () => {

@@ -34,6 +34,15 @@ export class ServiceMetrics {
     registers: [this.registry],
   });
 
+  /** What the predictor reports: each model call's size and version, each model load's time. */
+  readonly predictorObserver = {
+    batch: (version: number, size: number) => {
+      this.predictions.inc({ model_version: String(version) }, size);
+      this.batchSize.observe(size);
+    },
+    load: (seconds: number) => this.modelLoadSeconds.observe(seconds),
+  };
+
   constructor(sources: {
     jobCounts?: () => Promise<Record<string, number>>;
     trainingSpeeds?: () => Promise<number[]>;

@@ -1,0 +1,48 @@
+import type { Redis } from 'ioredis';
+import pino from 'pino';
+import { buildApp, type AppOptions } from '../../src/api/app.js';
+import { Predictor, type PredictorOptions } from '../../src/api/predictor.js';
+import { JobEvents } from '../../src/jobs/job-events.js';
+import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { ModelAliases } from '../../src/registry/model-aliases.js';
+import { ModelStore } from '../../src/registry/model-store.js';
+
+export interface TestApi {
+  app: Awaited<ReturnType<typeof buildApp>>;
+  jobs: TrainingJobs;
+  store: ModelStore;
+  predictor: Predictor;
+  close(): Promise<void>;
+}
+
+/** The whole API (jobs, predictions, models) on a real Redis and a model store in `modelDir`, ready for HTTP. */
+export async function startTestApi(
+  redis: Redis,
+  prefix: string,
+  modelDir: string,
+  options: AppOptions & { maxBatch?: number; predictor?: Partial<PredictorOptions> } = {},
+): Promise<TestApi> {
+  const { maxBatch, predictor: predictorOptions, ...appOptions } = options;
+  const store = new ModelStore(modelDir);
+  const jobs = new TrainingJobs({ connection: redis, prefix });
+  const jobEvents = new JobEvents(redis, prefix);
+  const predictor = new Predictor({ store, logger: pino({ level: 'silent' }), ...predictorOptions });
+  const aliases = new ModelAliases(redis, prefix);
+  const app = await buildApp(
+    { jobs, jobEvents, serving: { predictor, store, aliases, ...(maxBatch ? { maxBatch } : {}) } },
+    appOptions,
+  );
+  await app.ready();
+  return {
+    app,
+    jobs,
+    store,
+    predictor,
+    async close() {
+      predictor.close();
+      await app.close();
+      await jobEvents.close();
+      await jobs.close();
+    },
+  };
+}
