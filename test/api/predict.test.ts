@@ -2,22 +2,18 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import pino from 'pino';
 import sharp from 'sharp';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
-import { Predictor } from '../../src/api/predictor.js';
-import { JobEvents } from '../../src/jobs/job-events.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import type { Predictor } from '../../src/api/predictor.js';
 import { initBackend, type BackendInfo } from '../../src/ml/backend/index.js';
 import { loadDataset, subset, type ImageSet } from '../../src/ml/data/dataset.js';
 import { evaluate } from '../../src/ml/evaluate.js';
 import { PIXELS } from '../../src/ml/predict.js';
 import { runTraining } from '../../src/ml/run-training.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
-import { ModelAliases } from '../../src/registry/model-aliases.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import type { ModelStore } from '../../src/registry/model-store.js';
+import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 describe('POST /predict and /models', () => {
@@ -26,9 +22,8 @@ describe('POST /predict and /models', () => {
   let dir: string;
   let store: ModelStore;
   let predictor: Predictor;
-  let app: Awaited<ReturnType<typeof buildApp>>;
-  let jobs: TrainingJobs;
-  let jobEvents: JobEvents;
+  let app: TestApi['app'];
+  let api: TestApi;
   let backend: BackendInfo;
   let test: ImageSet;
   let firstModel: tf.LayersModel;
@@ -52,25 +47,14 @@ describe('POST /predict and /models', () => {
   beforeAll(async () => {
     backend = await initBackend('wasm');
     dir = await mkdtemp(join(tmpdir(), 'predict-'));
-    store = new ModelStore(join(dir, 'models'));
     test = subset((await loadDataset('mnist')).test, 0, 500);
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    jobEvents = new JobEvents(redis, prefix);
-    predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
-    app = await buildApp({
-      jobs,
-      jobEvents,
-      serving: { predictor, store, aliases: new ModelAliases(redis, prefix), maxBatch: 256 },
-    });
-    await app.ready();
+    api = await startTestApi(redis, prefix, join(dir, 'models'), { maxBatch: 256 });
+    ({ app, predictor, store } = api);
   });
 
   afterAll(async () => {
-    predictor.close();
     firstModel?.dispose();
-    await app.close();
-    await jobEvents.close();
-    await jobs.close();
+    await api.close();
     await removePrefix(redis, prefix);
     await redis.quit();
     await rm(dir, { recursive: true, force: true });
