@@ -56,6 +56,11 @@ export const configSchema = z.object({
    * claims that lapsed: a crashed worker's job moves on to another within about twice this.
    */
   WORKER_LOCK_MS: intFromEnv(30_000, 1000, 600_000),
+  /**
+   * On SIGTERM, how long a worker lets a running job finish its epoch before stopping it
+   * mid-epoch; either way the job goes back to the queue and another worker resumes it.
+   */
+  WORKER_SHUTDOWN_GRACE_MS: intFromEnv(15_000, 0, 600_000),
   /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
   JOB_ATTEMPTS: intFromEnv(3, 1, 20),
   /** How often the API checks the model store for a version it missed (e.g. while Redis was away). */

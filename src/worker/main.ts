@@ -20,6 +20,7 @@ runProcess(async () => {
     ...(config.TF_BACKEND ? { backend: config.TF_BACKEND } : {}),
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_LOCK_MS,
+    shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
   });
   logger.info(
     { concurrency: config.WORKER_CONCURRENCY, modelDir: config.MODEL_DIR },

@@ -17,6 +17,17 @@ export type FromThread =
   | { type: 'started'; backend: string; resumedFromEpoch: number }
   | { type: 'progress'; progress: JobProgress }
   | { type: 'done'; result: JobResult }
-  | { type: 'failed'; message: string; unrecoverable: boolean; cancelled: boolean };
+  | {
+      type: 'failed';
+      message: string;
+      unrecoverable: boolean;
+      cancelled: boolean;
+      /** Stopped for a shutdown: the checkpoint stays for the worker that takes the job next. */
+      handedOver: boolean;
+    };
 
-export type ToThread = { type: 'cancel'; reason: string };
+/**
+ * `cancel` stops within a batch and drops the checkpoint. `handover` stops at the end of the
+ * current epoch (its checkpoint saved), or within a batch when `now` (the grace time is up).
+ */
+export type ToThread = { type: 'cancel'; reason: string } | { type: 'handover'; now: boolean };

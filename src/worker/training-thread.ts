@@ -15,8 +15,12 @@ const input = workerData as ThreadInput;
 const port = parentPort!;
 const send = (message: FromThread) => port.postMessage(message);
 const controller = new AbortController();
+const HANDED_OVER = 'handed over for a shutdown';
+let handoverRequested = false;
 port.on('message', (message: ToThread) => {
   if (message.type === 'cancel') controller.abort(new Error(message.reason));
+  else if (message.now) controller.abort(new Error(HANDED_OVER));
+  else handoverRequested = true;
 });
 
 const toRecord = (h: EpochSummary) => ({
@@ -51,7 +55,11 @@ async function main(): Promise<void> {
         history: history.map(toRecord),
       },
     });
-  const { model, report: training } = await runTraining(input.params, {
+  const {
+    model,
+    report: training,
+    misclassifiedImages,
+  } = await runTraining(input.params, {
     backend,
     signal: controller.signal,
     ...(checkpoint ? { resume: checkpoint } : {}),
@@ -77,10 +85,15 @@ async function main(): Promise<void> {
         elapsedSeconds: 0,
         etaSeconds: (input.params.epochs - end.epoch) * last.seconds,
       });
+      // The epoch is saved: a good place to stop when the worker is shutting down.
+      if (handoverRequested && end.epoch < input.params.epochs) controller.abort(new Error(HANDED_OVER));
     },
   });
   try {
-    const metadata = await new ModelStore(input.modelDir).publish(model, training, { jobId: input.jobId });
+    const metadata = await new ModelStore(input.modelDir).publish(model, training, {
+      jobId: input.jobId,
+      misclassifiedImages,
+    });
     await checkpoints.remove(input.jobId);
     send({
       type: 'done',
@@ -100,7 +113,9 @@ async function main(): Promise<void> {
 }
 
 main().catch(async (error: unknown) => {
-  const cancelled = controller.signal.aborted;
+  const abortReason = controller.signal.aborted ? (controller.signal.reason as Error).message : undefined;
+  const handedOver = abortReason === HANDED_OVER;
+  const cancelled = abortReason !== undefined && !handedOver;
   if (cancelled) await new Checkpoints(input.checkpointDir).remove(input.jobId).catch(() => undefined);
   send({
     type: 'failed',
@@ -108,5 +123,6 @@ main().catch(async (error: unknown) => {
     // Retrying cannot fix a data set that is not there or a cancelled job.
     unrecoverable: cancelled || error instanceof DatasetError,
     cancelled,
+    handedOver,
   });
 });

@@ -1,5 +1,5 @@
 import { Worker as Thread } from 'node:worker_threads';
-import { UnrecoverableError, Worker, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { jobDataSchema, TRAINING_QUEUE, type JobData, type JobResult } from '../jobs/job-schema.js';
@@ -25,6 +25,11 @@ export interface TrainingWorkerOptions {
   maxStalledCount?: number;
   /** Least time between two progress updates written to Redis; @default 250 ms */
   progressIntervalMs?: number;
+  /**
+   * On close, how long a running job may go on to finish its epoch (and save it) before it stops
+   * mid-epoch; either way it goes back to the queue for another worker. @default 15,000 ms
+   */
+  shutdownGraceMs?: number;
 }
 
 const fromSource = import.meta.url.endsWith('.ts');
@@ -51,9 +56,13 @@ export async function startTrainingWorker(
 ): Promise<{ worker: Worker; close(): Promise<void> }> {
   const { logger } = options;
   const jobs = new TrainingJobs({ connection: options.connection, prefix: options.prefix });
+  // Declared before the worker exists: it may start a waiting job before this function returns.
+  // Threads training right now, so close() can ask each to stop and hand its job back.
+  const running = new Set<Thread>();
+  let closing = false;
   const worker = new Worker<JobData, JobResult>(
     TRAINING_QUEUE,
-    (job, _token, signal) => processJob(job, signal),
+    (job, token, signal) => processJob(job, token!, signal),
     {
       connection: options.connection.duplicate({ maxRetriesPerRequest: null }),
       prefix: options.prefix,
@@ -87,9 +96,15 @@ export async function startTrainingWorker(
 
   async function processJob(
     job: Job<JobData, JobResult>,
+    token: string,
     signal: AbortSignal | undefined,
   ): Promise<JobResult> {
     const log = logger.child({ jobId: job.id });
+    if (closing) {
+      // Fetched just as we began to shut down: leave it to a worker that is staying.
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
     if (await jobs.isCancelRequested(job.id!)) throw new UnrecoverableError(CANCELLED_REASON);
     const parsed = jobDataSchema.safeParse(job.data);
     if (!parsed.success) throw new UnrecoverableError(`invalid job parameters: ${parsed.error.message}`);
@@ -102,12 +117,21 @@ export async function startTrainingWorker(
       ...(options.backend ? { backend: options.backend } : {}),
     };
     const thread = startThread(input);
+    running.add(thread);
     const cancel = () => thread.postMessage({ type: 'cancel', reason: CANCELLED_REASON } satisfies ToThread);
     signal?.addEventListener('abort', cancel, { once: true });
     try {
       return await new Promise<JobResult>((resolve, reject) => {
         let settled = false;
         thread.on('message', (message: FromThread) => {
+          if (message.type === 'failed' && message.handedOver) {
+            settled = true;
+            // Back to the front of the queue, lock released, no attempt used: the next worker
+            // resumes from the checkpoint. WaitingError tells BullMQ the job has been moved.
+            log.info('training stopped for a shutdown; job handed back to the queue');
+            job.moveToWait(token).then(() => reject(new WaitingError()), reject);
+            return;
+          }
           switch (message.type) {
             case 'started':
               log.info(
@@ -150,6 +174,7 @@ export async function startTrainingWorker(
         });
       });
     } finally {
+      running.delete(thread);
       signal?.removeEventListener('abort', cancel);
       await thread.terminate();
     }
@@ -158,7 +183,14 @@ export async function startTrainingWorker(
   return {
     worker,
     async close() {
-      await worker.close();
+      closing = true;
+      const closed = worker.close();
+      const graceMs = options.shutdownGraceMs ?? 15_000;
+      for (const thread of running) thread.postMessage({ type: 'handover', now: false } satisfies ToThread);
+      const timer = setTimeout(() => {
+        for (const thread of running) thread.postMessage({ type: 'handover', now: true } satisfies ToThread);
+      }, graceMs);
+      await closed.finally(() => clearTimeout(timer));
       await subscriber.quit();
       await jobs.close();
     },

@@ -4,7 +4,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { JobView } from '../../src/jobs/job-schema.js';
+import { Queue } from 'bullmq';
+import { TRAINING_QUEUE, type JobView } from '../../src/jobs/job-schema.js';
 import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { ModelStore } from '../../src/registry/model-store.js';
@@ -20,7 +21,7 @@ describe('worker processes', () => {
   const children: ChildProcess[] = [];
 
   /** A real worker process, as `npm run start:worker` starts it, with a short lock so crashes show fast. */
-  function startWorker(): ChildProcess {
+  function startWorker(env: Record<string, string> = {}): ChildProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
       env: {
         ...process.env,
@@ -31,6 +32,7 @@ describe('worker processes', () => {
         TF_BACKEND: 'wasm',
         WORKER_LOCK_MS: '1500',
         LOG_LEVEL: 'warn',
+        ...env,
       },
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -106,6 +108,80 @@ describe('worker processes', () => {
       expect(versions.at(-1)!.jobId).toBe(view.id);
       expect(versions.at(-1)!.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
       expect(existsSync(join(dir, 'checkpoints', view.id))).toBe(false);
+    },
+  );
+
+  /** Failures and stalls so far: what uses up a job's attempts (a hand-over must not). */
+  async function attemptsUsed(id: string): Promise<number> {
+    const queue = new Queue(TRAINING_QUEUE, { connection: redis, prefix });
+    try {
+      const job = (await queue.getJob(id))!;
+      return job.attemptsMade + job.stalledCounter;
+    } finally {
+      await queue.close();
+    }
+  }
+
+  async function stopWithSigterm(child: ChildProcess): Promise<{ code: unknown }> {
+    child.kill('SIGTERM');
+    return { code: await exited(child) };
+  }
+
+  it(
+    'when a worker gets SIGTERM during epoch 2, then it saves the epoch, hands the job back and exits; another worker resumes it from epoch 3',
+    { timeout: 180_000 },
+    async () => {
+      const store = new ModelStore(join(dir, 'models'));
+      const before = (await store.list()).length;
+      const first = startWorker({ WORKER_SHUTDOWN_GRACE_MS: '60000' });
+      const { view } = await jobs.enqueue(
+        trainParamsSchema.parse({ epochs: 3, trainSize: 4000, validationSize: 500 }),
+      );
+      await waitFor(view.id, (v) => v.history.length === 1 && (v.progress?.batch ?? 0) > 3);
+
+      const stop = await stopWithSigterm(first);
+      expect(stop.code).toBe(0);
+      const handedBack = await jobs.get(view.id);
+      // Epoch 2 was finished and saved before the worker let go; no attempt was used up.
+      expect(handedBack!.state).toBe('queued');
+      expect(await attemptsUsed(view.id)).toBe(0);
+      expect(handedBack!.history.map((h) => h.epoch)).toEqual([1, 2]);
+
+      startWorker();
+      const final = await waitFor(view.id, (v) => v.finishedAt !== null);
+      expect(final.state).toBe('completed');
+      expect(final.history.slice(0, 2)).toEqual(handedBack!.history);
+      expect(final.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+      const versions = await store.list();
+      expect(versions.length - before).toBe(1);
+      expect(versions.at(-1)!.jobId).toBe(view.id);
+    },
+  );
+
+  it(
+    'when the shutdown grace time is up mid-epoch, then the worker stops within a batch and the job resumes from the last saved epoch',
+    { timeout: 180_000 },
+    async () => {
+      const store = new ModelStore(join(dir, 'models'));
+      const first = startWorker({ WORKER_SHUTDOWN_GRACE_MS: '0' });
+      const { view } = await jobs.enqueue(
+        trainParamsSchema.parse({ epochs: 2, trainSize: 20_000, validationSize: 500 }),
+      );
+      await waitFor(view.id, (v) => v.history.length === 1 && (v.progress?.batch ?? 0) > 3);
+
+      const stop = await stopWithSigterm(first);
+      expect(stop.code).toBe(0);
+      const handedBack = await jobs.get(view.id);
+      expect(handedBack!.state).toBe('queued');
+      expect(await attemptsUsed(view.id)).toBe(0);
+      // Stopped inside epoch 2 (it was not finished and saved first).
+      expect(handedBack!.history.map((h) => h.epoch)).toEqual([1]);
+
+      startWorker();
+      const final = await waitFor(view.id, (v) => v.finishedAt !== null);
+      expect(final.state).toBe('completed');
+      expect(final.history[0]).toEqual(handedBack!.history[0]);
+      expect((await store.get(final.result!.modelVersion))!.jobId).toBe(view.id);
     },
   );
 
