@@ -57,6 +57,12 @@ export const configSchema = z.object({
    */
   WORKER_LOCK_MS: intFromEnv(30_000, 1000, 600_000),
   /**
+   * On SIGTERM, how long the API keeps serving (with /readyz at 503) before it stops accepting
+   * connections, so a load balancer can take it out of rotation first. 0 on a laptop; a few
+   * seconds behind Kubernetes or any balancer that polls readiness.
+   */
+  SHUTDOWN_DRAIN_MS: intFromEnv(0, 0, 120_000),
+  /**
    * On SIGTERM, how long a worker lets a running job finish its epoch before stopping it
    * mid-epoch; either way the job goes back to the queue and another worker resumes it.
    */

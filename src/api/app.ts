@@ -44,6 +44,8 @@ export interface AppOptions {
   metrics?: ServiceMetrics;
   /** Per-client request limits kept in Redis; @default none */
   rateLimit?: RateLimitSettings;
+  /** Whether the process is shutting down, for /readyz; @default never */
+  shuttingDown?: () => boolean;
 }
 
 /**
@@ -57,6 +59,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
       : { logger: options.logger ?? false }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
     requestIdHeader: 'x-request-id',
+    // A request that reached us while closing is served, not turned away: load balancers were
+    // told to stop sending by /readyz during the drain, so these are the last few in flight.
+    return503OnClosing: false,
     genReqId: () => crypto.randomUUID(),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -64,6 +69,16 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   app.decorate('jobs', deps.jobs);
   app.decorate('jobEvents', deps.jobEvents);
   registerErrorHandler(app);
+  const { shuttingDown } = options;
+  if (shuttingDown) {
+    // Once shutting down, no connection is kept alive after its answer: otherwise keep-alive
+    // sockets that go idle after close() began hold it open until their timeout, and clients
+    // reusing them race the close.
+    app.addHook('onSend', async (_request, reply, payload) => {
+      if (shuttingDown()) reply.header('connection', 'close');
+      return payload;
+    });
+  }
   // No Content-Security-Policy: the /docs page needs inline scripts and styles. The rest of
   // helmet's headers apply to every answer.
   await app.register(helmet, { contentSecurityPolicy: false });
@@ -72,7 +87,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   registerAuth(app, options.auth ?? {});
   if (options.metrics) registerMetrics(app, options.metrics);
   await registerOpenApi(app);
-  await app.register(healthRoutes, deps.serving ? { modelDir: deps.serving.store.root } : {});
+  await app.register(healthRoutes, {
+    ...(deps.serving ? { modelDir: deps.serving.store.root } : {}),
+    ...(options.shuttingDown ? { shuttingDown: options.shuttingDown } : {}),
+  });
   await app.register(jobRoutes);
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);

@@ -58,6 +58,7 @@ runProcess(async () => {
   });
   // Announcements are lost while Redis is away: the store itself is the source of truth.
   const poll = setInterval(() => predictor.refresh().catch(refreshFailed), config.MODEL_POLL_MS);
+  let shuttingDown = false;
   const app = await buildApp(
     { jobs, jobEvents, serving: { predictor, store, aliases, maxBatch: config.PREDICT_MAX_IMAGES } },
     {
@@ -71,12 +72,18 @@ runProcess(async () => {
         perMinute: config.RATE_LIMIT_PER_MINUTE,
         predictPerMinute: config.PREDICT_RATE_LIMIT_PER_MINUTE,
       },
+      shuttingDown: () => shuttingDown,
     },
   );
   if (!config.API_KEY)
     logger.warn('API_KEY is not set: anyone who can reach the API can start jobs and change models');
   await app.listen({ host: config.HOST, port: config.PORT });
   return async (signal: string) => {
+    shuttingDown = true;
+    if (config.SHUTDOWN_DRAIN_MS > 0) {
+      logger.info({ signal, drainMs: config.SHUTDOWN_DRAIN_MS }, 'stopping: not ready, still serving');
+      await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_MS));
+    }
     logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
     await app.close();
     clearInterval(poll);

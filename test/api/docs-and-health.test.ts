@@ -92,6 +92,7 @@ describe('OpenAPI docs and health', () => {
     const ready = await request(served.app.server).get('/readyz').expect(200);
     expect(ready.body).toEqual({
       ready: true,
+      shuttingDown: false,
       checks: { redis: { ok: true }, modelStore: { ok: true } },
       model: { loaded: false, version: null },
     });

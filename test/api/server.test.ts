@@ -30,6 +30,7 @@ describe('the API process', () => {
         MODEL_DIR: join(dir, 'models'),
         PORT: String(port),
         MODEL_POLL_MS: '200',
+        SHUTDOWN_DRAIN_MS: '1000',
         TF_BACKEND: 'wasm',
         LOG_LEVEL: 'info',
       },
@@ -85,9 +86,60 @@ describe('the API process', () => {
     },
   );
 
-  it('when sent SIGTERM, then it exits cleanly', async () => {
-    const exited = new Promise<number | null>((resolve) => api.once('exit', resolve));
-    api.kill('SIGTERM');
-    expect(await exited).toBe(0);
-  });
+  it(
+    'when sent SIGTERM under load, then it turns not-ready, answers every request it accepted, and exits cleanly',
+    { timeout: 60_000 },
+    async () => {
+      const url = `http://127.0.0.1:${port}`;
+      const body = JSON.stringify({ images: Array.from({ length: 16 }, () => new Array(784).fill(0)) });
+      const statuses: number[] = [];
+      let refused = 0;
+      let stopped = false;
+      const client = async () => {
+        while (!stopped) {
+          try {
+            const res = await fetch(`${url}/predict`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body,
+            });
+            statuses.push(res.status);
+            await res.arrayBuffer();
+          } catch {
+            // Refused or reset: the server no longer takes connections.
+            refused++;
+            stopped = true;
+          }
+        }
+      };
+      const clients = Array.from({ length: 8 }, client);
+      await sleep(1000);
+      const exited = new Promise<number | null>((resolve) => api.once('exit', resolve));
+      const answeredBefore = statuses.length;
+      api.kill('SIGTERM');
+      // Draining: readiness says go away, while requests are still served.
+      await sleep(300);
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ ready: false, shuttingDown: true });
+      await Promise.all(clients);
+      expect(await exited).toBe(0);
+
+      expect(answeredBefore).toBeGreaterThan(0);
+      expect(statuses.length).toBeGreaterThan(answeredBefore);
+      expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      // Every request the server began (it logs each one) was answered, and the client saw each answer.
+      const lines = stderr
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg: string; req?: { url: string }; reqId?: string });
+      const began = new Set(
+        lines.filter((l) => l.msg === 'incoming request' && l.req?.url === '/predict').map((l) => l.reqId),
+      );
+      const completed = new Set(lines.filter((l) => l.msg === 'request completed').map((l) => l.reqId));
+      expect([...began].filter((id) => !completed.has(id))).toEqual([]);
+      expect(statuses.length).toBe(began.size);
+      expect(refused).toBeGreaterThan(0);
+    },
+  );
 });

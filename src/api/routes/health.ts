@@ -4,6 +4,7 @@ import { z } from 'zod';
 
 const readinessSchema = z.object({
   ready: z.boolean(),
+  shuttingDown: z.boolean().describe('true from SIGTERM on: take this replica out of the load balancer'),
   checks: z.object({
     redis: z.object({ ok: z.boolean(), error: z.string().optional() }),
     modelStore: z.object({ ok: z.boolean(), error: z.string().optional() }),
@@ -16,7 +17,13 @@ const readinessSchema = z.object({
  * balancer should send it traffic: Redis answers and the model store can be read. Whether a model
  * is loaded is reported, not required: a fresh service must accept its first training job.
  */
-export const healthRoutes: FastifyPluginAsyncZod<{ modelDir?: string }> = async (app, options) => {
+export interface HealthRouteOptions {
+  modelDir?: string;
+  /** True once the process is shutting down (it still answers while load balancers catch up). */
+  shuttingDown?: () => boolean;
+}
+
+export const healthRoutes: FastifyPluginAsyncZod<HealthRouteOptions> = async (app, options) => {
   app.get(
     '/healthz',
     { schema: { summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } } },
@@ -41,8 +48,10 @@ export const healthRoutes: FastifyPluginAsyncZod<{ modelDir?: string }> = async 
         ),
       ]);
       const version = app.hasDecorator('predictor') ? app.predictor.version : null;
+      const shuttingDown = options.shuttingDown?.() ?? false;
       const body = {
-        ready: redis.ok && modelStore.ok,
+        ready: !shuttingDown && redis.ok && modelStore.ok,
+        shuttingDown,
         checks: { redis, modelStore },
         model: { loaded: version !== null, version },
       };
