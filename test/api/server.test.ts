@@ -113,6 +113,16 @@ describe('the API process', () => {
         }
       };
       const clients = Array.from({ length: 8 }, client);
+      // An event stream on a job that no worker takes: it would stay open for ever.
+      const job = (await (
+        await fetch(`${url}/jobs`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ epochs: 1 }),
+        })
+      ).json()) as { id: string };
+      const stream = await fetch(`${url}/jobs/${job.id}/events`);
+      const streamText = stream.text();
       await sleep(1000);
       const exited = new Promise<number | null>((resolve) => api.once('exit', resolve));
       const answeredBefore = statuses.length;
@@ -124,6 +134,7 @@ describe('the API process', () => {
       expect(await ready.json()).toMatchObject({ ready: false, shuttingDown: true });
       await Promise.all(clients);
       expect(await exited).toBe(0);
+      expect(await streamText).toContain('event: state');
 
       expect(answeredBefore).toBeGreaterThan(0);
       expect(statuses.length).toBeGreaterThan(answeredBefore);

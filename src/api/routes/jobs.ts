@@ -87,6 +87,13 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 
+  // Open event streams never end on their own while a job runs; closing the server ends them, and
+  // browsers' EventSource reconnects (to another replica, behind a load balancer).
+  const streams = new Set<() => void>();
+  app.addHook('preClose', async () => {
+    for (const end of streams) end();
+  });
+
   app.get(
     '/jobs/:id/events',
     {
@@ -128,7 +135,14 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
         else void jobs.get(id).then((view) => view && finish(view));
       });
       const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), 15_000);
+      const endStream = () => {
+        closed = true;
+        stop();
+        res.end();
+      };
+      streams.add(endStream);
       const stop = () => {
+        streams.delete(endStream);
         unwatch();
         clearInterval(heartbeat);
       };
