@@ -51,6 +51,7 @@ runProcess(async () => {
   });
   const aliases = new ModelAliases(redis, config.REDIS_PREFIX);
   const aliasSubscriber = redis.duplicate();
+  aliasSubscriber.on('error', (err) => logger.warn({ err }, 'alias updates: Redis connection trouble'));
   await aliasSubscriber.subscribe(ALIAS_CHANNEL(config.REDIS_PREFIX));
   aliasSubscriber.on('message', (_channel, message: string) => {
     const { version } = JSON.parse(message) as { version: number | null };

@@ -15,10 +15,10 @@ export class JobEvents {
 
   constructor(connection: Redis, prefix: string, onError: (error: Error) => void = () => undefined) {
     this.emitter.setMaxListeners(0);
-    this.events = new QueueEvents(TRAINING_QUEUE, {
-      connection: connection.duplicate({ maxRetriesPerRequest: null }),
-      prefix,
-    });
+    const own = connection.duplicate({ maxRetriesPerRequest: null });
+    // QueueEvents does not listen on a connection it is given; ioredis prints what nobody hears.
+    own.on('error', onError);
+    this.events = new QueueEvents(TRAINING_QUEUE, { connection: own, prefix });
     // Connection trouble is reported, not thrown: ioredis reconnects and the stream resumes.
     this.events.on('error', onError);
     this.events.on('progress', ({ jobId, data }) => this.emitter.emit(jobId, { type: 'progress', data }));

@@ -89,6 +89,7 @@ export async function startTrainingWorker(
   });
 
   const subscriber = options.connection.duplicate();
+  subscriber.on('error', (err) => logger.warn({ err }, 'cancel channel: Redis connection trouble'));
   await subscriber.subscribe(cancelChannel(options.prefix));
   subscriber.on('message', (_channel, jobId: string) => {
     if (worker.cancelJob(jobId, CANCELLED_REASON)) logger.info({ jobId }, 'cancelling training job');

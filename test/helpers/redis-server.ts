@@ -1,0 +1,88 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+
+/** A port nothing listens on right now (the OS picks it). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/**
+ * A redis-server of a test's own, on its own port and directory, for tests that stop and restart
+ * Redis (the shared one on 6379 must stay up for everyone else). With `persist`, every write goes
+ * to the append-only file first, so a restart keeps what was acknowledged.
+ */
+export class RedisServer {
+  readonly url: string;
+  private child: ChildProcess | undefined;
+
+  constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly options: { persist?: boolean; logFile?: string } = {},
+  ) {
+    this.url = `redis://127.0.0.1:${port}`;
+  }
+
+  async start(): Promise<void> {
+    mkdirSync(this.dir, { recursive: true });
+    const persistence = this.options.persist
+      ? ['--appendonly', 'yes', '--appendfsync', 'always']
+      : ['--appendonly', 'no'];
+    this.child = spawn(
+      'redis-server',
+      [
+        ...['--port', String(this.port), '--bind', '127.0.0.1', '--dir', this.dir, '--save', ''],
+        ...persistence,
+        ...[
+          '--maxmemory-policy',
+          'noeviction',
+          '--logfile',
+          this.options.logFile ?? join(this.dir, 'redis.log'),
+        ],
+      ],
+      { stdio: 'ignore' },
+    );
+    for (let i = 0; i < 200; i++) {
+      if (await this.answers()) return;
+      if (this.child.exitCode !== null) break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    throw new Error(`redis-server did not start on port ${this.port}`);
+  }
+
+  /** SIGKILL (a crash) or SIGTERM (a clean stop), and wait for the process to be gone. */
+  async stop(signal: 'SIGKILL' | 'SIGTERM' = 'SIGTERM'): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await gone;
+  }
+
+  async answers(): Promise<boolean> {
+    const client = new Redis(this.url, {
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    client.on('error', () => undefined);
+    try {
+      await client.connect();
+      return (await client.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      client.disconnect();
+    }
+  }
+}
