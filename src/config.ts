@@ -78,6 +78,9 @@ export const configSchema = z.object({
    */
   PREDICT_MAX_BATCH: intFromEnv(64, 1, 1024),
   PREDICT_MAX_DELAY_MS: intFromEnv(0, 0, 1000),
+  /** Largest request body: /predict apart, since a batch of images as JSON numbers is a few MB. */
+  BODY_LIMIT_BYTES: intFromEnv(1024 * 1024, 1024, 1024 ** 3),
+  PREDICT_BODY_LIMIT_BYTES: intFromEnv(16 * 1024 * 1024, 1024, 1024 ** 3),
   /** Most images one /predict request may carry. */
   PREDICT_MAX_IMAGES: intFromEnv(256, 1, 4096),
   /** Finished jobs kept readable: at most this many, for at most this long. */

@@ -35,7 +35,10 @@ runProcess(async () => {
     children.add(child);
     child.once('exit', (code, signal) => {
       children.delete(child);
-      if (stopping) return;
+      if (stopping) {
+        logger.info({ process: name, code, signal }, 'stopped');
+        return;
+      }
       logger.error({ process: name, code, signal }, 'a process exited; starting it again in 1 s');
       setTimeout(() => !stopping && start(name, file), 1000).unref();
     });
@@ -47,8 +50,10 @@ runProcess(async () => {
   return async (signal: string) => {
     stopping = true;
     logger.info({ signal }, 'stopping the API and the workers');
-    await Promise.all([...children].map((child) => stopChild(child, signal)));
-    if (redis) await stopChild(redis, 'SIGTERM');
+    // Workers may take their grace time to hand jobs back, the API its drain time.
+    const patienceMs = Math.max(config.WORKER_SHUTDOWN_GRACE_MS, config.SHUTDOWN_DRAIN_MS) + 15_000;
+    await Promise.all([...children].map((child) => stopChild(child, signal, patienceMs)));
+    if (redis) await stopChild(redis, 'SIGTERM', 30_000);
   };
 });
 
@@ -100,14 +105,16 @@ function startPrivateRedis(url: string, dataDir: string): ChildProcess {
       '--maxmemory-policy',
       'noeviction',
     ],
-    { stdio: 'ignore' },
+    // Its own process group: a terminal's Ctrl-C must not stop Redis while workers still need it
+    // to hand their jobs back. We stop it last.
+    { stdio: 'ignore', detached: true },
   );
 }
 
-function stopChild(child: ChildProcess, signal: string): Promise<void> {
+function stopChild(child: ChildProcess, signal: string, patienceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
-    const force = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const force = setTimeout(() => child.kill('SIGKILL'), patienceMs);
     child.once('exit', () => {
       clearTimeout(force);
       resolve();

@@ -8,7 +8,12 @@ import { ConfigError } from './config.js';
 export function runProcess(start: () => Promise<(signal: string) => Promise<void>>): void {
   start().then(
     (stop) => {
+      let stopping = false;
       const onSignal = (signal: string) => {
+        // Ctrl-C reaches a whole process group, and `npm start` also passes it on to its
+        // children: a second signal must not cut the first one's clean stop short.
+        if (stopping) return;
+        stopping = true;
         stop(signal).then(
           () => process.exit(0),
           (error: unknown) => {
@@ -17,8 +22,8 @@ export function runProcess(start: () => Promise<(signal: string) => Promise<void
           },
         );
       };
-      process.once('SIGTERM', onSignal);
-      process.once('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      process.on('SIGINT', onSignal);
     },
     (error: unknown) => {
       const reason = error instanceof ConfigError ? error.message : String((error as Error).stack ?? error);

@@ -1,5 +1,6 @@
+import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, configSchema, loadConfig } from '../src/config.js';
 
 describe('config', () => {
   it('when nothing is set, then every setting has its documented default', () => {
@@ -16,6 +17,10 @@ describe('config', () => {
       JOB_ATTEMPTS: 3,
       JOB_RETENTION_COUNT: 1000,
       JOB_RETENTION_HOURS: 168,
+      WORKER_SHUTDOWN_GRACE_MS: 15_000,
+      SHUTDOWN_DRAIN_MS: 0,
+      BODY_LIMIT_BYTES: 1024 * 1024,
+      PREDICT_BODY_LIMIT_BYTES: 16 * 1024 * 1024,
     });
   });
 
@@ -56,5 +61,14 @@ describe('config', () => {
   ])('when %j, then start-up stops with a message naming %s', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('the README', () => {
+  it('when a setting exists, then the configuration table documents it', async () => {
+    const readme = await readFile(new URL('../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Architecture'));
+    const undocumented = Object.keys(configSchema.shape).filter((key) => !section.includes(`\`${key}\``));
+    expect(undocumented).toEqual([]);
   });
 });

@@ -55,6 +55,47 @@ describe('npm start', () => {
     },
   );
 
+  it(
+    'when Ctrl-C reaches the whole process group, then the API and workers stop cleanly before the private Redis, and it exits 0',
+    { timeout: 60_000 },
+    async () => {
+      // Its own process group, as a terminal gives `npm start`.
+      const main = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
+        env: env({ LOG_LEVEL: 'info' }),
+        stdio: ['ignore', 'pipe', 'ignore'],
+        detached: true,
+      });
+      let out = '';
+      main.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      let ready = false;
+      for (let i = 0; i < 150 && !ready; i++) {
+        ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        if (!ready) await sleep(100);
+      }
+      expect(ready).toBe(true);
+      const exited = new Promise<number | null>((resolve) => main.once('exit', resolve));
+      process.kill(-main.pid!, 'SIGINT');
+      expect(await exited).toBe(0);
+      // Every process logged its own clean stop; none died of the second SIGINT.
+      const lines = out
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as { msg: string; process?: string; code?: number; signal?: string });
+      const messages = lines.map((l) => l.msg);
+      const stopped = lines.filter((l) => l.msg === 'stopped');
+      expect(stopped.map((l) => l.process).sort()).toEqual(['api', 'worker-1']);
+      for (const line of stopped) expect(line).toMatchObject({ code: 0, signal: null });
+      expect(messages).toContain('stopping: no new connections, finishing requests in flight');
+      expect(messages).toContain('stopping: current jobs finish or hand over');
+      expect(messages).not.toContain('a process exited; starting it again in 1 s');
+      const ping = spawnSync('redis-cli', ['-p', String(redisPort), 'ping'], { encoding: 'utf8' });
+      expect(ping.stdout.trim()).not.toBe('PONG');
+    },
+  );
+
   it('when no Redis answers and redis-server is not installed, then it exits 1 saying how to get Redis', async () => {
     const main = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
       env: env({ PATH: '/nonexistent' }),

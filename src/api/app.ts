@@ -44,6 +44,8 @@ export interface AppOptions {
   metrics?: ServiceMetrics;
   /** Per-client request limits kept in Redis; @default none */
   rateLimit?: RateLimitSettings;
+  /** Largest /predict body in bytes (a batch of images as JSON numbers is a few MB); @default 16 MiB */
+  predictBodyLimit?: number;
   /** Whether the process is shutting down, for /readyz; @default never */
   shuttingDown?: () => boolean;
 }
@@ -97,10 +99,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     app.decorate('store', deps.serving.store);
     app.decorate('aliases', deps.serving.aliases);
     await app.register(modelRoutes);
-    // A batch of 256 images as JSON numbers is a few MB; the rest of the API keeps the small limit.
     await app.register(predictRoutes, {
       maxBatch: deps.serving.maxBatch ?? 256,
-      bodyLimit: 16 * 1024 * 1024,
+      bodyLimit: options.predictBodyLimit ?? 16 * 1024 * 1024,
     });
   }
   return app;

@@ -66,6 +66,8 @@ runProcess(async () => {
       logger,
       auth: { apiKey: config.API_KEY, protectPredict: config.PREDICT_REQUIRES_KEY },
       corsOrigins: config.CORS_ORIGINS,
+      bodyLimit: config.BODY_LIMIT_BYTES,
+      predictBodyLimit: config.PREDICT_BODY_LIMIT_BYTES,
       metrics,
       rateLimit: {
         redis,
