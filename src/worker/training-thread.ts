@@ -55,11 +55,7 @@ async function main(): Promise<void> {
         history: history.map(toRecord),
       },
     });
-  const {
-    model,
-    report: training,
-    misclassifiedImages,
-  } = await runTraining(input.params, {
+  const { model, report: training } = await runTraining(input.params, {
     backend,
     signal: controller.signal,
     ...(checkpoint ? { resume: checkpoint } : {}),
@@ -90,10 +86,7 @@ async function main(): Promise<void> {
     },
   });
   try {
-    const metadata = await new ModelStore(input.modelDir).publish(model, training, {
-      jobId: input.jobId,
-      misclassifiedImages,
-    });
+    const metadata = await new ModelStore(input.modelDir).publish(model, training, { jobId: input.jobId });
     await checkpoints.remove(input.jobId);
     send({
       type: 'done',
