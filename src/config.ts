@@ -27,6 +27,16 @@ export const configSchema = z.object({
   /** Training worker processes `npm start` runs beside the API: one per core by default. */
   WORKERS: intFromEnv(availableParallelism(), 0, 64),
   CHECKPOINT_DIR: z.string().min(1).default('./data/checkpoints'),
+  /** Directories (comma-separated) whose idx data sets jobs may name by absolute path. */
+  DATASET_DIRS: z
+    .string()
+    .default('')
+    .transform((v) =>
+      v
+        .split(',')
+        .map((d) => d.trim())
+        .filter(Boolean),
+    ),
   /** When set, job and model administration need it (Authorization: Bearer, or X-API-Key). */
   API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Require API_KEY for /predict too. */

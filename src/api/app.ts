@@ -46,6 +46,8 @@ export interface AppOptions {
   rateLimit?: RateLimitSettings;
   /** Largest /predict body in bytes (a batch of images as JSON numbers is a few MB); @default 16 MiB */
   predictBodyLimit?: number;
+  /** Directories whose data sets jobs may name by absolute path; @default none */
+  datasetDirs?: string[];
   /** Whether the process is shutting down, for /readyz; @default never */
   shuttingDown?: () => boolean;
 }
@@ -93,7 +95,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     ...(deps.serving ? { modelDir: deps.serving.store.root } : {}),
     ...(options.shuttingDown ? { shuttingDown: options.shuttingDown } : {}),
   });
-  await app.register(jobRoutes);
+  await app.register(jobRoutes, { datasetDirs: options.datasetDirs ?? [] });
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);
     app.decorate('store', deps.serving.store);

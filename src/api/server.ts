@@ -67,6 +67,7 @@ runProcess(async () => {
       auth: { apiKey: config.API_KEY, protectPredict: config.PREDICT_REQUIRES_KEY },
       corsOrigins: config.CORS_ORIGINS,
       bodyLimit: config.BODY_LIMIT_BYTES,
+      datasetDirs: config.DATASET_DIRS,
       predictBodyLimit: config.PREDICT_BODY_LIMIT_BYTES,
       metrics,
       rateLimit: {

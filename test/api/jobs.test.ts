@@ -58,7 +58,8 @@ describe('training jobs over HTTP', () => {
     jobs = new TrainingJobs({ connection: redis, prefix });
     jobEvents = new JobEvents(redis, prefix);
     await jobEvents.ready();
-    app = await buildApp({ jobs, jobEvents });
+    // Data sets by absolute path only from under the test's own directory.
+    app = await buildApp({ jobs, jobEvents }, { datasetDirs: [dir] });
     await app.ready();
   });
 
@@ -141,6 +142,34 @@ describe('training jobs over HTTP', () => {
     expect(final.state).toBe('failed');
     expect(final.attempts).toBe(1);
     expect(final.error).toMatch(/no-such-dataset does not exist/);
+  });
+
+  it.each([
+    ['outside DATASET_DIRS', () => '/etc'],
+    ['climbing out of DATASET_DIRS with ..', () => join(dir, '..', '..', 'etc')],
+  ])('when the dataset is a directory %s, then 400 naming body.dataset and no job', async (_name, path) => {
+    const before = (await jobs.list({ limit: 100, offset: 0 })).total;
+    const res = await request(app.server)
+      .post('/jobs')
+      .send({ ...TINY, dataset: path() })
+      .expect(400);
+    expect(res.body.error.message).toContain('is not under a directory this service reads from');
+    expect(res.body.error.details).toEqual([{ field: 'body.dataset', message: res.body.error.message }]);
+    expect((await jobs.list({ limit: 100, offset: 0 })).total).toBe(before);
+  });
+
+  it('when DATASET_DIRS is not set, then an absolute dataset path is refused, naming the data sets it trains on', async () => {
+    const strict = await buildApp({ jobs, jobEvents });
+    await strict.ready();
+    try {
+      const res = await request(strict.server)
+        .post('/jobs')
+        .send({ ...TINY, dataset: dir });
+      expect(res.status).toBe(400);
+      expect(res.body.error.message).toContain("only on 'mnist' and 'fashion-mnist'");
+    } finally {
+      await strict.close();
+    }
   });
 
   it('when the same Idempotency-Key is posted twice, then the second returns the first job', async () => {

@@ -1,15 +1,25 @@
+import { isAbsolute, resolve, sep } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobStateSchema, jobViewSchema, type JobView } from '../../jobs/job-schema.js';
 import { trainParamsSchema } from '../../ml/train-params.js';
 import { errorBodySchema } from '../error-handler.js';
-import { notFound } from '../http-error.js';
+import { HttpError, notFound } from '../http-error.js';
 
 const idParams = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'not a job id') });
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
-export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
+export interface JobRouteOptions {
+  /**
+   * Directories under which a job's `dataset` may be an absolute path; none by default, so API
+   * clients cannot make workers read wherever they like. The CLI is not limited.
+   */
+  datasetDirs?: string[];
+}
+
+export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, options) => {
   const { jobs, jobEvents } = app;
+  const datasetDirs = (options.datasetDirs ?? []).map((dir) => resolve(dir));
 
   app.post(
     '/jobs',
@@ -22,6 +32,7 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
       },
     },
     async (request, reply) => {
+      checkDatasetAllowed(request.body.dataset, datasetDirs);
       const { view, created } = await jobs.enqueue(request.body, request.headers['idempotency-key']);
       request.log.info({ jobId: view.id, created }, created ? 'training job queued' : 'idempotent retry');
       return reply
@@ -156,3 +167,14 @@ export const jobRoutes: FastifyPluginAsyncZod = async (app) => {
     },
   );
 };
+
+function checkDatasetAllowed(dataset: string, allowed: string[]): void {
+  if (!isAbsolute(dataset)) return;
+  // resolve() folds '..' away, so /allowed/../etc is judged as /etc.
+  const dir = resolve(dataset);
+  if (allowed.some((root) => dir === root || dir.startsWith(root + sep))) return;
+  const message = allowed.length
+    ? `dataset: ${dataset} is not under a directory this service reads from (DATASET_DIRS)`
+    : "dataset: this service trains only on 'mnist' and 'fashion-mnist' (DATASET_DIRS is not set)";
+  throw new HttpError(400, 'invalid_request', message, [{ field: 'body.dataset', message }]);
+}
