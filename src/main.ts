@@ -1,8 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Redis } from 'ioredis';
 import { loadConfig } from './config.js';
+import { redisAnswers } from './redis-answers.js';
 import { createLogger } from './logger.js';
 import { runProcess } from './run-process.js';
 
@@ -56,19 +56,6 @@ runProcess(async () => {
     if (redis) await stopChild(redis, 'SIGTERM', 30_000);
   };
 });
-
-async function redisAnswers(url: string): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
 
 async function waitForRedis(url: string): Promise<boolean> {
   for (let i = 0; i < 50; i++) {

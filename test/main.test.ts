@@ -29,6 +29,18 @@ describe('npm start', () => {
     ...extra,
   });
 
+  async function becomesReady(): Promise<boolean> {
+    for (let i = 0; i < 150; i++) {
+      const ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ready) return true;
+      await sleep(100);
+    }
+    return false;
+  }
+
   it(
     'when no Redis answers, then it starts a private one with persistence, serves /readyz, and stops everything on SIGTERM',
     { timeout: 60_000 },
@@ -37,15 +49,7 @@ describe('npm start', () => {
         env: env(),
         stdio: 'ignore',
       });
-      let ready = false;
-      for (let i = 0; i < 150 && !ready; i++) {
-        ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (!ready) await sleep(100);
-      }
-      expect(ready).toBe(true);
+      expect(await becomesReady()).toBe(true);
       expect(await readdir(join(dir, 'redis'))).toContain('appendonlydir');
       const exited = new Promise<number | null>((resolve) => main.once('exit', resolve));
       main.kill('SIGTERM');
@@ -67,15 +71,7 @@ describe('npm start', () => {
       });
       let out = '';
       main.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      let ready = false;
-      for (let i = 0; i < 150 && !ready; i++) {
-        ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then(
-          (r) => r.ok,
-          () => false,
-        );
-        if (!ready) await sleep(100);
-      }
-      expect(ready).toBe(true);
+      expect(await becomesReady()).toBe(true);
       const exited = new Promise<number | null>((resolve) => main.once('exit', resolve));
       process.kill(-main.pid!, 'SIGINT');
       expect(await exited).toBe(0);
