@@ -6,6 +6,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# The web page (issue 6): vite builds it into dist/web, which the runtime stage copies with dist.
+COPY web ./web
 RUN npm run build && npm prune --omit=dev
 
 # Runtime: the compiled service, production dependencies, a non-root user.

@@ -15,6 +15,11 @@ export default tseslint.config(
     },
   },
   {
+    // The web page runs in a browser (issue 6); it shows errors on the page, not in a console.
+    files: ['web/src/**'],
+    languageOptions: { globals: { ...globals.browser } },
+  },
+  {
     // Command-line tools and benchmarks talk to a terminal, not to a log collector.
     files: ['src/cli/**', 'bench/**'],
     rules: { 'no-console': 'off' },

@@ -1,4 +1,4 @@
-import { open } from 'node:fs/promises';
+import { open, writeFile } from 'node:fs/promises';
 
 /** fsyncs a directory, so a rename into it survives a power cut. */
 export async function syncDirectory(dir: string): Promise<void> {
@@ -12,6 +12,17 @@ export async function syncDirectory(dir: string): Promise<void> {
     throw err;
   } finally {
     await handle?.close();
+  }
+}
+
+/** Writes a new file (never an existing one) and fsyncs it before returning. */
+export async function writeDurably(file: string, chunks: Uint8Array | Uint8Array[]): Promise<void> {
+  const handle = await open(file, 'wx');
+  try {
+    await writeFile(handle, Array.isArray(chunks) ? chunks : [chunks]);
+    await handle.sync();
+  } finally {
+    await handle.close();
   }
 }
 

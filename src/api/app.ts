@@ -12,6 +12,7 @@ import { registerAuth, type AuthOptions } from './plugins/auth.js';
 import { registerMetrics, type ServiceMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerRateLimit, type RateLimitSettings } from './plugins/rate-limit.js';
+import { registerWeb, type WebOptions } from './plugins/web.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
@@ -50,6 +51,8 @@ export interface AppOptions {
   datasetDirs?: string[];
   /** Whether the process is shutting down, for /readyz; @default never */
   shuttingDown?: () => boolean;
+  /** The web page at `/`; @default the vite build in dist/web */
+  web?: WebOptions;
 }
 
 /**
@@ -83,8 +86,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
       return payload;
     });
   }
-  // No Content-Security-Policy: the /docs page needs inline scripts and styles. The rest of
-  // helmet's headers apply to every answer.
+  // No Content-Security-Policy here: the /docs page needs inline scripts and styles (the web page
+  // at / sets a strict one of its own). The rest of helmet's headers apply to every answer.
   await app.register(helmet, { contentSecurityPolicy: false });
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
   if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
@@ -106,5 +109,6 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
       bodyLimit: options.predictBodyLimit ?? 16 * 1024 * 1024,
     });
   }
+  await registerWeb(app, options.web);
   return app;
 }

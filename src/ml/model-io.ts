@@ -1,7 +1,7 @@
-import { mkdir, mkdtemp, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { errorMessage, isErrno, syncDirectory } from '../fs-durable.js';
+import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durable.js';
 
 /**
  * Saving and loading of TensorFlow.js Layers models in a directory, in the layout tfjs-node's
@@ -175,16 +175,6 @@ async function assertFreeTarget(root: string): Promise<void> {
 
 function refuseOverwrite(root: string, cause?: unknown): ModelDirExistsError {
   return new ModelDirExistsError(root, cause === undefined ? undefined : { cause });
-}
-
-async function writeDurably(file: string, chunks: Uint8Array[]): Promise<void> {
-  const handle = await open(file, 'wx');
-  try {
-    await writeFile(handle, chunks);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 async function loadArtifacts(root: string): Promise<tf.io.ModelArtifacts> {

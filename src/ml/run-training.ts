@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from './backend/index.js';
-import { loadDataset, subset } from './data/dataset.js';
+import { loadDataset, subset, type ImageSet } from './data/dataset.js';
 import { evaluate, type Evaluation, type Misclassified } from './evaluate.js';
 import { train, type TrainOptions, type EpochSummary } from './train.js';
 import type { TrainParams } from './train-params.js';
@@ -39,7 +39,7 @@ export interface RunTrainingOptions extends Pick<
 export async function runTraining(
   params: TrainParams,
   options: RunTrainingOptions,
-): Promise<{ model: tf.LayersModel; report: TrainingReport }> {
+): Promise<{ model: tf.LayersModel; report: TrainingReport; misclassifiedImages: Uint8Array }> {
   const data = await loadDataset(params.dataset, { validationSize: params.validationSize });
   const result = await train({ ...options, params, data });
   try {
@@ -70,9 +70,18 @@ export async function runTraining(
       confusion: onTest.confusion,
       misclassified: onTest.misclassified,
     };
-    return { model: result.model, report };
+    // The pixels go with the report so the model store can keep pictures of the errors (issue 6).
+    return { model: result.model, report, misclassifiedImages: pixelsOf(data.test, onTest.misclassified) };
   } catch (error) {
     result.model.dispose();
     throw error;
   }
+}
+
+/** The images at `items[i].index` of `set`, one after another. */
+function pixelsOf(set: ImageSet, items: { index: number }[]): Uint8Array {
+  const size = set.height * set.width;
+  const out = new Uint8Array(items.length * size);
+  items.forEach(({ index }, i) => out.set(set.images.subarray(index * size, (index + 1) * size), i * size));
+  return out;
 }

@@ -8,12 +8,14 @@ import { NUM_CLASSES } from '../ml/data/dataset.js';
 import { loadModel, saveModel } from '../ml/model-io.js';
 import type { TrainingReport } from '../ml/run-training.js';
 import { architectureSchema, trainParamsSchema } from '../ml/train-params.js';
-import { errorMessage, isErrno, syncDirectory } from '../fs-durable.js';
+import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durable.js';
+import { DIGIT_SIDE, digitSpritePng } from './digit-sprite.js';
 
 /**
  * A directory of immutable, numbered model versions that many processes (on many machines) share:
  *
  *   <root>/<N>/{model.json, weights.bin, metadata.json}   version N, visible once metadata.json is in it
+ *   <root>/<N>/misclassified.png                        its misclassified test digits, in metadata order
  *   <root>/.claims/<N>/                                   N is taken; never deleted, so never reused
  *   <root>/.staging/<uuid>/                               a version being written
  *   <root>/.trash/<N>-<uuid>/                             a version being deleted
@@ -23,6 +25,7 @@ import { errorMessage, isErrno, syncDirectory } from '../fs-durable.js';
  */
 
 const METADATA_JSON = 'metadata.json';
+const MISCLASSIFIED_PNG = 'misclassified.png';
 const STAGING = '.staging';
 const CLAIMS = '.claims';
 const TRASH = '.trash';
@@ -89,6 +92,12 @@ export type ModelMetadata = z.infer<typeof modelMetadataSchema>;
 export interface PublishOptions {
   /** The training job that produced the model, or null (e.g. the CLI). */
   jobId: string | null;
+  /**
+   * The pixels (28x28 bytes each) of `report.misclassified`, in its order, stored as a sprite so
+   * the API can show a version's errors without the data set (issue 6). Versions without one
+   * simply have no images.
+   */
+  misclassifiedImages?: Uint8Array;
 }
 
 /** A version's metadata.json cannot be read as metadata, or a report cannot be stored as one. */
@@ -127,9 +136,20 @@ export class ModelStore {
   ): Promise<ModelMetadata> {
     // Checked before the slow part, so a bad report fails without touching the disk.
     const checked = parseForPublish(report, options.jobId);
+    const images = options.misclassifiedImages;
+    const expectedBytes = report.misclassified.length * DIGIT_SIDE * DIGIT_SIDE;
+    if (images && images.length !== expectedBytes) {
+      throw new ModelMetadataError(
+        `Cannot publish: ${report.misclassified.length} misclassified digits need ${expectedBytes} bytes of pixels, got ${images.length}`,
+      );
+    }
     const staging = path.join(this.root, STAGING, randomUUID());
     try {
       await saveModel(model, staging);
+      if (images && images.length > 0) {
+        const sprite = await digitSpritePng(images, report.misclassified.length);
+        await writeDurably(path.join(staging, MISCLASSIFIED_PNG), sprite);
+      }
       for (;;) {
         const version = await this.claim();
         const metadata = { version, createdAt: new Date().toISOString(), ...checked };
@@ -183,6 +203,20 @@ export class ModelStore {
   async load(version: number): Promise<tf.LayersModel> {
     if (!(await this.get(version))) throw new ModelNotFoundError(version);
     return loadModel(this.dir(version));
+  }
+
+  /**
+   * The sprite of a visible version's misclassified test digits (see digit-sprite.ts); null when
+   * the version does not exist or was published without one.
+   */
+  async misclassifiedSprite(version: number): Promise<Buffer | null> {
+    if (!(await this.get(version))) return null;
+    try {
+      return await readFile(path.join(this.dir(version), MISCLASSIFIED_PNG));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return null;
+      throw err;
+    }
   }
 
   /** Deletes a version; false when there was none. Its number stays claimed, so it is never reused. */

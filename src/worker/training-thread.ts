@@ -55,7 +55,11 @@ async function main(): Promise<void> {
         history: history.map(toRecord),
       },
     });
-  const { model, report: training } = await runTraining(input.params, {
+  const {
+    model,
+    report: training,
+    misclassifiedImages,
+  } = await runTraining(input.params, {
     backend,
     signal: controller.signal,
     ...(checkpoint ? { resume: checkpoint } : {}),
@@ -86,7 +90,10 @@ async function main(): Promise<void> {
     },
   });
   try {
-    const metadata = await new ModelStore(input.modelDir).publish(model, training, { jobId: input.jobId });
+    const metadata = await new ModelStore(input.modelDir).publish(model, training, {
+      jobId: input.jobId,
+      misclassifiedImages,
+    });
     await checkpoints.remove(input.jobId);
     send({
       type: 'done',

@@ -257,6 +257,47 @@ describe('POST /predict and /models', () => {
       expect(res.body.predictions[0].label).toBe(asJson.body.predictions[0].label);
   });
 
+  it('when ?include=input is asked, then each prediction carries the 28x28 image the model saw as a PNG data URL', async () => {
+    const decode = async (dataUrl: string) => {
+      expect(dataUrl).toMatch(/^data:image\/png;base64,/);
+      const png = Buffer.from(dataUrl.slice(dataUrl.indexOf(',') + 1), 'base64');
+      const { data, info } = await sharp(png).greyscale().raw().toBuffer({ resolveWithObject: true });
+      expect([info.width, info.height]).toEqual([28, 28]);
+      return data;
+    };
+    // Pixels in: the image shown is those pixels.
+    const fromPixels = await request(app.server)
+      .post('/predict?include=input')
+      .send({ images: [digit(5), digit(6)] })
+      .expect(200);
+    expect(fromPixels.body.predictions).toHaveLength(2);
+    const shown = await decode(fromPixels.body.predictions[1].input);
+    expect(Array.from(shown)).toEqual(digitBytes(6));
+    // A drawing in: the image shown, sent back as pixels, gets the same answer as the drawing.
+    const fromPng = await request(app.server)
+      .post('/predict?include=input')
+      .set('content-type', 'image/png')
+      .send(await drawn(12))
+      .expect(200);
+    const seen = await decode(fromPng.body.predictions[0].input);
+    const again = await request(app.server)
+      .post('/predict')
+      .send({ image: Array.from(seen), scale: 'byte' })
+      .expect(200);
+    expect(again.body.predictions[0].label).toBe(fromPng.body.predictions[0].label);
+    // Not asked for: not sent (it would only make every answer larger).
+    const plain = await request(app.server)
+      .post('/predict')
+      .send({ image: digit(5) })
+      .expect(200);
+    expect(plain.body.predictions[0]).not.toHaveProperty('input');
+    const bad = await request(app.server)
+      .post('/predict?include=everything')
+      .send({ image: digit(5) });
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.message).toContain('querystring.include');
+  });
+
   it.each([
     [
       'bytes that are not an image',

@@ -1,11 +1,19 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { aliasNameSchema } from '../../registry/model-aliases.js';
+import { digitFromSprite } from '../../registry/digit-sprite.js';
 import { modelMetadataSchema } from '../../registry/model-store.js';
 import { errorBodySchema } from '../error-handler.js';
 import { HttpError, notFound } from '../http-error.js';
 
 const versionParams = z.object({ version: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
+const pngResponse = (description: string) => ({
+  description,
+  content: { 'image/png': { schema: z.instanceof(Buffer).meta({ type: 'string', format: 'binary' }) } },
+});
+// Images of a published version never change: let browsers keep them.
+const IMMUTABLE = 'public, max-age=31536000, immutable';
+
 const summarySchema = modelMetadataSchema.pick({
   version: true,
   createdAt: true,
@@ -13,8 +21,12 @@ const summarySchema = modelMetadataSchema.pick({
   architecture: true,
   backend: true,
   parameterCount: true,
+  trainImages: true,
   accuracy: true,
 });
+
+const modelListSchema = z.object({ serving: z.int().nullable(), models: z.array(summarySchema) });
+export type ModelList = z.infer<typeof modelListSchema>;
 
 export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.get(
@@ -22,7 +34,7 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     {
       schema: {
         summary: 'Model versions, newest first, and the one being served',
-        response: { 200: z.object({ serving: z.int().nullable(), models: z.array(summarySchema) }) },
+        response: { 200: modelListSchema },
       },
     },
     async () => {
@@ -44,6 +56,60 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       const metadata = await app.store.get(request.params.version);
       if (!metadata) throw notFound(`model version ${request.params.version}`);
       return metadata;
+    },
+  );
+
+  /** The version's sprite, or a 404 that says whether the version or only its images are missing. */
+  async function spriteOf(version: number): Promise<Buffer> {
+    const sprite = await app.store.misclassifiedSprite(version);
+    if (sprite) return sprite;
+    if (!(await app.store.get(version))) throw notFound(`model version ${version}`);
+    throw new HttpError(
+      404,
+      'not_found',
+      `model version ${version} has no misclassified images (it has no errors, or was published before they were kept)`,
+    );
+  }
+
+  app.get(
+    '/models/:version/misclassified.png',
+    {
+      schema: {
+        summary: "A version's misclassified test digits as one PNG: 28 px wide, digit i at y = 28 i",
+        description: "Digits in the order of the metadata's `misclassified` list.",
+        params: versionParams,
+        response: {
+          200: pngResponse('grayscale PNG, 28 x (28 * misclassified.length)'),
+          400: errorBodySchema,
+          404: errorBodySchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const sprite = await spriteOf(request.params.version);
+      return reply.type('image/png').header('cache-control', IMMUTABLE).send(sprite);
+    },
+  );
+
+  app.get(
+    '/models/:version/misclassified/:index.png',
+    {
+      schema: {
+        summary: "One of a version's misclassified test digits as a 28x28 PNG",
+        description: "`index` is the position in the metadata's `misclassified` list (0 = most confident).",
+        params: versionParams.extend({ index: z.coerce.number().int().min(0).max(9_999) }),
+        response: { 200: pngResponse('grayscale PNG, 28 x 28'), 400: errorBodySchema, 404: errorBodySchema },
+      },
+    },
+    async (request, reply) => {
+      const { version, index } = request.params;
+      const sprite = await spriteOf(version);
+      const png = await digitFromSprite(sprite, index).catch((error: unknown) => {
+        if (error instanceof RangeError)
+          throw notFound(`misclassified digit ${index} of model version ${version}`);
+        throw error;
+      });
+      return reply.type('image/png').header('cache-control', IMMUTABLE).send(png);
     },
   );
 

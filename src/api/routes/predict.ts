@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ImageInputError, imageToMnist } from '../../ml/image-preprocess.js';
+import { ImageInputError, imageToMnist, mnistImageToPng } from '../../ml/image-preprocess.js';
 import { PIXELS } from '../../ml/predict.js';
 import { aliasNameSchema } from '../../registry/model-aliases.js';
 import { errorBodySchema } from '../error-handler.js';
@@ -56,7 +56,14 @@ const predictionSchema = z.object({
   label: z.int(),
   confidence: z.number(),
   probabilities: z.array(z.number()).length(10),
+  input: z
+    .string()
+    .optional()
+    .describe('with ?include=input: the 28x28 image the model saw (after preprocessing), as a PNG data URL'),
 });
+
+const predictResponseSchema = z.object({ modelVersion: z.int(), predictions: z.array(predictionSchema) });
+export type PredictResponse = z.infer<typeof predictResponseSchema>;
 
 export interface PredictRouteOptions {
   maxBatch: number;
@@ -91,10 +98,14 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
             .union([z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER), aliasNameSchema])
             .optional()
             .describe('a version number or an alias such as production; default: the latest version'),
+          include: z
+            .literal('input')
+            .optional()
+            .describe("'input': also return each image as the model saw it (28x28 PNG data URL)"),
         }),
         body: predictBodySchema,
         response: {
-          200: z.object({ modelVersion: z.int(), predictions: z.array(predictionSchema) }),
+          200: predictResponseSchema,
           400: errorBodySchema,
           404: errorBodySchema,
           413: errorBodySchema,
@@ -126,7 +137,16 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
       );
       const result = await app.predictor.predict(pixels, await resolveVersion(request.query.version));
       reply.header('server-timing', `predict;dur=${(performance.now() - started).toFixed(2)}`);
-      return result;
+      if (request.query.include !== 'input') return result;
+      // Shows what preprocessing made of a drawing or photo (the web page displays it, issue 6).
+      const inputs = await Promise.all(pixels.map((p) => mnistImageToPng(p)));
+      return {
+        ...result,
+        predictions: result.predictions.map((prediction, i) => ({
+          ...prediction,
+          input: `data:image/png;base64,${inputs[i]!.toString('base64')}`,
+        })),
+      };
     },
   );
 };

@@ -1,0 +1,152 @@
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+  type ChartDataset,
+} from 'chart.js';
+import type { EpochRecord } from './api/types.js';
+import type { BatchPoint } from './logic/progress.js';
+
+// Only what the page draws, so the bundle carries no unused chart types.
+Chart.register(
+  BarController,
+  BarElement,
+  CategoryScale,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Legend,
+  Tooltip,
+);
+
+const ACCENT = '#1f5fa8';
+const MUTED = '#9db4cf';
+const SECOND = '#c2571a';
+
+const percentTick = (value: string | number) => `${Math.round(Number(value) * 100)} %`;
+
+export interface ProbabilityChart {
+  show(probabilities: number[]): void;
+  destroy(): void;
+}
+
+/** The 10 class probabilities as bars, the most likely one highlighted. */
+export function probabilityChart(canvas: HTMLCanvasElement): ProbabilityChart {
+  let best = -1;
+  const chart = new Chart(canvas, {
+    type: 'bar',
+    data: {
+      labels: Array.from({ length: 10 }, (_, i) => String(i)),
+      datasets: [
+        {
+          label: 'probability',
+          data: new Array<number>(10).fill(0),
+          backgroundColor: (context) => (context.dataIndex === best ? ACCENT : MUTED),
+        },
+      ],
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: { duration: 150 },
+      scales: {
+        y: { min: 0, max: 1, ticks: { callback: percentTick, stepSize: 0.25 } },
+        x: { title: { display: true, text: 'digit' } },
+      },
+      plugins: { legend: { display: false } },
+    },
+  });
+  return {
+    show(probabilities) {
+      best = probabilities.indexOf(Math.max(...probabilities));
+      chart.data.datasets[0]!.data = probabilities;
+      chart.update();
+    },
+    destroy: () => chart.destroy(),
+  };
+}
+
+export interface TrainingChart {
+  addBatch(point: BatchPoint): void;
+  setHistory(history: EpochRecord[]): void;
+  destroy(): void;
+}
+
+type Metric = 'loss' | 'accuracy';
+
+/**
+ * One metric of a run: per batch (the epoch's running mean, as the worker reports it) as a thin
+ * line, per epoch on the training and the validation split as points. x is in epochs.
+ */
+export function trainingChart(canvas: HTMLCanvasElement, metric: Metric, epochs: number): TrainingChart {
+  const batches: { x: number; y: number }[] = [];
+  const perEpoch: { x: number; y: number }[] = [];
+  const validation: { x: number; y: number }[] = [];
+  const line = (label: string, data: { x: number; y: number }[], colour: string, pointRadius: number) =>
+    ({
+      label,
+      data,
+      borderColor: colour,
+      backgroundColor: colour,
+      borderWidth: pointRadius ? 2 : 1.5,
+      pointRadius,
+    }) satisfies ChartDataset<'line', { x: number; y: number }[]>;
+  const chart = new Chart(canvas, {
+    type: 'line',
+    data: {
+      datasets: [
+        line(`${metric} per batch`, batches, MUTED, 0),
+        line(`${metric} per epoch (train)`, perEpoch, ACCENT, 4),
+        line(`${metric} per epoch (validation)`, validation, SECOND, 4),
+      ],
+    },
+    options: {
+      responsive: true,
+      maintainAspectRatio: false,
+      animation: false,
+      parsing: false,
+      scales: {
+        x: { type: 'linear', min: 0, max: epochs, title: { display: true, text: 'epoch' } },
+        y:
+          metric === 'accuracy'
+            ? { min: 0, max: 1, ticks: { callback: percentTick } }
+            : { min: 0, title: { display: true, text: 'cross-entropy' } },
+      },
+      plugins: { legend: { labels: { boxWidth: 12 } } },
+    },
+  });
+  const figure = canvas.closest('figure');
+  const count = () => {
+    // For people reading the page's state (and its tests): how many points each series has.
+    if (figure) figure.dataset.points = `${batches.length}/${perEpoch.length}`;
+  };
+  return {
+    addBatch(point) {
+      const last = batches.at(-1);
+      if (last && point.x <= last.x) return; // a repeat after the stream reconnected
+      batches.push({ x: point.x, y: point[metric] });
+      count();
+      chart.update('none');
+    },
+    setHistory(history) {
+      perEpoch.splice(0, perEpoch.length, ...history.map((h) => ({ x: h.epoch, y: h[metric] })));
+      const key = metric === 'loss' ? 'valLoss' : 'valAccuracy';
+      validation.splice(
+        0,
+        validation.length,
+        ...history.flatMap((h) => (h[key] === null ? [] : [{ x: h.epoch, y: h[key] }])),
+      );
+      count();
+      chart.update('none');
+    },
+    destroy: () => chart.destroy(),
+  };
+}

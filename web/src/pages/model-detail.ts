@@ -1,0 +1,215 @@
+import { apiRequest } from '../api/client.js';
+import type { ModelMetadata } from '../api/types.js';
+import { errorText, fill, h } from '../dom.js';
+import { formatDuration, formatNumber, formatPercent, formatRate } from '../logic/format.js';
+import { heatColour, rowShares, textColourOn } from '../logic/heat-colour.js';
+import type { Page } from './page.js';
+import { PRODUCTION, promoteButton } from './promote-button.js';
+
+/** Digits shown at first; the rest behind a button, so a page view is not 100 image requests. */
+const GALLERY_FIRST = 30;
+
+/** One version: its numbers, confusion matrix as a heat map, and the test digits it got wrong. */
+export function modelDetail(root: HTMLElement, version: number): Page {
+  const status = h('p', { role: 'status', id: 'model-status' });
+  fill(
+    root,
+    h('p', {}, h('a', { href: '#/models' }, '← All models')),
+    h('h2', {}, `Model version ${version}`),
+    status,
+  );
+
+  async function load(): Promise<void> {
+    try {
+      const [model, aliases] = await Promise.all([
+        apiRequest<ModelMetadata>(`/models/${version}`),
+        apiRequest<Record<string, number>>('/models/aliases'),
+      ]);
+      const names = Object.entries(aliases)
+        .filter(([, v]) => v === version)
+        .map(([name]) => name);
+      fill(
+        root,
+        h('p', {}, h('a', { href: '#/models' }, '← All models')),
+        h('h2', {}, `Model version ${version} `, ...names.map((n) => h('span', { class: 'badge' }, n))),
+        promoteButton(version, aliases[PRODUCTION] === version, status, () => void load()),
+        status,
+        summary(model),
+        accuracyTable(model),
+        confusionMatrix(model.confusion),
+        gallery(version, model.misclassified),
+      );
+    } catch (error) {
+      status.textContent = `Could not load version ${version}: ${errorText(error)}`;
+    }
+  }
+  void load();
+  return { close: () => undefined };
+}
+
+function summary(model: ModelMetadata): HTMLElement {
+  const rows: [string, string][] = [
+    ['Created', new Date(model.createdAt).toLocaleString()],
+    ['Job', model.jobId ?? 'none (command line)'],
+    ['Architecture', `${model.architecture}, ${model.parameterCount.toLocaleString('en-US')} parameters`],
+    [
+      'Training',
+      `${model.params.epochs} epoch${model.params.epochs === 1 ? '' : 's'} on ${model.trainImages.toLocaleString('en-US')} images, ${model.params.optimizer} at ${model.params.learningRate}`,
+    ],
+    [
+      'Time',
+      `${formatDuration(model.trainingSeconds)} on ${model.backend}, ${formatRate(model.imagesPerSecond)}`,
+    ],
+  ];
+  return h(
+    'dl',
+    { class: 'stats' },
+    ...rows.flatMap(([term, value]) => [h('dt', {}, term), h('dd', {}, value)]),
+  );
+}
+
+function accuracyTable(model: ModelMetadata): HTMLElement {
+  const splits = [
+    ['Train', 'train'],
+    ['Validation', 'validation'],
+    ['Test', 'test'],
+  ] as const;
+  return h(
+    'section',
+    { 'aria-labelledby': 'accuracy-heading' },
+    h('h3', { id: 'accuracy-heading' }, 'Accuracy'),
+    h(
+      'table',
+      { id: 'accuracy-table' },
+      h(
+        'thead',
+        {},
+        h(
+          'tr',
+          {},
+          h('th', { scope: 'col' }, 'Split'),
+          h('th', { scope: 'col' }, 'Accuracy'),
+          h('th', { scope: 'col' }, 'Loss'),
+        ),
+      ),
+      h(
+        'tbody',
+        {},
+        ...splits.map(([name, key]) =>
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'row' }, name),
+            h('td', {}, formatPercent(model.accuracy[key], 2)),
+            h('td', {}, formatNumber(model.loss[key])),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+/** Rows are the true digit, columns the predicted one; shaded by share of the row. */
+function confusionMatrix(confusion: number[][]): HTMLElement {
+  const shares = rowShares(confusion);
+  const cell = (count: number, share: number, trueDigit: number, predicted: number) => {
+    const td = h(
+      'td',
+      {
+        class: trueDigit === predicted ? 'diagonal' : null,
+        title: `true ${trueDigit}, predicted ${predicted}: ${count} (${formatPercent(share)} of the ${trueDigit}s)`,
+      },
+      count,
+    );
+    // Set through the CSSOM, which the page's CSP allows (a style attribute it would not).
+    td.style.backgroundColor = heatColour(share);
+    td.style.color = textColourOn(share);
+    return td;
+  };
+  return h(
+    'section',
+    { 'aria-labelledby': 'confusion-heading' },
+    h('h3', { id: 'confusion-heading' }, 'Confusion matrix (test set)'),
+    h(
+      'p',
+      { class: 'hint' },
+      'Rows: the true digit. Columns: what the model said. Darker: a larger share of that row.',
+    ),
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { class: 'confusion', id: 'confusion-matrix' },
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'true \\ predicted')),
+            ...confusion.map((_, d) => h('th', { scope: 'col' }, d)),
+          ),
+        ),
+        h(
+          'tbody',
+          {},
+          ...confusion.map((row, t) =>
+            h(
+              'tr',
+              {},
+              h('th', { scope: 'row' }, t),
+              ...row.map((count, p) => cell(count, shares[t]![p]!, t, p)),
+            ),
+          ),
+        ),
+      ),
+    ),
+  );
+}
+
+function gallery(version: number, items: ModelMetadata['misclassified']): HTMLElement {
+  const grid = h('div', { class: 'gallery', id: 'misclassified' });
+  const more = h('button', { type: 'button', class: 'secondary' }, `Show all ${items.length}`);
+  const note = h('p', { class: 'hint', hidden: true });
+  const figure = (item: ModelMetadata['misclassified'][number], i: number) => {
+    const caption = `predicted ${item.predicted}, true ${item.label}`;
+    const image = h('img', {
+      src: `/models/${version}/misclassified/${i}.png`,
+      width: 56,
+      height: 56,
+      alt: `Test digit ${item.index}: ${caption}`,
+      loading: 'lazy',
+    });
+    image.addEventListener(
+      'error',
+      () => {
+        // Versions published before images were kept have none: say so once.
+        image.hidden = true;
+        note.textContent = 'This version was published before the images of its errors were kept.';
+        note.hidden = false;
+      },
+      { once: true },
+    );
+    return h('figure', {}, image, h('figcaption', {}, caption, h('br'), formatPercent(item.confidence, 0)));
+  };
+  grid.append(...items.slice(0, GALLERY_FIRST).map(figure));
+  more.hidden = items.length <= GALLERY_FIRST;
+  more.addEventListener('click', () => {
+    grid.append(...items.slice(GALLERY_FIRST).map((item, i) => figure(item, GALLERY_FIRST + i)));
+    more.hidden = true;
+  });
+  return h(
+    'section',
+    { 'aria-labelledby': 'misclassified-heading' },
+    h(
+      'h3',
+      { id: 'misclassified-heading' },
+      `Misclassified test digits (${items.length} kept, most confident first)`,
+    ),
+    items.length === 0 ? h('p', {}, 'None: every test digit was right.') : null,
+    note,
+    grid,
+    more,
+  );
+}

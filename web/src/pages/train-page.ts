@@ -1,0 +1,229 @@
+import { ApiError, apiRequest } from '../api/client.js';
+import type { JobList, JobView } from '../api/types.js';
+import { errorText, fill, h } from '../dom.js';
+import { formErrors } from '../logic/form-errors.js';
+import { bodyFromValues, fieldsFromSchema, jobBodySchema, type FieldSpec } from '../logic/train-form.js';
+import { jobView } from './job-view.js';
+import type { Page } from './page.js';
+
+const RECENT = 10;
+/** The list also refreshes on its own while the page is open, for jobs started elsewhere. */
+const LIST_REFRESH_MS = 5_000;
+
+/** Train: the parameters form, the live view of one job and the recent jobs (issue 6). */
+export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
+  const form = h('form', { class: 'train-form', novalidate: true, 'aria-labelledby': 'train-heading' });
+  const live = h('section', {
+    class: 'job-live',
+    id: 'job-live',
+    'aria-label': 'Job progress',
+    hidden: !jobId,
+  });
+  const jobsTable = h('tbody');
+  const listStatus = h('p', { class: 'error', role: 'alert' });
+  const refresh = h('button', { type: 'button', class: 'secondary small' }, 'Refresh');
+  fill(
+    root,
+    h('h2', { id: 'train-heading' }, 'Train a model'),
+    form,
+    live,
+    h(
+      'section',
+      { 'aria-labelledby': 'jobs-heading' },
+      h('h2', { id: 'jobs-heading' }, 'Recent jobs ', refresh),
+      h(
+        'div',
+        { class: 'table-wrap' },
+        h(
+          'table',
+          { id: 'jobs-table' },
+          h(
+            'thead',
+            {},
+            h(
+              'tr',
+              {},
+              ...['Job', 'State', 'Created', 'Epochs', 'Images', 'Result'].map((t) =>
+                h('th', { scope: 'col' }, t),
+              ),
+            ),
+          ),
+          jobsTable,
+        ),
+      ),
+      listStatus,
+    ),
+  );
+
+  let watching: { close(): void } | undefined;
+  const watch = (id: string) => {
+    watching?.close();
+    live.hidden = false;
+    watching = jobView(live, id, () => void loadJobs());
+  };
+  if (jobId) watch(jobId);
+
+  async function loadJobs(): Promise<void> {
+    try {
+      const list = await apiRequest<JobList>(`/jobs?limit=${RECENT}`);
+      fill(jobsTable, ...list.jobs.map(jobRow));
+      if (list.jobs.length === 0) fill(jobsTable, h('tr', {}, h('td', { colspan: 6 }, 'No jobs yet.')));
+      listStatus.textContent = '';
+    } catch (error) {
+      listStatus.textContent = `Could not list the jobs: ${errorText(error)}`;
+    }
+  }
+  refresh.addEventListener('click', () => void loadJobs());
+  void loadJobs();
+  const timer = setInterval(() => document.visibilityState === 'visible' && void loadJobs(), LIST_REFRESH_MS);
+
+  void buildForm(form, (job) => {
+    history.replaceState(null, '', `#/train/${job.id}`);
+    watch(job.id);
+    void loadJobs();
+  });
+
+  return {
+    close() {
+      clearInterval(timer);
+      watching?.close();
+    },
+  };
+}
+
+function jobRow(job: JobView): HTMLTableRowElement {
+  const version = job.result?.modelVersion;
+  return h(
+    'tr',
+    {},
+    h('td', {}, h('a', { href: `#/train/${job.id}` }, job.id)),
+    h('td', {}, h('span', { class: 'state', 'data-state': job.state }, job.state)),
+    h('td', {}, new Date(job.createdAt).toLocaleString()),
+    h('td', {}, job.params.epochs),
+    h('td', {}, job.params.trainSize?.toLocaleString('en-US') ?? 'all'),
+    h('td', {}, version ? h('a', { href: `#/models/${version}` }, `version ${version}`) : (job.error ?? '')),
+  );
+}
+
+/** The form, built from the API's own description of POST /jobs (see logic/train-form.ts). */
+async function buildForm(form: HTMLFormElement, started: (job: JobView) => void): Promise<void> {
+  let fields: FieldSpec[];
+  try {
+    fields = fieldsFromSchema(jobBodySchema(await apiRequest<unknown>('/openapi.json')));
+  } catch (error) {
+    fill(
+      form,
+      h(
+        'p',
+        { class: 'error', role: 'alert' },
+        `Could not load the training parameters: ${errorText(error)}`,
+      ),
+    );
+    return;
+  }
+  const controls = new Map<string, HTMLInputElement | HTMLSelectElement>();
+  const messages = new Map<string, HTMLElement>();
+  const general = h('div', { class: 'error', role: 'alert', id: 'form-errors' });
+  const submit = h('button', { type: 'submit' }, 'Start training');
+  const grid = h('div', { class: 'field-grid' });
+  for (const field of fields) {
+    const { row, control, message } = fieldRow(field);
+    controls.set(field.name, control);
+    messages.set(field.name, message);
+    grid.append(row);
+  }
+  fill(
+    form,
+    h(
+      'p',
+      { class: 'hint' },
+      'Defaults are the service\u2019s own; the seed tutorial\u2019s recipe unless you change them.',
+    ),
+    grid,
+    general,
+    submit,
+  );
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const values: Record<string, string | boolean> = {};
+    for (const [name, control] of controls)
+      values[name] =
+        control instanceof HTMLInputElement && control.type === 'checkbox' ? control.checked : control.value;
+    showErrors({ fields: {}, general: [] });
+    submit.disabled = true;
+    try {
+      started(await apiRequest<JobView>('/jobs', { method: 'POST', json: bodyFromValues(fields, values) }));
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 400)
+        showErrors(
+          formErrors(
+            error.body,
+            fields.map((f) => f.name),
+          ),
+        );
+      else showErrors({ fields: {}, general: [`Could not start the job: ${errorText(error)}`] });
+    } finally {
+      submit.disabled = false;
+    }
+  });
+
+  function showErrors(errors: ReturnType<typeof formErrors>): void {
+    for (const [name, message] of messages) {
+      const text = errors.fields[name];
+      message.textContent = text ?? '';
+      message.hidden = !text;
+      const control = controls.get(name)!;
+      if (text) control.setAttribute('aria-invalid', 'true');
+      else control.removeAttribute('aria-invalid');
+    }
+    fill(general, ...errors.general.map((text) => h('p', {}, text)));
+    const first = fields.find((f) => errors.fields[f.name]);
+    if (first) controls.get(first.name)!.focus();
+  }
+}
+
+function fieldRow(field: FieldSpec) {
+  const id = `field-${field.name}`;
+  const messageId = `${id}-error`;
+  const helpId = `${id}-help`;
+  const describedBy = [field.description ? helpId : null, messageId].filter(Boolean).join(' ');
+  let control: HTMLInputElement | HTMLSelectElement;
+  if (field.kind === 'select') {
+    control = h('select', { id, name: field.name, 'aria-describedby': describedBy });
+    for (const option of field.options ?? [])
+      control.append(h('option', { value: option, selected: option === field.defaultValue }, option));
+  } else if (field.kind === 'checkbox') {
+    control = h('input', {
+      id,
+      name: field.name,
+      type: 'checkbox',
+      checked: field.defaultValue === true,
+      'aria-describedby': describedBy,
+    });
+  } else {
+    const numeric = field.kind === 'integer' || field.kind === 'number';
+    control = h('input', {
+      id,
+      name: field.name,
+      type: numeric ? 'number' : 'text',
+      inputmode: field.kind === 'integer' ? 'numeric' : field.kind === 'number' ? 'decimal' : null,
+      min: field.min,
+      max: field.max,
+      step: field.kind === 'number' ? 'any' : field.kind === 'integer' ? 1 : null,
+      value: field.defaultValue === undefined ? null : String(field.defaultValue),
+      placeholder: field.defaultValue === undefined ? 'default' : null,
+      'aria-describedby': describedBy,
+    });
+  }
+  const message = h('p', { class: 'field-error', id: messageId, hidden: true });
+  const row = h(
+    'div',
+    { class: `field field-${field.kind}` },
+    h('label', { for: id }, field.label),
+    control,
+    field.description ? h('p', { class: 'hint', id: helpId }, field.description) : null,
+    message,
+  );
+  return { row, control, message };
+}
