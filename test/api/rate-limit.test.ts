@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi } from '../helpers/api.js';
@@ -52,5 +53,24 @@ describe('rate limits', () => {
     await request(app.server).post('/predict').send(image).expect(503);
     await request(app.server).post('/predict').send(image).expect(503);
     await request(app.server).post('/predict').send(image).expect(429);
+  });
+
+  it('when Redis cannot be reached, then requests are answered at once, without the limit (fail open)', async () => {
+    // What a Redis outage looks like to the API: its connection queues commands until Redis is back.
+    const away = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: null });
+    away.on('error', () => undefined);
+    const api = await startTestApi(redis, prefix, join(dir, 'models'), {
+      rateLimit: { redis: away, prefix, perMinute: 2, predictPerMinute: 0 },
+    });
+    closers.push(() => api.close());
+    const started = Date.now();
+    for (let i = 0; i < 4; i++) await request(api.app.server).get('/models').timeout(3000).expect(200);
+    await request(api.app.server)
+      .post('/predict')
+      .send({ image: new Array(784).fill(0) })
+      .timeout(3000)
+      .expect(503);
+    expect(Date.now() - started).toBeLessThan(3000);
+    away.disconnect();
   });
 });

@@ -15,25 +15,55 @@ export interface RateLimitSettings {
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
 const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
+/** How long a limit check may wait for Redis before the request goes ahead unchecked. */
+const CHECK_TIMEOUT_MS = 500;
 
 export async function registerRateLimit(app: FastifyInstance, settings: RateLimitSettings): Promise<void> {
   const path = (url: string) => url.split('?')[0]!;
+  const limitOf = (url: string) =>
+    path(url) === '/predict' ? settings.predictPerMinute : settings.perMinute;
+  // Checks fail open, on a connection of their own that never queues a command: while Redis is
+  // away, the shared connection would hold every request until it is back, and /predict must
+  // keep answering from the model it holds (invariant 4, docs/RELIABILITY.md scenario 3).
+  const redis = settings.redis.duplicate({
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    commandTimeout: CHECK_TIMEOUT_MS,
+  });
+  redis.on('error', () => undefined);
+  app.addHook('onClose', async () => redis.disconnect());
+  await readyWithin(redis, 2000);
   await app.register(rateLimit, {
     global: true,
-    redis: settings.redis,
+    redis,
+    skipOnError: true,
     nameSpace: `${settings.prefix}:ratelimit:`,
     timeWindow: 60_000,
-    // A load balancer's health checks and a Prometheus scraper must never be turned away.
-    allowList: (request) => PROBES.has(path(request.url)),
+    // A load balancer's health checks and a Prometheus scraper must never be turned away, and a
+    // route without a limit needs no count in Redis.
+    allowList: (request) => PROBES.has(path(request.url)) || limitOf(request.url) === 0,
     // /predict counts apart: a client's predictions must not use up its job submissions.
     keyGenerator: (request) => `${request.ip}:${path(request.url) === '/predict' ? 'predict' : 'api'}`,
-    max: (request) =>
-      (path(request.url) === '/predict' ? settings.predictPerMinute : settings.perMinute) || UNLIMITED,
+    max: (request) => limitOf(request.url) || UNLIMITED,
     errorResponseBuilder: (_request, context) =>
       new HttpError(
         429,
         'rate_limited',
         `rate limit of ${context.max} requests per minute reached; retry in ${context.after}`,
       ),
+  });
+}
+
+/** Resolves once the connection is ready, or after `ms` (checks fail open meanwhile). */
+function readyWithin(redis: Redis, ms: number): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      redis.off('ready', done);
+      resolve();
+    }
+    redis.once('ready', done);
   });
 }
