@@ -15,6 +15,9 @@ import {
 /** The reason a cancelled job fails with, so its view can say `cancelled` rather than `failed`. */
 export const CANCELLED_REASON = 'cancelled on request';
 
+/** Longest a request waits for another one with the same Idempotency-Key to create its job. */
+const IDEMPOTENCY_LOCK_MS = 10_000;
+
 export class JobConflictError extends Error {
   override name = 'JobConflictError';
 }
@@ -68,21 +71,46 @@ export class TrainingJobs {
   /**
    * Queues a training job. The same idempotency key returns the job it first created (while that
    * job is retained); reusing a key with other parameters is a conflict, as with HTTP APIs that
-   * take such keys.
+   * take such keys. Requests with one key that arrive together are put in line by a short lock in
+   * Redis, so exactly one of them creates the job and the others are told about it.
    */
   async enqueue(params: TrainParams, idempotencyKey?: string): Promise<{ view: JobView; created: boolean }> {
-    const jobId = idempotencyKey
-      ? `k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`
-      : randomUUID();
-    const existing = idempotencyKey ? await Job.fromId<JobData, JobResult>(this.queue, jobId) : undefined;
-    if (existing) {
-      if (JSON.stringify(existing.data.params) !== JSON.stringify(params)) {
-        throw new JobConflictError('Idempotency-Key was already used for a job with other parameters');
-      }
-      return { view: await this.view(existing), created: false };
+    if (!idempotencyKey) {
+      const job = await this.queue.add('train', { params }, { jobId: randomUUID() });
+      return { view: await this.view(job), created: true };
     }
-    const job = await this.queue.add('train', { params }, { jobId });
-    return { view: await this.view(job), created: true };
+    const jobId = `k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
+    const lock = `${this.prefix}:idempotency:${jobId}`;
+    const until = Date.now() + IDEMPOTENCY_LOCK_MS;
+    for (;;) {
+      const existing = await this.existing(jobId, params);
+      if (existing) return existing;
+      if (await this.redis.set(lock, '1', 'PX', IDEMPOTENCY_LOCK_MS, 'NX')) {
+        try {
+          // The holder before us may have created it between our look and our lock.
+          const created = await this.existing(jobId, params);
+          if (created) return created;
+          const job = await this.queue.add('train', { params }, { jobId });
+          return { view: await this.view(job), created: true };
+        } finally {
+          await this.redis.del(lock);
+        }
+      }
+      if (Date.now() > until) throw new Error('Idempotency-Key is locked by another request for too long');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  private async existing(
+    jobId: string,
+    params: TrainParams,
+  ): Promise<{ view: JobView; created: false } | null> {
+    const job = await Job.fromId<JobData, JobResult>(this.queue, jobId);
+    if (!job) return null;
+    if (JSON.stringify(job.data.params) !== JSON.stringify(params)) {
+      throw new JobConflictError('Idempotency-Key was already used for a job with other parameters');
+    }
+    return { view: await this.view(job), created: false };
   }
 
   async get(id: string): Promise<JobView | null> {
@@ -167,8 +195,13 @@ export class TrainingJobs {
     return `${this.prefix}:cancel:${id}`;
   }
 
-  private async view(job: Job<JobData, JobResult>): Promise<JobView> {
-    const raw = await job.getState();
+  private async view(read: Job<JobData, JobResult>): Promise<JobView> {
+    const raw = await read.getState();
+    // Finished since it was read: read it again, or a final state would come without its result.
+    const job =
+      (raw === 'completed' || raw === 'failed') && !read.finishedOn
+        ? ((await Job.fromId<JobData, JobResult>(this.queue, read.id!)) ?? read)
+        : read;
     const cancelRequested = await this.isCancelRequested(job.id!);
     const progress = jobProgressSchema.safeParse(job.progress);
     const result = jobResultSchema.safeParse(job.returnvalue);
