@@ -37,6 +37,7 @@ export class Predictor {
   private current: Loaded | undefined;
   private readonly pinned = new Map<number, Promise<Loaded>>();
   private swapping: Promise<void> | undefined;
+  private again: Promise<void> | undefined;
 
   constructor(private readonly options: PredictorOptions) {}
 
@@ -46,7 +47,18 @@ export class Predictor {
 
   /** Loads the newest version in the store if it is newer than the one served. Safe to call often. */
   refresh(): Promise<void> {
-    this.swapping ??= this.swapToLatest().finally(() => {
+    if (this.swapping) {
+      // The running swap may have looked at the store before this call's version was there: look
+      // again once it ends (one more look serves any number of calls made meanwhile).
+      this.again ??= this.swapping
+        .catch(() => undefined)
+        .then(() => {
+          this.again = undefined;
+          return this.refresh();
+        });
+      return this.again;
+    }
+    this.swapping = this.swapToLatest().finally(() => {
       this.swapping = undefined;
     });
     return this.swapping;
