@@ -175,6 +175,14 @@ export class ModelStore {
     return found;
   }
 
+  /**
+   * The version a training job already published, if any: a job retried after its worker died
+   * between publishing and reporting done must not publish a second version.
+   */
+  async findByJob(jobId: string): Promise<ModelMetadata | null> {
+    return (await this.list()).find((m) => m.jobId === jobId) ?? null;
+  }
+
   /** Null when the version is not visible; a ModelMetadataError when its metadata.json is broken. */
   async get(version: number): Promise<ModelMetadata | null> {
     const file = path.join(this.dir(version), METADATA_JSON);

@@ -1,9 +1,10 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import type { JobResult } from '../jobs/job-schema.js';
 import { DatasetError } from '../ml/data/dataset.js';
 import { initBackend } from '../ml/backend/index.js';
 import { runTraining } from '../ml/run-training.js';
 import type { EpochSummary, TrainProgress } from '../ml/train.js';
-import { ModelStore } from '../registry/model-store.js';
+import { ModelStore, type ModelMetadata } from '../registry/model-store.js';
 import { Checkpoints } from './checkpoints.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
@@ -32,9 +33,27 @@ const toRecord = (h: EpochSummary) => ({
   seconds: h.seconds,
 });
 
+const resultOf = (m: ModelMetadata): JobResult => ({
+  modelVersion: m.version,
+  metrics: {
+    accuracy: m.accuracy,
+    loss: m.loss,
+    trainingSeconds: m.trainingSeconds,
+    imagesPerSecond: m.imagesPerSecond,
+  },
+});
+
 async function main(): Promise<void> {
-  const backend = await initBackend(input.backend);
+  const store = new ModelStore(input.modelDir);
   const checkpoints = new Checkpoints(input.checkpointDir);
+  // A retry of a job whose worker died after publishing: the version is there, report it.
+  const published = await store.findByJob(input.jobId);
+  if (published) {
+    await checkpoints.remove(input.jobId);
+    send({ type: 'done', result: resultOf(published) });
+    return;
+  }
+  const backend = await initBackend(input.backend);
   const checkpoint = await checkpoints.load(input.jobId);
   const history: EpochSummary[] = [...(checkpoint?.history ?? [])];
   send({ type: 'started', backend: backend.name, resumedFromEpoch: history.length });
@@ -90,23 +109,14 @@ async function main(): Promise<void> {
     },
   });
   try {
-    const metadata = await new ModelStore(input.modelDir).publish(model, training, {
-      jobId: input.jobId,
-      misclassifiedImages,
-    });
+    // A cancel sent during the final evaluation (synchronous work) is only heard now: it must
+    // still stop the job before a version appears. A hand-over does not: the work is done.
+    await new Promise((resolve) => setImmediate(resolve));
+    const reason = controller.signal.reason as Error | undefined;
+    if (controller.signal.aborted && reason?.message !== HANDED_OVER) throw reason;
+    const metadata = await store.publish(model, training, { jobId: input.jobId, misclassifiedImages });
     await checkpoints.remove(input.jobId);
-    send({
-      type: 'done',
-      result: {
-        modelVersion: metadata.version,
-        metrics: {
-          accuracy: training.accuracy,
-          loss: training.loss,
-          trainingSeconds: training.trainingSeconds,
-          imagesPerSecond: training.imagesPerSecond,
-        },
-      },
-    });
+    send({ type: 'done', result: resultOf(metadata) });
   } finally {
     model.dispose();
   }
