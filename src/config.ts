@@ -77,6 +77,11 @@ export const configSchema = z.object({
    * mid-epoch; either way the job goes back to the queue and another worker resumes it.
    */
   WORKER_SHUTDOWN_GRACE_MS: intFromEnv(15_000, 0, 600_000),
+  /**
+   * Most training a job may ask for, as epochs x training images: the seed recipe is 500,000
+   * (10 x 50,000). A job over it is refused with a 400, so no client can hold a worker for a day.
+   */
+  JOB_MAX_IMAGES: intFromEnv(1_500_000, 1, 100_000_000),
   /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
   JOB_ATTEMPTS: intFromEnv(3, 1, 20),
   /** How often the API checks the model store for a version it missed (e.g. while Redis was away). */

@@ -21,6 +21,8 @@ describe('config', () => {
       SHUTDOWN_DRAIN_MS: 0,
       BODY_LIMIT_BYTES: 1024 * 1024,
       PREDICT_BODY_LIMIT_BYTES: 16 * 1024 * 1024,
+      JOB_MAX_IMAGES: 1_500_000,
+      DATASET_DIRS: [],
     });
   });
 

@@ -49,6 +49,8 @@ export interface AppOptions {
   predictBodyLimit?: number;
   /** Directories whose data sets jobs may name by absolute path; @default none */
   datasetDirs?: string[];
+  /** Most epochs x training images per job; @default no limit */
+  maxJobImages?: number;
   /** Whether the process is shutting down, for /readyz; @default never */
   shuttingDown?: () => boolean;
   /** The web page at `/`; @default the vite build in dist/web */
@@ -98,7 +100,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     ...(deps.serving ? { modelDir: deps.serving.store.root } : {}),
     ...(options.shuttingDown ? { shuttingDown: options.shuttingDown } : {}),
   });
-  await app.register(jobRoutes, { datasetDirs: options.datasetDirs ?? [] });
+  await app.register(jobRoutes, {
+    datasetDirs: options.datasetDirs ?? [],
+    ...(options.maxJobImages ? { maxImages: options.maxJobImages } : {}),
+  });
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);
     app.decorate('store', deps.serving.store);

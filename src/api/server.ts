@@ -68,6 +68,7 @@ runProcess(async () => {
       corsOrigins: config.CORS_ORIGINS,
       bodyLimit: config.BODY_LIMIT_BYTES,
       datasetDirs: config.DATASET_DIRS,
+      maxJobImages: config.JOB_MAX_IMAGES,
       predictBodyLimit: config.PREDICT_BODY_LIMIT_BYTES,
       metrics,
       rateLimit: {

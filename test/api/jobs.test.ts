@@ -59,7 +59,7 @@ describe('training jobs over HTTP', () => {
     jobEvents = new JobEvents(redis, prefix);
     await jobEvents.ready();
     // Data sets by absolute path only from under the test's own directory.
-    app = await buildApp({ jobs, jobEvents }, { datasetDirs: [dir] });
+    app = await buildApp({ jobs, jobEvents }, { datasetDirs: [dir], maxJobImages: 1_000_000 });
     await app.ready();
   });
 
@@ -157,6 +157,22 @@ describe('training jobs over HTTP', () => {
     expect(res.body.error.details).toEqual([{ field: 'body.dataset', message: res.body.error.message }]);
     expect((await jobs.list({ limit: 100, offset: 0 })).total).toBe(before);
   });
+
+  it.each([
+    [{ epochs: 100 }, '5,000,000'],
+    [{ epochs: 17, validationSize: 0 }, '1,020,000'],
+    [{ epochs: 30, trainSize: 40_000 }, '1,200,000'],
+  ])(
+    'when a job asks for more training than JOB_MAX_IMAGES (%j), then 400 saying how much and no job',
+    async (body, images) => {
+      const before = (await jobs.list({ limit: 100, offset: 0 })).total;
+      const res = await request(app.server).post('/jobs').send(body).expect(400);
+      expect(res.body.error.message).toContain(`epochs x training images is ${images}`);
+      expect(res.body.error.message).toContain('at most 1,000,000 per job (JOB_MAX_IMAGES)');
+      expect(res.body.error.details[0].field).toBe('body.epochs');
+      expect((await jobs.list({ limit: 100, offset: 0 })).total).toBe(before);
+    },
+  );
 
   it('when DATASET_DIRS is not set, then an absolute dataset path is refused, naming the data sets it trains on', async () => {
     const strict = await buildApp({ jobs, jobEvents });

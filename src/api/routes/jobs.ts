@@ -2,7 +2,7 @@ import { isAbsolute, resolve, sep } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobStateSchema, jobViewSchema, type JobView } from '../../jobs/job-schema.js';
-import { trainParamsSchema } from '../../ml/train-params.js';
+import { MAX_TRAIN_SIZE, trainParamsSchema, type TrainParams } from '../../ml/train-params.js';
 import { errorBodySchema } from '../error-handler.js';
 import { HttpError, notFound } from '../http-error.js';
 
@@ -15,6 +15,8 @@ export interface JobRouteOptions {
    * clients cannot make workers read wherever they like. The CLI is not limited.
    */
   datasetDirs?: string[];
+  /** Most epochs x training images one job may ask for; @default no limit */
+  maxImages?: number;
 }
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, options) => {
@@ -33,6 +35,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     },
     async (request, reply) => {
       checkDatasetAllowed(request.body.dataset, datasetDirs);
+      checkWorkBound(request.body, options.maxImages);
       const { view, created } = await jobs.enqueue(request.body, request.headers['idempotency-key']);
       request.log.info({ jobId: view.id, created }, created ? 'training job queued' : 'idempotent retry');
       return reply
@@ -177,4 +180,15 @@ function checkDatasetAllowed(dataset: string, allowed: string[]): void {
     ? `dataset: ${dataset} is not under a directory this service reads from (DATASET_DIRS)`
     : "dataset: this service trains only on 'mnist' and 'fashion-mnist' (DATASET_DIRS is not set)";
   throw new HttpError(400, 'invalid_request', message, [{ field: 'body.dataset', message }]);
+}
+
+function checkWorkBound(params: TrainParams, maxImages: number | undefined): void {
+  if (maxImages === undefined) return;
+  // The data set's size is known only to the worker; a training file holds at most MAX_TRAIN_SIZE.
+  const images = params.epochs * (params.trainSize ?? MAX_TRAIN_SIZE - params.validationSize);
+  if (images <= maxImages) return;
+  const message =
+    `epochs x training images is ${images.toLocaleString('en-US')}; this service trains at most ` +
+    `${maxImages.toLocaleString('en-US')} per job (JOB_MAX_IMAGES): lower epochs or trainSize`;
+  throw new HttpError(400, 'invalid_request', message, [{ field: 'body.epochs', message }]);
 }
