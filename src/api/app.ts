@@ -5,6 +5,7 @@ import type { TrainingJobs } from '../jobs/training-jobs.js';
 import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
+import { frameworkErrorOptions } from './framework-errors.js';
 import type { Predictor } from './predictor.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
@@ -67,6 +68,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    ...frameworkErrorOptions,
     requestIdHeader: 'x-request-id',
     // A request that reached us while closing is served, not turned away: load balancers were
     // told to stop sending by /readyz during the drain, so these are the last few in flight.
