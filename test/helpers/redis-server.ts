@@ -4,6 +4,12 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { redisAnswers } from '../../src/redis-answers.js';
 
+// Killed with the test process whatever way it ends, so no server outlives its run.
+const alive = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of alive) child.kill('SIGKILL');
+});
+
 /** A port nothing listens on right now (the OS picks it). */
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -52,6 +58,9 @@ export class RedisServer {
       ],
       { stdio: 'ignore' },
     );
+    const child = this.child;
+    alive.add(child);
+    child.once('exit', () => alive.delete(child));
     for (let i = 0; i < 200; i++) {
       if (await this.answers()) return;
       if (this.child.exitCode !== null) break;

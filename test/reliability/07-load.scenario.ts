@@ -1,0 +1,102 @@
+import autocannon from 'autocannon';
+import { afterAll, describe, expect, it } from 'vitest';
+import { call, postJob, testDigits, waitForJob, waitForServing } from './helpers/client.js';
+import { Cluster, sleep } from './helpers/cluster.js';
+import { figures, fmt } from './helpers/figures.js';
+import { inMode } from './helpers/mode.js';
+
+const SCENARIO = '7 load';
+const SECONDS = inMode(15, 60);
+const CONNECTIONS = 64;
+/** A new version is published this often during the load (the first one 1 s in). */
+const SWAP_EVERY_MS = inMode(60_000, 15_000);
+const SWAP_JOB = { epochs: 1, trainSize: 200, validationSize: 0 };
+
+describe(SCENARIO, () => {
+  let cluster: Cluster;
+  afterAll(() => cluster?.close());
+
+  it(`when /predict takes ${SECONDS} s of load from ${CONNECTIONS} connections while new versions are published, then no request fails`, async ({
+    task,
+  }) => {
+    const record = figures(task, SCENARIO);
+    cluster = await Cluster.start('07-load');
+    const api = await cluster.startApi();
+    const worker = cluster.startWorker();
+    const first = await waitForJob(api.url, (await postJob(api.url, SWAP_JOB)).id);
+    await waitForServing(api.url, first.result!.modelVersion);
+    const digit = (await testDigits(1))[0]!;
+
+    const firstSeen = new Map<number, number>();
+    const perVersion = new Map<number, number>();
+    const jobs: string[] = [];
+    const publisher = (async () => {
+      await sleep(1000);
+      const until = Date.now() + SECONDS * 1000 - 1000;
+      while (Date.now() < until) {
+        jobs.push((await postJob(api.url, { ...SWAP_JOB, seed: jobs.length + 1 })).id);
+        await sleep(Math.min(SWAP_EVERY_MS, until - Date.now()));
+      }
+    })();
+    const result = await autocannon({
+      url: `${api.url}/predict`,
+      connections: CONNECTIONS,
+      duration: SECONDS,
+      requests: [
+        {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ image: digit.image }),
+          onResponse: (status, body) => {
+            const version = Number(/"modelVersion":(\d+)/.exec(body)?.[1] ?? 0);
+            perVersion.set(version, (perVersion.get(version) ?? 0) + 1);
+            if (status === 200 && !firstSeen.has(version)) firstSeen.set(version, Date.now());
+          },
+        },
+      ],
+    });
+    await publisher;
+    const finals = await Promise.all(jobs.map((id) => waitForJob(api.url, id, undefined, 120_000)));
+    const published = finals.filter((f) => f.state === 'completed').map((f) => f.result!.modelVersion);
+    const metadata = await Promise.all(
+      published.map((v) =>
+        call<{ createdAt: string }>(`${api.url}/models/${v}`).then((a) => ({
+          v,
+          at: Date.parse(a.body.createdAt),
+        })),
+      ),
+    );
+    const swapsDuringLoad = metadata.filter((m) => firstSeen.has(m.v));
+    const failures = result.errors + result.timeouts + result.non2xx;
+
+    record(
+      `POST /predict, ${CONNECTIONS} connections, ${SECONDS} s (autocannon)`,
+      `${fmt.int(result.requests.total)} requests, ${fmt.int(result.requests.average)} req/s`,
+    );
+    record(
+      'errors + timeouts + non-2xx',
+      `${result.errors} + ${result.timeouts} + ${result.non2xx}`,
+      failures === 0,
+    );
+    record(
+      'latency p50 / p99 / max',
+      `${result.latency.p50} / ${result.latency.p99} / ${result.latency.max} ms`,
+    );
+    record(
+      'versions published during the load, and answered from',
+      `${published.join(', ')}; answers by version: ${[...perVersion].map(([v, n]) => `v${v} ${fmt.int(n)}`).join(', ')}`,
+      swapsDuringLoad.length > 0,
+    );
+    record(
+      'publication -> first answer from it',
+      swapsDuringLoad.map((m) => `v${m.v} ${fmt.ms(firstSeen.get(m.v)! - m.at)}`).join(', ') ||
+        'no swap during the load',
+    );
+
+    expect(failures).toBe(0);
+    expect(result.requests.total).toBeGreaterThan(0);
+    expect(finals.every((f) => f.state === 'completed')).toBe(true);
+    expect(swapsDuringLoad.length).toBeGreaterThan(0);
+    await worker.kill();
+  });
+});

@@ -1,0 +1,630 @@
+import { deflateSync } from 'node:zlib';
+import sharp from 'sharp';
+
+/**
+ * Malformed requests for every route, generated from a seeded random source so a run can be
+ * repeated. Each is sent as bytes (node:http, or a raw socket for what a well-behaved client
+ * cannot send) and must get an answer below 500.
+ */
+
+export interface BadRequest {
+  category: string;
+  method: string;
+  path: string;
+  headers: Record<string, string>;
+  body?: Buffer;
+  /** Bytes written to a raw socket instead: malformed HTTP itself. */
+  raw?: Buffer;
+}
+
+export type Random = () => number;
+
+/** mulberry32: small, fast, good enough to vary inputs reproducibly. */
+export function seededRandom(seed: number): Random {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
+const int = (random: Random, max: number) => Math.floor(random() * max);
+
+/** Images that are broken, hostile or huge, made once. */
+export interface ImageFixtures {
+  truncatedPng: Buffer;
+  garbageAfterPngSignature: Buffer;
+  truncatedJpeg: Buffer;
+  /** A PNG whose header claims 100,000 x 100,000 pixels (a decompression bomb). */
+  bombPng: Buffer;
+  /** A real 5,000 x 5,000 PNG: over the 4096 x 4096 pixel limit. */
+  overLimitPng: Buffer;
+  /** A real 4,000 x 4,000 PNG with a stroke in it: under the limit, expensive to read. */
+  giantPng: Buffer;
+  blankPng: Buffer;
+  gif: Buffer;
+  svg: Buffer;
+}
+
+export async function makeImageFixtures(): Promise<ImageFixtures> {
+  const digit = await sharp({ create: { width: 280, height: 280, channels: 3, background: 'white' } })
+    .composite([
+      {
+        input: await sharp({ create: { width: 40, height: 200, channels: 3, background: 'black' } })
+          .png()
+          .toBuffer(),
+        left: 120,
+        top: 40,
+      },
+    ])
+    .png()
+    .toBuffer();
+  const jpeg = await sharp(digit).jpeg().toBuffer();
+  const giantPng = await sharp({ create: { width: 4000, height: 4000, channels: 3, background: 'white' } })
+    .composite([{ input: await sharp(digit).resize(2000, 2000).toBuffer(), left: 1000, top: 1000 }])
+    .png({ compressionLevel: 9 })
+    .toBuffer();
+  const overLimitPng = await sharp({
+    create: { width: 5000, height: 5000, channels: 3, background: 'white' },
+  })
+    .png({ compressionLevel: 9 })
+    .toBuffer();
+  const blankPng = await sharp({ create: { width: 28, height: 28, channels: 3, background: 'black' } })
+    .png()
+    .toBuffer();
+  const gif = await sharp(digit).gif().toBuffer();
+  return {
+    truncatedPng: digit.subarray(0, Math.floor(digit.length / 2)),
+    garbageAfterPngSignature: Buffer.concat([digit.subarray(0, 8), Buffer.alloc(500, 0xab)]),
+    truncatedJpeg: jpeg.subarray(0, Math.floor(jpeg.length / 3)),
+    bombPng: pngWithHeader(100_000, 100_000),
+    overLimitPng,
+    giantPng,
+    blankPng,
+    gif,
+    svg: Buffer.from(
+      '<svg xmlns="http://www.w3.org/2000/svg" width="99999" height="99999"><rect width="10" height="10"/></svg>',
+    ),
+  };
+}
+
+/** A valid PNG signature and IHDR claiming width x height, with a tiny IDAT: decoding it would be enormous. */
+function pngWithHeader(width: number, height: number): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'ascii');
+    data.copy(out, 8);
+    out.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, 'ascii'), data])), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 0, 0, 0, 0], 8);
+  return Buffer.concat([
+    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk('IHDR', ihdr),
+    chunk('IDAT', deflateSync(Buffer.alloc(1024))),
+    chunk('IEND', Buffer.alloc(0)),
+  ]);
+}
+
+function crc32(bytes: Buffer): number {
+  let crc = 0xffffffff;
+  for (const byte of bytes) {
+    crc ^= byte;
+    for (let k = 0; k < 8; k++) crc = crc & 1 ? (crc >>> 1) ^ 0xedb88320 : crc >>> 1;
+  }
+  return (crc ^ 0xffffffff) >>> 0;
+}
+
+const json = (value: unknown) => Buffer.from(JSON.stringify(value));
+const JSON_TYPE = { 'content-type': 'application/json' };
+
+/** Random JSON of any shape, up to `depth` deep. */
+function randomJson(random: Random, depth = 3): unknown {
+  const r = random();
+  if (depth <= 0 || r < 0.3) return pick(random, scalars);
+  if (r < 0.65) return Array.from({ length: int(random, 6) }, () => randomJson(random, depth - 1));
+  return Object.fromEntries(
+    Array.from({ length: int(random, 6) }, () => [
+      pick(random, [...fieldNames, 'x', '__proto__', 'constructor', '']),
+      randomJson(random, depth - 1),
+    ]),
+  );
+}
+
+const scalars: unknown[] = [
+  null,
+  true,
+  false,
+  0,
+  -1,
+  1.5,
+  -0,
+  1e308,
+  -1e308,
+  5e-324,
+  2 ** 53 + 1,
+  Number.MAX_SAFE_INTEGER,
+  -(2 ** 31),
+  '',
+  ' ',
+  'ten',
+  '1',
+  '1e3',
+  'NaN',
+  'Infinity',
+  '\u0000',
+  '\ud800',
+  '💥'.repeat(50),
+  '<script>alert(1)</script>',
+  '../../../../etc/passwd',
+  'mnist',
+  'fashion-mnist',
+  '/etc',
+  '/proc/self',
+  'data:image/png;base64,AAAA',
+  {},
+  [],
+];
+
+const fieldNames = [
+  'architecture',
+  'dataset',
+  'epochs',
+  'batchSize',
+  'learningRate',
+  'optimizer',
+  'seed',
+  'trainSize',
+  'augment',
+  'validationSize',
+  'image',
+  'images',
+  'scale',
+  'version',
+];
+
+const hugeNumberTexts = [
+  '1e999',
+  '-1e999',
+  '1' + '0'.repeat(400),
+  '0.' + '0'.repeat(400) + '1',
+  '123456789'.repeat(50),
+];
+
+const traversals = [
+  '..',
+  '../..',
+  '..%2F..%2F..%2Fetc%2Fpasswd',
+  '%2e%2e%2f%2e%2e%2fetc%2fpasswd',
+  '..%5c..%5cwindows',
+  '%2Fetc%2Fpasswd',
+  '....//....//etc',
+  '.staging',
+  '.claims',
+  '.trash',
+  '1%00',
+  '1%2F..%2F2',
+  '%00',
+  '%FF%FE',
+  '%C0%AE%C0%AE%2F',
+  '-1',
+  '0',
+  '1e3',
+  '0x10',
+  '1.5',
+  '01',
+  '9'.repeat(30),
+  'NaN',
+  'Infinity',
+  'a'.repeat(300),
+  '1 OR 1=1',
+  '%20',
+  'PRODUCTION',
+  'latest',
+  '*',
+];
+
+/** Invalid UTF-8: lone continuation bytes, overlong encodings, surrogates, truncated sequences. */
+const badUtf8 = [
+  Buffer.from([0xff, 0xfe]),
+  Buffer.from([0xc0, 0xaf]),
+  Buffer.from([0xed, 0xa0, 0x80]),
+  Buffer.from([0xe2, 0x82]),
+  Buffer.from([0x80, 0x80, 0x80]),
+  Buffer.from([0xf8, 0x88, 0x80, 0x80, 0x80]),
+];
+
+export interface Routes {
+  jobId: string;
+  version: number;
+}
+
+type Generator = (random: Random, known: Routes, images: ImageFixtures) => BadRequest;
+
+const mutateParams = (random: Random): Record<string, unknown> => {
+  const params: Record<string, unknown> = {};
+  for (let i = 0; i < 1 + int(random, 4); i++) params[pick(random, fieldNames)] = randomJson(random, 2);
+  return params;
+};
+
+/** Each generator is one kind of bad input; the suite cycles through them all. */
+export const generators: Record<string, Generator> = {
+  'jobs: random JSON body': (random) => ({
+    category: 'random JSON',
+    method: 'POST',
+    path: '/jobs',
+    headers: JSON_TYPE,
+    body: json(randomJson(random, 4)),
+  }),
+  'jobs: wrong types and unknown fields': (random) => ({
+    category: 'wrong types',
+    method: 'POST',
+    path: '/jobs',
+    headers: JSON_TYPE,
+    body: json(mutateParams(random)),
+  }),
+  'jobs: huge numbers': (random) => ({
+    category: 'huge numbers',
+    method: 'POST',
+    path: '/jobs',
+    headers: JSON_TYPE,
+    body: Buffer.from(`{"${pick(random, fieldNames.slice(0, 10))}": ${pick(random, hugeNumberTexts)}}`),
+  }),
+  'jobs: deep nesting': (random) => {
+    const depth = pick(random, [1_000, 10_000, 100_000, 400_000]);
+    return {
+      category: 'deep nesting',
+      method: 'POST',
+      path: '/jobs',
+      headers: JSON_TYPE,
+      body: Buffer.from(`{"epochs": ${'['.repeat(depth)}${']'.repeat(depth)}}`),
+    };
+  },
+  'jobs: long strings': (random) => ({
+    category: 'long strings',
+    method: 'POST',
+    path: '/jobs',
+    headers: { ...JSON_TYPE, 'idempotency-key': random() < 0.5 ? 'k'.repeat(300 + int(random, 5000)) : 'ok' },
+    body: json({ [pick(random, fieldNames)]: 'x'.repeat(int(random, 900_000)) }),
+  }),
+  'jobs: oversized body': (random) => ({
+    category: 'oversized body',
+    method: 'POST',
+    path: '/jobs',
+    headers: JSON_TYPE,
+    body: json({ epochs: 1, pad: 'x'.repeat(1024 * 1024 + int(random, 1024 * 1024)) }),
+  }),
+  'jobs: wrong content type': (random) => ({
+    category: 'wrong content types',
+    method: 'POST',
+    path: '/jobs',
+    headers: {
+      'content-type': pick(random, [
+        'text/plain',
+        'application/xml',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=x',
+        'image/png',
+        'application/json; charset=utf-16',
+        'application/octet-stream',
+        'application/jsonx',
+        '',
+        ';;;',
+      ]),
+    },
+    body: Buffer.from(pick(random, ['{"epochs": 2}', 'epochs=2', '<epochs>2</epochs>', '\u0000\u0001'])),
+  }),
+  'jobs: invalid UTF-8': (random) => ({
+    category: 'invalid UTF-8',
+    method: 'POST',
+    path: '/jobs',
+    headers: JSON_TYPE,
+    body: Buffer.concat([Buffer.from('{"dataset": "'), pick(random, badUtf8), Buffer.from('"}')]),
+  }),
+  'jobs: broken JSON': (random) => ({
+    category: 'random JSON',
+    method: 'POST',
+    path: '/jobs',
+    headers: JSON_TYPE,
+    body: Buffer.from(
+      pick(random, [
+        '{',
+        '{"epochs": 2',
+        '[1,2',
+        '{"a":}',
+        'null',
+        '"string"',
+        '1',
+        '',
+        '{"epochs": NaN}',
+        '\ufeff{}',
+      ]),
+    ),
+  }),
+  'jobs: list with bad query': (random) => ({
+    category: 'wrong types',
+    method: 'GET',
+    path: `/jobs?${pick(random, [
+      'state=foo',
+      'limit=-1',
+      'limit=1e99',
+      'offset=-5',
+      'offset=99999999999999999999',
+      'limit=abc',
+      'limit=1&limit=2',
+      'state[]=completed',
+      'state=%FF',
+      '__proto__[x]=1',
+      `limit=${'9'.repeat(400)}`,
+    ])}`,
+    headers: {},
+  }),
+  'jobs/:id: traversal and junk ids': (random) => ({
+    category: 'path traversal',
+    method: pick(random, ['GET', 'DELETE']),
+    path: `/jobs/${pick(random, traversals)}`,
+    headers: {},
+  }),
+  'jobs/:id/events: junk ids': (random) => ({
+    category: 'path traversal',
+    method: 'GET',
+    path: `/jobs/${pick(random, traversals)}/events`,
+    headers: {},
+  }),
+  'jobs/:id: unknown but well-formed id': (random) => ({
+    category: 'path traversal',
+    method: pick(random, ['GET', 'DELETE']),
+    path: `/jobs/${pick(random, ['nope', 'k-0000', 'A'.repeat(128), '1'])}`,
+    headers: {},
+  }),
+  'models/:version: traversal and junk versions': (random) => ({
+    category: 'path traversal',
+    method: pick(random, ['GET', 'DELETE']),
+    path: `/models/${pick(random, traversals)}`,
+    headers: {},
+  }),
+  'models/aliases/:name: junk names and bodies': (random) => ({
+    category: 'path traversal',
+    method: pick(random, ['PUT', 'DELETE', 'GET']),
+    path: `/models/aliases/${pick(random, traversals)}`,
+    headers: JSON_TYPE,
+    body: json(random() < 0.5 ? { version: randomJson(random, 1) } : randomJson(random, 3)),
+  }),
+  'models/aliases/:name: wrong version types': (random, known) => ({
+    category: 'wrong types',
+    method: 'PUT',
+    path: '/models/aliases/staging',
+    headers: JSON_TYPE,
+    body: json(
+      pick(random, [
+        { version: String(known.version) },
+        { version: known.version + 0.5 },
+        { version: -known.version },
+        { version: 1e308 },
+        { version: 999_999 },
+        { version: known.version, extra: 1 },
+        {},
+        [],
+        null,
+      ]),
+    ),
+  }),
+  'predict: random JSON body': (random) => ({
+    category: 'random JSON',
+    method: 'POST',
+    path: '/predict',
+    headers: JSON_TYPE,
+    body: json(random() < 0.5 ? randomJson(random, 4) : { image: randomJson(random, 3) }),
+  }),
+  'predict: wrong shapes and values': (random) => {
+    const n = pick(random, [0, 1, 27, 28, 783, 784, 785, 10_000]);
+    const value = pick(random, [-1, 1.0001, 256, 1e308, -0, 0.5, 'x', null, true, [], {}]);
+    const image =
+      random() < 0.5
+        ? Array.from({ length: n }, () => value)
+        : Array.from({ length: pick(random, [27, 28, 29]) }, () =>
+            Array.from({ length: pick(random, [27, 28, 29]) }, () => value),
+          );
+    return {
+      category: 'wrong types',
+      method: 'POST',
+      path: '/predict',
+      headers: JSON_TYPE,
+      body: json(
+        pick(random, [
+          { image },
+          { images: [image] },
+          { image, images: [image] },
+          { images: [] },
+          { image, scale: pick(random, ['byte', 'percent', 1, null]) },
+          { images: Array.from({ length: 257 }, () => image.slice(0, 1)) },
+        ]),
+      ),
+    };
+  },
+  'predict: huge numbers': (random) => ({
+    category: 'huge numbers',
+    method: 'POST',
+    path: '/predict',
+    headers: JSON_TYPE,
+    body: Buffer.from(
+      `{"image": [${Array.from({ length: 784 }, () => pick(random, hugeNumberTexts)).join(',')}]}`,
+    ),
+  }),
+  'predict: deep nesting': (random) => {
+    const depth = pick(random, [1_000, 10_000, 100_000, 1_000_000]);
+    return {
+      category: 'deep nesting',
+      method: 'POST',
+      path: '/predict',
+      headers: JSON_TYPE,
+      body: Buffer.from(
+        random() < 0.5
+          ? `{"image": ${'['.repeat(depth)}${']'.repeat(depth)}}`
+          : `{"images": [${'{"a":'.repeat(depth / 10)}1${'}'.repeat(depth / 10)}]}`,
+      ),
+    };
+  },
+  'predict: long strings': (random) => ({
+    category: 'long strings',
+    method: 'POST',
+    path: '/predict',
+    headers: JSON_TYPE,
+    body: json(
+      pick(random, [
+        { image: 'A'.repeat(int(random, 3_000_000)) },
+        { image: `data:image/png;base64,${'/'.repeat(int(random, 1_000_000))}` },
+        { images: Array.from({ length: 100 }, () => '!'.repeat(int(random, 20_000))) },
+        { image: '💥'.repeat(int(random, 100_000)) },
+      ]),
+    ),
+  }),
+  'predict: oversized body': (random) => ({
+    category: 'oversized body',
+    method: 'POST',
+    path: '/predict',
+    headers: { 'content-type': pick(random, ['application/json', 'image/png']) },
+    body: Buffer.alloc(16 * 1024 * 1024 + 1 + int(random, 1024 * 1024), 0x30),
+  }),
+  'predict: wrong content type': (random, _known, images) => ({
+    category: 'wrong content types',
+    method: 'POST',
+    path: '/predict',
+    headers: {
+      'content-type': pick(random, [
+        'image/gif',
+        'image/svg+xml',
+        'image/webp',
+        'text/plain',
+        'application/x-www-form-urlencoded',
+        'multipart/form-data; boundary=----x',
+        'image/png; charset=utf-8',
+        'application/json',
+      ]),
+    },
+    body: pick(random, [
+      images.gif,
+      images.svg,
+      Buffer.from('{"image": [0]}'),
+      images.truncatedPng,
+      Buffer.from('a=1'),
+    ]),
+  }),
+  'predict: broken images': (random, _known, images) => {
+    const bytes = pick(random, [
+      images.truncatedPng,
+      images.garbageAfterPngSignature,
+      images.truncatedJpeg,
+      images.bombPng,
+      images.blankPng,
+      images.svg,
+      Buffer.alloc(0),
+      Buffer.from('not an image at all'),
+      Buffer.from([0xff, 0xd8, 0xff]),
+    ]);
+    const asJson = random() < 0.4;
+    return {
+      category: 'broken images',
+      method: 'POST',
+      path: '/predict',
+      headers: { 'content-type': asJson ? 'application/json' : pick(random, ['image/png', 'image/jpeg']) },
+      body: asJson
+        ? json({ images: [pick(random, ['', 'data:image/png;base64,']) + bytes.toString('base64')] })
+        : bytes,
+    };
+  },
+  'predict: giant images': (random, _known, images) => ({
+    category: 'giant images',
+    method: 'POST',
+    path: '/predict',
+    headers: { 'content-type': 'image/png' },
+    body: pick(random, [images.giantPng, images.overLimitPng, images.bombPng]),
+  }),
+  'predict: invalid UTF-8': (random) => ({
+    category: 'invalid UTF-8',
+    method: 'POST',
+    path: '/predict',
+    headers: JSON_TYPE,
+    body: Buffer.concat([Buffer.from('{"image": "'), pick(random, badUtf8), Buffer.from('"}')]),
+  }),
+  'predict: traversal in version': (random) => ({
+    category: 'path traversal',
+    method: 'POST',
+    path: `/predict?version=${pick(random, traversals)}`,
+    headers: JSON_TYPE,
+    body: json({ image: new Array(784).fill(0.5) }),
+  }),
+  'probes and docs: junk': (random) => ({
+    category: 'path traversal',
+    method: pick(random, ['GET', 'POST', 'DELETE']),
+    path: pick(random, [
+      '/healthz?x=%FF',
+      '/readyz/..',
+      '/metrics?name[]=x',
+      '/openapi.json/..%2F..%2Fpackage.json',
+      '/docs/..%2F..%2F..%2Fpackage.json',
+      '/docs/static/..%2F..%2Fpackage.json',
+      '/docs/%2e%2e/%2e%2e/etc/passwd',
+      '/../../etc/passwd',
+      '/%2e%2e/%2e%2e/etc/passwd',
+      '//etc/passwd',
+      '/models/aliases/../../jobs',
+      `/${'a/'.repeat(2000)}`,
+    ]),
+    headers: random() < 0.5 ? {} : JSON_TYPE,
+    ...(random() < 0.5 ? { body: json(randomJson(random, 3)) } : {}),
+  }),
+  'any route: wrong method': (random) => ({
+    category: 'wrong method',
+    method: pick(random, ['PATCH', 'PUT', 'OPTIONS', 'TRACE', 'PROPFIND']),
+    path: pick(random, ['/jobs', '/predict', '/models', '/models/1', '/healthz', '/jobs/x/events']),
+    headers: {},
+  }),
+  'any route: hostile headers': (random) => ({
+    category: 'invalid UTF-8',
+    method: pick(random, ['GET', 'POST']),
+    path: pick(random, ['/jobs', '/models', '/predict']),
+    headers: {
+      ...JSON_TYPE,
+      'x-request-id': pick(random, ['\u00ff\u00fe', 'r'.repeat(8000), '../../etc']),
+      'idempotency-key': pick(random, ['\u00ff\u00fe\u00c0', '', ' ', 'x'.repeat(256)]),
+      authorization: pick(random, ['Bearer', 'Bearer \u00ff', 'Basic ' + 'A'.repeat(5000), '']),
+      'x-api-key': pick(random, ['\u00c0\u00af', '']),
+    },
+    body: json({ epochs: 1, trainSize: 10 }),
+  }),
+  'raw HTTP: malformed requests': (random) => ({
+    category: 'malformed HTTP',
+    method: 'RAW',
+    path: '(raw)',
+    headers: {},
+    raw: pick(random, [
+      Buffer.from('GARBAGE\r\n\r\n'),
+      Buffer.from('GET /jobs HTTP/9.9\r\nHost: x\r\n\r\n'),
+      Buffer.from(`GET /${'a'.repeat(100_000)} HTTP/1.1\r\nHost: x\r\n\r\n`),
+      Buffer.from(`GET /jobs HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`),
+      Buffer.from(
+        'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nZZ\r\n{}\r\n0\r\n\r\n',
+      ),
+      Buffer.from('POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nContent-Length: 7\r\n\r\n{}'),
+      Buffer.from('POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Length: -1\r\n\r\n{}'),
+      Buffer.from(
+        'POST /jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}GARBAGE\r\n\r\n',
+      ),
+      Buffer.concat([
+        Buffer.from('GET /jobs/'),
+        Buffer.from([0xff, 0xfe, 0x00]),
+        Buffer.from(' HTTP/1.1\r\nHost: x\r\n\r\n'),
+      ]),
+      Buffer.from('GET /jobs HTTP/1.1\r\nHost: x\r\nBad Header Name: 1\r\n\r\n'),
+    ]),
+  }),
+};

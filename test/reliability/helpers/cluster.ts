@@ -1,0 +1,248 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { freePort, RedisServer } from '../../helpers/redis-server.js';
+
+/**
+ * Real processes for one scenario: its own redis-server (append-only file, fsync on every write)
+ * on a free port in a temp dir, and API and worker processes started as `npm run start:api` and
+ * `npm run start:worker` start them, configured only through their environment. Everything is
+ * killed in `close()`, and with SIGKILL when the test process exits for any other reason.
+ */
+
+export const ROOT = resolve(import.meta.dirname, '../../..');
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+
+export function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((r) => child.once('exit', () => r()));
+}
+
+async function kill(child: ChildProcess, signal: NodeJS.Signals, graceMs = 10_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const done = exited(child);
+  child.kill(signal);
+  const force = setTimeout(() => child.kill('SIGKILL'), graceMs);
+  await done;
+  clearTimeout(force);
+}
+
+/** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
+export async function waitUntil<T>(
+  what: string,
+  probe: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 30_000,
+  everyMs = 50,
+): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(everyMs);
+  }
+}
+
+export interface NodeProcess {
+  name: string;
+  child: ChildProcess;
+  pid: number;
+  logFile: string;
+  /** Resident memory in bytes, from /proc. */
+  rss(): number;
+  log(): string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+}
+
+export interface ApiProcess extends NodeProcess {
+  port: number;
+  url: string;
+}
+
+export class Cluster {
+  readonly prefix: string;
+  readonly modelDir: string;
+  readonly checkpointDir: string;
+  readonly logDir: string;
+  private readonly children: NodeProcess[] = [];
+  private counter = 0;
+
+  private constructor(
+    readonly name: string,
+    readonly dir: string,
+    readonly redis: RedisServer,
+  ) {
+    this.prefix = `rel-${name}`;
+    this.modelDir = join(dir, 'models');
+    this.checkpointDir = join(dir, 'checkpoints');
+    this.logDir = join(ROOT, 'test-artifacts', 'reliability-logs', name);
+  }
+
+  static async start(name: string): Promise<Cluster> {
+    const dir = await mkdtemp(join(tmpdir(), `reliability-${name}-`));
+    const logDir = join(ROOT, 'test-artifacts', 'reliability-logs', name);
+    await rm(logDir, { recursive: true, force: true });
+    mkdirSync(logDir, { recursive: true });
+    const redis = new RedisServer(await freePort(), join(dir, 'redis'), {
+      persist: true,
+      logFile: join(logDir, 'redis.log'),
+    });
+    await redis.start();
+    return new Cluster(name, dir, redis);
+  }
+
+  /** What every process of this cluster is told; `extra` adds to or overrides it. */
+  env(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+    return {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      HOST: '127.0.0.1',
+      REDIS_URL: this.redis.url,
+      REDIS_PREFIX: this.prefix,
+      MODEL_DIR: this.modelDir,
+      CHECKPOINT_DIR: this.checkpointDir,
+      TF_BACKEND: 'wasm',
+      // The suite sends thousands of requests from one address; scenario 6 turns the limit on.
+      RATE_LIMIT_PER_MINUTE: '0',
+      LOG_LEVEL: 'warn',
+      ...extra,
+    };
+  }
+
+  /** `inspect`: open the V8 inspector on a free port, so the suite can force a GC (`collectGarbage`). */
+  async startApi(
+    extra: Record<string, string> = {},
+    options: { inspect?: boolean } = {},
+  ): Promise<ApiProcess> {
+    const port = await freePort();
+    const proc = this.spawnNode(
+      'api',
+      'src/api/server.ts',
+      { PORT: String(port), ...extra },
+      options.inspect,
+    );
+    const url = `http://127.0.0.1:${port}`;
+    await waitUntil(
+      `${proc.name} to answer /healthz`,
+      async () => {
+        if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited: ${proc.log().slice(-2000)}`);
+        const ok = await fetch(`${url}/healthz`).then(
+          (r) => r.ok,
+          () => false,
+        );
+        return ok ? true : undefined;
+      },
+      60_000,
+    );
+    return { ...proc, port, url };
+  }
+
+  /**
+   * A worker process; `ready` resolves once it has logged that it takes jobs. `uid`: run it as
+   * that user (through setpriv), e.g. so that file permissions bind it when the suite is root.
+   */
+  startWorker(
+    extra: Record<string, string> = {},
+    options: { uid?: number } = {},
+  ): NodeProcess & { ready: Promise<void> } {
+    const proc = this.spawnNode(
+      'worker',
+      'src/worker/main.ts',
+      { LOG_LEVEL: 'info', ...extra },
+      false,
+      options.uid,
+    );
+    const ready = waitUntil(
+      `${proc.name} to be ready`,
+      () => {
+        if (proc.child.exitCode !== null) throw new Error(`${proc.name} exited: ${proc.log().slice(-2000)}`);
+        return proc.log().includes('training worker ready') ? true : undefined;
+      },
+      60_000,
+      100,
+    ).then(() => undefined);
+    ready.catch(() => undefined);
+    return { ...proc, ready };
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.children.map((c) => c.kill('SIGKILL')));
+    await this.redis.stop('SIGKILL');
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /**
+   * `node --import tsx <entry>` rather than the tsx binary: tsx's CLI runs the program in a
+   * child process of its own, and a SIGKILL sent to the CLI would not reach it.
+   */
+  private spawnNode(
+    kind: string,
+    entry: string,
+    extra: Record<string, string>,
+    inspect = false,
+    uid?: number,
+  ): NodeProcess {
+    const name = `${kind}-${++this.counter}`;
+    const logFile = join(this.logDir, `${name}.log`);
+    const fd = openSync(logFile, 'a');
+    const flags = inspect ? ['--inspect=127.0.0.1:0'] : [];
+    const command = [process.execPath, ...flags, '--import', 'tsx', entry];
+    // setpriv execs node, so the pid (and a SIGKILL sent to it) is node's.
+    const asUser = uid === undefined ? [] : ['setpriv', `--reuid=${uid}`, `--regid=${uid}`, '--clear-groups'];
+    const [file, ...args] = [...asUser, ...command];
+    const child = spawn(file!, args, {
+      cwd: ROOT,
+      env: this.env(extra),
+      stdio: ['ignore', fd, fd],
+    });
+    closeSync(fd);
+    running.add(child);
+    child.once('exit', () => running.delete(child));
+    const proc: NodeProcess = {
+      name,
+      child,
+      pid: child.pid!,
+      logFile,
+      rss: () => rssOf(child.pid!),
+      log: () => readFileSync(logFile, 'utf8'),
+      kill: (signal: NodeJS.Signals = 'SIGTERM') => kill(child, signal),
+    };
+    this.children.push(proc);
+    return proc;
+  }
+}
+
+function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = /^VmRSS:\s+(\d+) kB/m.exec(status);
+  if (!kb) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb[1]) * 1024;
+}
+
+/**
+ * A full garbage collection in a process started with `inspect`, through the inspector protocol
+ * (from a helper process: Node 20 has a WebSocket client only behind a flag). Memory read after
+ * it is what the process holds, not garbage an idle process has had no reason to collect yet.
+ */
+export async function collectGarbage(proc: NodeProcess): Promise<void> {
+  const url = /Debugger listening on (ws:\/\/\S+)/.exec(proc.log())?.[1];
+  if (!url) throw new Error(`${proc.name} was not started with the inspector`);
+  const script = `
+    const ws = new WebSocket(${JSON.stringify(url)});
+    ws.onopen = () => ws.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' }));
+    ws.onmessage = (m) => { if (JSON.parse(m.data).id === 1) { ws.close(); process.exit(0); } };
+    ws.onerror = () => process.exit(1);
+    setTimeout(() => process.exit(2), 20000);`;
+  const helper = spawn(process.execPath, ['--experimental-websocket', '--no-warnings', '-e', script], {
+    stdio: 'ignore',
+  });
+  const code = await new Promise<number | null>((r) => helper.once('exit', r));
+  if (code !== 0) throw new Error(`could not collect garbage in ${proc.name} (helper exit ${code})`);
+}
