@@ -18,7 +18,8 @@ import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
  * against a real API on a port, a real worker and a small real model. Screenshots go to
  * test-artifacts/web/ for a person to look at; nothing there is committed.
  */
-const CHROMIUM = '/usr/bin/chromium';
+// Debian's chromium by default; CHROMIUM_PATH points elsewhere (e.g. a Chrome on a laptop).
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts/web';
 const API_KEY = 'web-page-test-key-0123456789';
 
@@ -71,7 +72,9 @@ describe('the web page in Chromium', () => {
 
   beforeAll(async () => {
     if (!existsSync(CHROMIUM)) {
-      throw new Error(`${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it)`);
+      throw new Error(
+        `${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it), or set CHROMIUM_PATH`,
+      );
     }
     dir = await mkdtemp(join(tmpdir(), 'web-page-'));
     await mkdir(ARTIFACTS, { recursive: true });
