@@ -17,6 +17,8 @@ export type FromThread =
   | { type: 'started'; backend: string; resumedFromEpoch: number }
   | { type: 'progress'; progress: JobProgress }
   | { type: 'done'; result: JobResult }
+  /** Trained and evaluated: may it publish? (The cancel flag in Redis has the last word.) */
+  | { type: 'may-publish' }
   | {
       type: 'failed';
       message: string;
@@ -30,4 +32,7 @@ export type FromThread =
  * `cancel` stops within a batch and drops the checkpoint. `handover` stops at the end of the
  * current epoch (its checkpoint saved), or within a batch when `now` (the grace time is up).
  */
-export type ToThread = { type: 'cancel'; reason: string } | { type: 'handover'; now: boolean };
+export type ToThread =
+  | { type: 'cancel'; reason: string }
+  | { type: 'handover'; now: boolean }
+  | { type: 'publish'; allowed: boolean };

@@ -18,11 +18,21 @@ const send = (message: FromThread) => port.postMessage(message);
 const controller = new AbortController();
 const HANDED_OVER = 'handed over for a shutdown';
 let handoverRequested = false;
+let publishAnswer: ((allowed: boolean) => void) | undefined;
 port.on('message', (message: ToThread) => {
   if (message.type === 'cancel') controller.abort(new Error(message.reason));
+  else if (message.type === 'publish') publishAnswer?.(message.allowed);
   else if (message.now) controller.abort(new Error(HANDED_OVER));
   else handoverRequested = true;
 });
+
+/** Asks the worker whether the job may still publish: it was not cancelled meanwhile. */
+function mayPublish(): Promise<boolean> {
+  return new Promise((resolve) => {
+    publishAnswer = resolve;
+    send({ type: 'may-publish' });
+  });
+}
 
 const toRecord = (h: EpochSummary) => ({
   epoch: h.epoch,
@@ -109,11 +119,14 @@ async function main(): Promise<void> {
     },
   });
   try {
-    // A cancel sent during the final evaluation (synchronous work) is only heard now: it must
-    // still stop the job before a version appears. A hand-over does not: the work is done.
-    await new Promise((resolve) => setImmediate(resolve));
+    // A cancel sent during the final evaluation (synchronous work), or one whose message was
+    // lost, must still stop the job before a version appears; a hand-over need not, the work is
+    // done. The worker answers from the cancel flag in Redis.
+    const allowed = await mayPublish();
     const reason = controller.signal.reason as Error | undefined;
     if (controller.signal.aborted && reason?.message !== HANDED_OVER) throw reason;
+    // The worker sends the cancel itself first, so a refusal has already aborted us above.
+    if (!allowed) throw new Error('the worker refused to publish');
     const metadata = await store.publish(model, training, { jobId: input.jobId, misclassifiedImages });
     await checkpoints.remove(input.jobId);
     send({ type: 'done', result: resultOf(metadata) });

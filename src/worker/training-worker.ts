@@ -121,6 +121,8 @@ export async function startTrainingWorker(
     running.add(thread);
     const cancel = () => thread.postMessage({ type: 'cancel', reason: CANCELLED_REASON } satisfies ToThread);
     signal?.addEventListener('abort', cancel, { once: true });
+    // Cancelled between the flag check above and the listener: the event has already fired.
+    if (signal?.aborted) cancel();
     try {
       return await new Promise<JobResult>((resolve, reject) => {
         let settled = false;
@@ -139,6 +141,16 @@ export async function startTrainingWorker(
                 { backend: message.backend, resumedFromEpoch: message.resumedFromEpoch },
                 'training started',
               );
+              break;
+            case 'may-publish':
+              // Fails open: with Redis away, a finished job publishes.
+              jobs
+                .isCancelRequested(job.id!)
+                .catch(() => false)
+                .then((cancelled) => {
+                  if (cancelled) cancel();
+                  thread.postMessage({ type: 'publish', allowed: !cancelled } satisfies ToThread);
+                });
               break;
             case 'progress':
               job

@@ -82,4 +82,16 @@ describe('the training worker, in process', () => {
     expect((await store.list()).length).toBe(before);
     expect(existsSync(join(dir, 'checkpoints', view.id))).toBe(false);
   });
+
+  it('when a cancel message is lost (only the flag in Redis says so), then the job still ends cancelled before it publishes', async () => {
+    const before = (await store.list()).length;
+    const { view } = await jobs.enqueue(trainParamsSchema.parse({ epochs: 1, trainSize: 500 }));
+    await waitFor(view.id, (v) => v.state === 'active');
+    // What TrainingJobs.cancel stores, without the message on the cancel channel.
+    await redis.set(`${prefix}:cancel:${view.id}`, '1', 'EX', 600);
+    const final = await waitFor(view.id, (v) => v.finishedAt !== null);
+    expect(final.state).toBe('cancelled');
+    expect(final.result).toBeNull();
+    expect((await store.list()).length).toBe(before);
+  });
 });
