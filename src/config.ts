@@ -88,8 +88,9 @@ export const configSchema = z.object({
   MODEL_POLL_MS: intFromEnv(10_000, 100, 3_600_000),
   /**
    * Micro-batching of single-image /predict requests: largest batch, and longest wait for one.
-   * 0 ms (batch what arrived in the same tick) measured best: 2,441 req/s at full load against
-   * 2,031 with 1 ms, and 1 ms p50 instead of 2 on a single connection (bench/RESULTS.md).
+   * 0 ms (batch what arrived in the same tick) measured best: 8,280 and 7,861 req/s at full load
+   * against 6,929 and 7,684 with 1 ms, and a p50 of 0.8-0.9 ms instead of 2.2-2.5 at 500 req/s
+   * (bench/RESULTS.md).
    */
   PREDICT_MAX_BATCH: intFromEnv(64, 1, 1024),
   PREDICT_MAX_DELAY_MS: intFromEnv(0, 0, 1000),
