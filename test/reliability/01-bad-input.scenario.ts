@@ -1,13 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  generators,
-  makeImageFixtures,
-  seededRandom,
-  type BadRequest,
-  type Random,
-} from './helpers/bad-requests.js';
+import { createRandom } from '../../src/ml/random.js';
+import { generators, makeImageFixtures, type BadRequest, type Random } from './helpers/bad-requests.js';
 import { call, postJob, testDigits, waitForJob, waitForServing } from './helpers/client.js';
 import { Cluster, collectGarbage, sleep, type ApiProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
@@ -87,7 +82,7 @@ describe(SCENARIO, () => {
     const serverBefore = await statusCounts(api.url);
 
     const images = await makeImageFixtures();
-    const plan = schedule(seededRandom(7), ROUNDS * PER_ROUND);
+    const plan = schedule(createRandom(7), ROUNDS * PER_ROUND);
     const answers: Sent[] = [];
     let rssPeak = memory[0]!.rss;
     const sampler = setInterval(() => (rssPeak = Math.max(rssPeak, api.rss())), 200);
@@ -101,7 +96,7 @@ describe(SCENARIO, () => {
             const index = next++;
             const name = plan[index]!;
             // A source per request, so the same request is made whatever order the answers come in.
-            const request = generators[name]!(seededRandom(index), { jobId: first.id, version }, images);
+            const request = generators[name]!(createRandom(index), { jobId: first.id, version }, images);
             answers.push({ name, request, answer: await sendRaw(api.port, request) });
           }
         }),
