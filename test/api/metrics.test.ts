@@ -3,10 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trainAndPublish } from '../helpers/models.js';
 import { ServiceMetrics } from '../../src/api/plugins/metrics.js';
-import { initBackend } from '../../src/ml/backend/index.js';
-import { runTraining } from '../../src/ml/run-training.js';
-import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
@@ -23,13 +21,7 @@ describe('GET /metrics', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'metrics-'));
-    const backend = await initBackend('wasm');
-    const { model, report } = await runTraining(
-      trainParamsSchema.parse({ epochs: 1, trainSize: 1000, validationSize: 0 }),
-      { backend },
-    );
-    await new ModelStore(join(dir, 'models')).publish(model, report, { jobId: null });
-    model.dispose();
+    (await trainAndPublish(new ModelStore(join(dir, 'models')))).dispose();
     const metrics = new ServiceMetrics({
       jobCounts: () => api.jobs.counts(),
       trainingSpeeds: () => api.jobs.trainingSpeeds(),

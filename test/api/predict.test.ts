@@ -5,13 +5,12 @@ import type * as tf from '@tensorflow/tfjs';
 import sharp from 'sharp';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trainAndPublish } from '../helpers/models.js';
 import type { Predictor } from '../../src/api/predictor.js';
-import { initBackend, type BackendInfo } from '../../src/ml/backend/index.js';
+import { initBackend } from '../../src/ml/backend/index.js';
 import { loadDataset, subset, type ImageSet } from '../../src/ml/data/dataset.js';
 import { evaluate } from '../../src/ml/evaluate.js';
 import { PIXELS } from '../../src/ml/predict.js';
-import { runTraining } from '../../src/ml/run-training.js';
-import { trainParamsSchema } from '../../src/ml/train-params.js';
 import type { ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
@@ -24,7 +23,6 @@ describe('POST /predict and /models', () => {
   let predictor: Predictor;
   let app: TestApi['app'];
   let api: TestApi;
-  let backend: BackendInfo;
   let test: ImageSet;
   let firstModel: tf.LayersModel;
 
@@ -34,18 +32,11 @@ describe('POST /predict and /models', () => {
   // Shift augmentation makes the small test model tolerant of the pixel-level differences a
   // PNG round trip brings: without it, 10,000 images gave 94.5 % PNG/pixel agreement, with it >= 95 %.
   async function publish(seed: number): Promise<tf.LayersModel> {
-    const { model, report } = await runTraining(
-      trainParamsSchema.parse({ epochs: 1, trainSize: 10_000, validationSize: 0, augment: true, seed }),
-      {
-        backend,
-      },
-    );
-    await store.publish(model, report, { jobId: null });
-    return model;
+    return trainAndPublish(store, { trainSize: 10_000, augment: true, seed });
   }
 
   beforeAll(async () => {
-    backend = await initBackend('wasm');
+    await initBackend('wasm');
     dir = await mkdtemp(join(tmpdir(), 'predict-'));
     test = subset((await loadDataset('mnist')).test, 0, 500);
     api = await startTestApi(redis, prefix, join(dir, 'models'), { maxBatch: 256 });

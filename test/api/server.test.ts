@@ -3,9 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { initBackend } from '../../src/ml/backend/index.js';
-import { runTraining } from '../../src/ml/run-training.js';
-import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { trainAndPublish } from '../helpers/models.js';
 import { ModelStore } from '../../src/registry/model-store.js';
 import { connect, REDIS_URL, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
@@ -69,14 +67,8 @@ describe('the API process', () => {
     { timeout: 60_000 },
     async () => {
       expect(await served(port)).toBeNull();
-      const backend = await initBackend('wasm');
-      const { model, report } = await runTraining(
-        trainParamsSchema.parse({ epochs: 1, trainSize: 1000, validationSize: 0 }),
-        { backend },
-      );
       // Published straight into the store: no Redis message, as when Redis was away.
-      await new ModelStore(join(dir, 'models')).publish(model, report, { jobId: null });
-      model.dispose();
+      (await trainAndPublish(new ModelStore(join(dir, 'models')))).dispose();
       let serving: number | null = null;
       for (let i = 0; i < 100 && serving === null; i++) {
         serving = await served(port);

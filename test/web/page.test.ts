@@ -6,9 +6,7 @@ import pino from 'pino';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { initBackend } from '../../src/ml/backend/index.js';
-import { runTraining } from '../../src/ml/run-training.js';
-import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { trainAndPublish } from '../helpers/models.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
@@ -87,17 +85,8 @@ describe('the web page in Chromium', () => {
     });
 
     // One epoch on 10,000 shifted images: ~93 % right in a few seconds, enough to read a clear 1.
-    const backend = await initBackend('wasm');
-    const { model, report, misclassifiedImages } = await runTraining(
-      trainParamsSchema.parse({ epochs: 1, trainSize: 10_000, validationSize: 0, augment: true, seed: 1 }),
-      { backend },
-    );
     api = await startTestApi(redis, prefix, join(dir, 'models'), { web: { root: webRoot } });
-    try {
-      await api.store.publish(model, report, { jobId: null, misclassifiedImages });
-    } finally {
-      model.dispose();
-    }
+    (await trainAndPublish(api.store, { trainSize: 10_000, augment: true, seed: 1 })).dispose();
     await api.predictor.refresh();
     base = await api.app.listen({ host: '127.0.0.1', port: 0 });
     worker = await startTrainingWorker({
