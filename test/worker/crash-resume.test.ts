@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { TRAINING_QUEUE, type JobView } from '../../src/jobs/job-schema.js';
 import { TrainingJobs } from '../../src/jobs/training-jobs.js';
-import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-params.js';
 import { ModelStore } from '../../src/registry/model-store.js';
 import { connect, REDIS_URL, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
@@ -122,9 +122,29 @@ describe('worker processes', () => {
     }
   }
 
-  async function stopWithSigterm(child: ChildProcess): Promise<{ code: unknown }> {
-    child.kill('SIGTERM');
-    return { code: await exited(child) };
+  /**
+   * Starts a worker with this shutdown grace time, queues `params`, sends SIGTERM once epoch 2 is
+   * a few batches in, and checks the hand-over: exit 0, the job queued again, no attempt used.
+   * Then another worker finishes it. Returns the job as handed back and as finished.
+   */
+  async function handOverMidEpoch2(
+    graceMs: number,
+    params: TrainParamsInput,
+  ): Promise<{ handedBack: JobView; final: JobView }> {
+    const first = startWorker({ WORKER_SHUTDOWN_GRACE_MS: String(graceMs) });
+    const { view } = await jobs.enqueue(trainParamsSchema.parse(params));
+    await waitFor(view.id, (v) => v.history.length === 1 && (v.progress?.batch ?? 0) > 3);
+
+    first.kill('SIGTERM');
+    expect(await exited(first)).toBe(0);
+    const handedBack = (await jobs.get(view.id))!;
+    expect(handedBack.state).toBe('queued');
+    expect(await attemptsUsed(view.id)).toBe(0);
+
+    startWorker();
+    const final = await waitFor(view.id, (v) => v.finishedAt !== null);
+    expect(final.state).toBe('completed');
+    return { handedBack, final };
   }
 
   it(
@@ -133,28 +153,18 @@ describe('worker processes', () => {
     async () => {
       const store = new ModelStore(join(dir, 'models'));
       const before = (await store.list()).length;
-      const first = startWorker({ WORKER_SHUTDOWN_GRACE_MS: '60000' });
-      const { view } = await jobs.enqueue(
-        trainParamsSchema.parse({ epochs: 3, trainSize: 4000, validationSize: 500 }),
-      );
-      await waitFor(view.id, (v) => v.history.length === 1 && (v.progress?.batch ?? 0) > 3);
-
-      const stop = await stopWithSigterm(first);
-      expect(stop.code).toBe(0);
-      const handedBack = await jobs.get(view.id);
-      // Epoch 2 was finished and saved before the worker let go; no attempt was used up.
-      expect(handedBack!.state).toBe('queued');
-      expect(await attemptsUsed(view.id)).toBe(0);
-      expect(handedBack!.history.map((h) => h.epoch)).toEqual([1, 2]);
-
-      startWorker();
-      const final = await waitFor(view.id, (v) => v.finishedAt !== null);
-      expect(final.state).toBe('completed');
-      expect(final.history.slice(0, 2)).toEqual(handedBack!.history);
+      const { handedBack, final } = await handOverMidEpoch2(60_000, {
+        epochs: 3,
+        trainSize: 4000,
+        validationSize: 500,
+      });
+      // Epoch 2 was finished and saved before the worker let go.
+      expect(handedBack.history.map((h) => h.epoch)).toEqual([1, 2]);
+      expect(final.history.slice(0, 2)).toEqual(handedBack.history);
       expect(final.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
       const versions = await store.list();
       expect(versions.length - before).toBe(1);
-      expect(versions.at(-1)!.jobId).toBe(view.id);
+      expect(versions.at(-1)!.jobId).toBe(final.id);
     },
   );
 
@@ -163,25 +173,15 @@ describe('worker processes', () => {
     { timeout: 180_000 },
     async () => {
       const store = new ModelStore(join(dir, 'models'));
-      const first = startWorker({ WORKER_SHUTDOWN_GRACE_MS: '0' });
-      const { view } = await jobs.enqueue(
-        trainParamsSchema.parse({ epochs: 2, trainSize: 20_000, validationSize: 500 }),
-      );
-      await waitFor(view.id, (v) => v.history.length === 1 && (v.progress?.batch ?? 0) > 3);
-
-      const stop = await stopWithSigterm(first);
-      expect(stop.code).toBe(0);
-      const handedBack = await jobs.get(view.id);
-      expect(handedBack!.state).toBe('queued');
-      expect(await attemptsUsed(view.id)).toBe(0);
+      const { handedBack, final } = await handOverMidEpoch2(0, {
+        epochs: 2,
+        trainSize: 20_000,
+        validationSize: 500,
+      });
       // Stopped inside epoch 2 (it was not finished and saved first).
-      expect(handedBack!.history.map((h) => h.epoch)).toEqual([1]);
-
-      startWorker();
-      const final = await waitFor(view.id, (v) => v.finishedAt !== null);
-      expect(final.state).toBe('completed');
-      expect(final.history[0]).toEqual(handedBack!.history[0]);
-      expect((await store.get(final.result!.modelVersion))!.jobId).toBe(view.id);
+      expect(handedBack.history.map((h) => h.epoch)).toEqual([1]);
+      expect(final.history[0]).toEqual(handedBack.history[0]);
+      expect((await store.get(final.result!.modelVersion))!.jobId).toBe(final.id);
     },
   );
 
