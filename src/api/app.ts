@@ -85,9 +85,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     // Once shutting down, no connection is kept alive after its answer: otherwise keep-alive
     // sockets that go idle after close() began hold it open until their timeout, and clients
     // reusing them race the close.
-    app.addHook('onSend', async (_request, reply, payload) => {
+    // Callback style: no promise per request on the /predict path for a flag that is almost never set.
+    app.addHook('onSend', (_request, reply, payload, done) => {
       if (shuttingDown()) reply.header('connection', 'close');
-      return payload;
+      done(null, payload);
     });
   }
   // No Content-Security-Policy here: the /docs page needs inline scripts and styles (the web page
