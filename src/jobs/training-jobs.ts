@@ -11,6 +11,7 @@ import {
   type JobState,
   type JobView,
 } from './job-schema.js';
+import { JobEndings } from './job-endings.js';
 
 /** The reason a cancelled job fails with, so its view can say `cancelled` rather than `failed`. */
 export const CANCELLED_REASON = 'cancelled on request';
@@ -49,11 +50,13 @@ export class TrainingJobs {
   readonly queue: Queue<JobData, JobResult>;
   private readonly redis: Redis;
   private readonly prefix: string;
+  readonly endings: JobEndings;
 
   constructor(private readonly options: TrainingJobsOptions) {
     this.redis = options.connection;
     this.prefix = options.prefix;
     const retention = options.retention ?? { count: 1000, ageSeconds: 7 * 24 * 3600 };
+    this.endings = new JobEndings(this.redis, this.prefix, retention.ageSeconds + 3600);
     const keep = { count: retention.count, age: retention.ageSeconds };
     this.queue = new Queue<JobData, JobResult>(TRAINING_QUEUE, {
       connection: options.connection,
@@ -135,7 +138,8 @@ export class TrainingJobs {
 
   /**
    * Marks a job cancelled and tells the workers: a queued job then never trains, an active one
-   * stops within a batch. The flag outlives a missed announcement: the worker checks it too.
+   * stops within a batch. The mark outlives a missed announcement: the worker checks it too. A job
+   * that has already begun to publish its model version can no longer be cancelled.
    */
   async cancel(id: string): Promise<JobView | null> {
     const job = await Job.fromId<JobData, JobResult>(this.queue, id);
@@ -146,8 +150,11 @@ export class TrainingJobs {
         `job ${id} is already ${before.state}; only queued or active jobs can be cancelled`,
       );
     }
-    const ttl = (this.options.retention?.ageSeconds ?? 7 * 24 * 3600) + 3600;
-    await this.redis.set(this.cancelKey(id), '1', 'EX', ttl);
+    if ((await this.endings.claim(id, 'cancelled')) === 'publishing') {
+      throw new JobConflictError(
+        `job ${id} has finished training and is publishing its model version; it can no longer be cancelled`,
+      );
+    }
     await this.redis.publish(cancelChannel(this.prefix), id);
     return this.view(job);
   }
@@ -184,15 +191,11 @@ export class TrainingJobs {
   }
 
   isCancelRequested(id: string): Promise<boolean> {
-    return this.redis.exists(this.cancelKey(id)).then((n) => n > 0);
+    return this.endings.read(id).then((ending) => ending === 'cancelled');
   }
 
   async close(): Promise<void> {
     await this.queue.close();
-  }
-
-  private cancelKey(id: string): string {
-    return `${this.prefix}:cancel:${id}`;
   }
 
   private async view(read: Job<JobData, JobResult>): Promise<JobView> {

@@ -123,6 +123,8 @@ export async function startTrainingWorker(
     signal?.addEventListener('abort', cancel, { once: true });
     // Cancelled between the flag check above and the listener: the event has already fired.
     if (signal?.aborted) cancel();
+    let publishing = false;
+    let published = false;
     try {
       return await new Promise<JobResult>((resolve, reject) => {
         let settled = false;
@@ -143,13 +145,15 @@ export async function startTrainingWorker(
               );
               break;
             case 'may-publish':
-              // Fails open: with Redis away, a finished job publishes.
-              jobs
-                .isCancelRequested(job.id!)
-                .catch(() => false)
-                .then((cancelled) => {
-                  if (cancelled) cancel();
-                  thread.postMessage({ type: 'publish', allowed: !cancelled } satisfies ToThread);
+              // Claimed in Redis against a cancel, so the API never accepts one for a job that then
+              // completes. Fails open: with Redis away, a finished job publishes.
+              jobs.endings
+                .claim(job.id!, 'publishing')
+                .catch(() => 'publishing' as const)
+                .then((ending) => {
+                  publishing = ending === 'publishing';
+                  if (!publishing) cancel();
+                  thread.postMessage({ type: 'publish', allowed: publishing } satisfies ToThread);
                 });
               break;
             case 'progress':
@@ -159,6 +163,7 @@ export async function startTrainingWorker(
               break;
             case 'done':
               settled = true;
+              published = true;
               // API processes load the new version when they hear of it (and poll the store too).
               publishVersion(options.connection, options.prefix, {
                 version: message.result.modelVersion,
@@ -190,6 +195,11 @@ export async function startTrainingWorker(
       running.delete(thread);
       signal?.removeEventListener('abort', cancel);
       await thread.terminate();
+      // The publication failed (a full disk, say): the retry trains again and may be cancelled.
+      if (publishing && !published)
+        await jobs.endings
+          .releasePublishing(job.id!)
+          .catch((err: unknown) => log.warn({ err }, 'could not release the publishing claim'));
     }
   }
 

@@ -5,17 +5,22 @@ import { JobConflictError, TrainingJobs } from '../../src/jobs/training-jobs.js'
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
-describe('training jobs: idempotency keys', () => {
-  const prefix = uniquePrefix('idempotency');
+/** A TrainingJobs on a prefix of its own, removed after the describe block. */
+function jobsOnOwnPrefix(name: string) {
+  const prefix = uniquePrefix(name);
   const redis = connect();
   const jobs = new TrainingJobs({ connection: redis, prefix });
   const params = trainParamsSchema.parse({ epochs: 1, trainSize: 100 });
-
   afterAll(async () => {
     await jobs.close();
     await removePrefix(redis, prefix);
     await redis.quit();
   });
+  return { prefix, redis, jobs, params };
+}
+
+describe('training jobs: idempotency keys', () => {
+  const { jobs, params } = jobsOnOwnPrefix('idempotency');
 
   it('when requests with one key arrive together, then exactly one creates the job and the others get it', async () => {
     const answers = await Promise.all(Array.from({ length: 20 }, () => jobs.enqueue(params, 'same-moment')));
@@ -39,10 +44,7 @@ describe('training jobs: idempotency keys', () => {
 });
 
 describe('training jobs: views', () => {
-  const prefix = uniquePrefix('views');
-  const redis = connect();
-  const jobs = new TrainingJobs({ connection: redis, prefix });
-  const params = trainParamsSchema.parse({ epochs: 1, trainSize: 100 });
+  const { prefix, jobs, params } = jobsOnOwnPrefix('views');
   const result: JobResult = {
     modelVersion: 1,
     metrics: {
@@ -52,12 +54,6 @@ describe('training jobs: views', () => {
       imagesPerSecond: 1,
     },
   };
-
-  afterAll(async () => {
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-  });
 
   it('when a job finishes while it is being read, then a final state always comes with its result and end time', async () => {
     const connection = connect();
@@ -79,5 +75,58 @@ describe('training jobs: views', () => {
       await connection.quit();
     }
     expect(torn).toEqual([]);
+  });
+});
+
+describe('training jobs: a cancel against the job publishing its version', () => {
+  const { jobs, params } = jobsOnOwnPrefix('endings');
+
+  it('when the worker has claimed the publication, then a cancel is a conflict and the job is not shown cancelled', async () => {
+    const { view } = await jobs.enqueue(params);
+    expect(await jobs.endings.claim(view.id, 'publishing')).toBe('publishing');
+    await expect(jobs.cancel(view.id)).rejects.toThrow(
+      /publishing its model version; it can no longer be cancelled/,
+    );
+    expect((await jobs.get(view.id))!.state).toBe('queued');
+    expect(await jobs.isCancelRequested(view.id)).toBe(false);
+  });
+
+  it('when the job was cancelled first, then its claim to publish answers cancelled', async () => {
+    const { view } = await jobs.enqueue(params);
+    expect((await jobs.cancel(view.id))!.state).toBe('cancelled');
+    expect(await jobs.endings.claim(view.id, 'publishing')).toBe('cancelled');
+  });
+
+  it('when a publication failed and gave its claim back, then the retry can be cancelled', async () => {
+    const { view } = await jobs.enqueue(params);
+    await jobs.endings.claim(view.id, 'publishing');
+    await jobs.endings.releasePublishing(view.id);
+    expect((await jobs.cancel(view.id))!.state).toBe('cancelled');
+    // Giving back a claim that is not a publishing one changes nothing.
+    await jobs.endings.releasePublishing(view.id);
+    expect(await jobs.isCancelRequested(view.id)).toBe(true);
+  });
+
+  it('when cancels and claims to publish race on 50 jobs, then each job has exactly one winner and both sides agree', async () => {
+    const views = await Promise.all(
+      Array.from({ length: 50 }, () => jobs.enqueue(params).then((e) => e.view)),
+    );
+    // One race at a time, the claim starting 0 to 14 ms after the cancel (a cancel takes a few ms
+    // here), so the race goes both ways.
+    const outcomes: { cancel: 'accepted' | 'refused'; claim: string }[] = [];
+    for (const [i, view] of views.entries()) {
+      const cancel = jobs.cancel(view.id).then(
+        () => 'accepted' as const,
+        () => 'refused' as const,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2 * (i % 8)));
+      const claim = await jobs.endings.claim(view.id, 'publishing');
+      outcomes.push({ cancel: await cancel, claim });
+    }
+    for (const o of outcomes) {
+      expect(o.cancel === 'accepted' ? 'cancelled' : 'publishing').toBe(o.claim);
+    }
+    // Not all one way: the race really ran both ways.
+    expect(new Set(outcomes.map((o) => o.cancel)).size).toBe(2);
   });
 });

@@ -2,7 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
+import { JobEndings } from '../../src/jobs/job-endings.js';
 import type { JobView } from '../../src/jobs/job-schema.js';
 import { call, postJob, testDigits, waitForJob, waitForServing, watchStore } from './helpers/client.js';
 import { Cluster, sleep, type NodeProcess } from './helpers/cluster.js';
@@ -27,6 +29,8 @@ interface FaultRun {
   partial: string[];
   looks: number;
   staging: string[];
+  /** What the failed job's ending key holds: a failed publication must give its claim back. */
+  ending: string | null;
 }
 
 /**
@@ -62,6 +66,8 @@ async function faultDuringPublish(
   await waitForJob(api.url, job.id, (v) => v.state === 'active' && v.progress !== null, 60_000, 25);
   await inject();
   const failed = await waitForJob(api.url, job.id, undefined, 120_000);
+  const redis = new Redis(cluster.redis.url);
+  const ending = await new JobEndings(redis, cluster.prefix, 60).read(job.id).finally(() => redis.quit());
   const listed = await call<FaultRun['listed']>(`${api.url}/models`);
   const ready = await call(`${api.url}/readyz`);
   await clear();
@@ -80,6 +86,7 @@ async function faultDuringPublish(
     partial: seen.partial,
     looks: seen.looks,
     staging: readdirSafe(join(cluster.modelDir, '.staging')),
+    ending,
   };
 }
 
@@ -104,6 +111,11 @@ function check(record: ReturnType<typeof figures>, label: string, reason: RegExp
     r.partial.length === 0 && r.staging.length === 0,
   );
   record(
+    `${label}: the job's claim to publish, after it failed`,
+    r.ending === null ? 'given back' : `still held: ${r.ending}`,
+    r.ending === null,
+  );
+  record(
     `${label}: GET /models, /readyz`,
     `versions [${r.listed.models.map((m) => m.version).join(', ')}], serving ${r.listed.serving}; /readyz ${r.ready}`,
     r.listed.serving === r.served && r.listed.models.length === 1,
@@ -123,6 +135,7 @@ function check(record: ReturnType<typeof figures>, label: string, reason: RegExp
   expect(r.failed.error).toMatch(reason);
   expect(r.partial).toEqual([]);
   expect(r.staging).toEqual([]);
+  expect(r.ending).toBeNull();
   expect(r.listed.serving).toBe(r.served);
   expect(r.listed.models.map((m) => m.version)).toEqual([r.served]);
   expect(r.predictions.length).toBeGreaterThan(0);

@@ -88,7 +88,7 @@ describe('the training worker, in process', () => {
     const { view } = await jobs.enqueue(trainParamsSchema.parse({ epochs: 1, trainSize: 500 }));
     await waitFor(view.id, (v) => v.state === 'active');
     // What TrainingJobs.cancel stores, without the message on the cancel channel.
-    await redis.set(`${prefix}:cancel:${view.id}`, '1', 'EX', 600);
+    await redis.set(`${prefix}:ending:${view.id}`, 'cancelled', 'EX', 600);
     const final = await waitFor(view.id, (v) => v.finishedAt !== null);
     expect(final.state).toBe('cancelled');
     expect(final.result).toBeNull();
