@@ -3,6 +3,7 @@ import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { JobConflictError } from '../jobs/training-jobs.js';
 import { HttpError } from './http-error.js';
+import { lingerBeforeClose } from './lingering-close.js';
 
 export const errorBodySchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
@@ -37,6 +38,8 @@ export function registerErrorHandler(app: FastifyInstance): void {
     const status = error.statusCode ?? 500;
     if (status < 500) {
       // Fastify's own client errors: unparsable JSON, body too large, wrong content type, ...
+      // Too large: answered before the body has all arrived, so the client is likely still sending.
+      if (status === 413) lingerBeforeClose(request.raw.socket);
       return reply.status(status).send({ error: { code: codeOf(error, status), message: error.message } });
     }
     request.log.error({ err: error }, 'request failed');

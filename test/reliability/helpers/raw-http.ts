@@ -37,13 +37,11 @@ export function sendRaw(port: number, request: BadRequest, timeoutMs = 30_000): 
       socket.destroy();
     }, timeoutMs);
     socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    // A server that answers early (413) and closes while the body is still being written: the
-    // answer has arrived, the write error is expected.
     socket.on('error', (err) => (error = err.message));
     socket.on('close', finish);
     socket.write(head);
     // The body in pieces, and no more of it once an answer has started to arrive, as a client
-    // that reads while it sends would do.
+    // that reads while it sends would do; it then says it is done sending.
     void (async () => {
       for (let at = 0; at < body.length && chunks.length === 0 && !socket.destroyed; at += CHUNK) {
         if (!socket.write(body.subarray(at, at + CHUNK)))
@@ -52,6 +50,7 @@ export function sendRaw(port: number, request: BadRequest, timeoutMs = 30_000): 
             socket.once('close', r);
           });
       }
+      if (chunks.length > 0 && !socket.destroyed) socket.end();
     })();
   });
 }
