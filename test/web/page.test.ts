@@ -179,6 +179,36 @@ describe('the web page in Chromium', () => {
     expect(problems).toEqual([]);
   });
 
+  it('when a 1 is drawn with a finger on a phone-sized touch screen, then it is read as 1 and the page does not scroll', async () => {
+    const page = await open(`${base}/#/try`);
+    await page.setViewportSize({ width: 390, height: 844 });
+    // Chromium's own touch input, as a phone's finger produces it: touch events, from which the
+    // browser makes the pointer events the pad listens to (unless CSS lets the touch scroll).
+    const cdp = await browser.newCDPSession(page);
+    await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 1 });
+    await cdp.send('Emulation.setEmitTouchEventsForMouse', { enabled: false });
+    const pad = page.getByLabel('Drawing area');
+    await pad.scrollIntoViewIfNeeded();
+    const box = (await pad.boundingBox())!;
+    const scrollBefore = await page.evaluate<number>('window.scrollY');
+    const x = box.x + box.width / 2;
+    const at = (t: number) => [{ x: x + box.width * 0.03 * t, y: box.y + box.height * (0.15 + 0.7 * t) }];
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchStart', touchPoints: at(0) });
+    for (let step = 1; step <= 15; step++) {
+      await cdp.send('Input.dispatchTouchEvent', { type: 'touchMove', touchPoints: at(step / 15) });
+    }
+    await cdp.send('Input.dispatchTouchEvent', { type: 'touchEnd', touchPoints: [] });
+
+    await page.locator('#probabilities li').nth(9).waitFor({ state: 'attached', timeout: 15_000 });
+    expect(await text(page, '#predicted-label')).toBe('1');
+    // A downward stroke that scrolled the page instead would have moved it by the stroke's length.
+    expect(await page.evaluate<number>('window.scrollY')).toBe(scrollBefore);
+    await page.screenshot({ path: `${ARTIFACTS}/try-it-touch.png`, fullPage: true });
+    await cdp.detach();
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
   it(
     'when a 1-epoch job is started from the form, then a bad value is flagged at its field, the charts fill live and the job completes',
     { timeout: 90_000 },
