@@ -5,6 +5,13 @@ import { JobConflictError } from '../jobs/training-jobs.js';
 import { HttpError } from './http-error.js';
 import { lingerBeforeClose } from './lingering-close.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Body content types the route takes, named in its 415 answer; @default JSON only */
+    accepts?: string[];
+  }
+}
+
 export const errorBodySchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
 });
@@ -40,7 +47,11 @@ export function registerErrorHandler(app: FastifyInstance): void {
       // Fastify's own client errors: unparsable JSON, body too large, wrong content type, ...
       // Too large: answered before the body has all arrived, so the client is likely still sending.
       if (status === 413) lingerBeforeClose(request.raw.socket);
-      return reply.status(status).send({ error: { code: codeOf(error, status), message: error.message } });
+      const message =
+        error.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE'
+          ? unsupportedTypeMessage(request.headers['content-type'], request.routeOptions.config?.accepts)
+          : error.message;
+      return reply.status(status).send({ error: { code: codeOf(error, status), message } });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send({ error: { code: 'internal', message: 'Internal server error' } });
@@ -57,4 +68,11 @@ function codeOf(error: FastifyError, status: number): string {
   if (status === 413) return 'payload_too_large';
   if (status === 415) return 'unsupported_media_type';
   return error.code?.toLowerCase().replace(/^fst_err_/, '') ?? 'bad_request';
+}
+
+/** Fastify says only "Unsupported Media Type": say which type came and which ones would do. */
+function unsupportedTypeMessage(type: string | undefined, accepts = ['application/json']): string {
+  const given = type ? `Content-Type ${type.slice(0, 100)}` : 'a body without a Content-Type';
+  const wanted = accepts.length > 1 ? `${accepts.slice(0, -1).join(', ')} or ${accepts.at(-1)}` : accepts[0];
+  return `${given} is not accepted here; send ${wanted}`;
 }

@@ -322,5 +322,8 @@ describe('training jobs over HTTP', () => {
     const res = await request(app.server).post('/jobs').set('content-type', type).send(body);
     expect(res.status).toBe(status);
     expect(typeof res.body.error.message).toBe('string');
+    if (status === 415) {
+      expect(res.body.error.message).toBe(`Content-Type ${type} is not accepted here; send application/json`);
+    }
   });
 });

@@ -341,6 +341,10 @@ describe('POST /predict and /models', () => {
       .set('content-type', 'image/gif')
       .send(Buffer.from('GIF89a'));
     expect(gif.status).toBe(415);
+    expect(gif.body.error).toEqual({
+      code: 'unsupported_media_type',
+      message: 'Content-Type image/gif is not accepted here; send application/json, image/png or image/jpeg',
+    });
     const base64Garbage = await request(app.server)
       .post('/predict')
       .send({ images: [digit(0), '!!!!'] })

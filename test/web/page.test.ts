@@ -3,10 +3,13 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
+import sharp from 'sharp';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
+import { loadDataset } from '../../src/ml/data/dataset.js';
+import { PIXELS } from '../../src/ml/predict.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
@@ -205,6 +208,38 @@ describe('the web page in Chromium', () => {
     expect(await page.evaluate<number>('window.scrollY')).toBe(scrollBefore);
     await page.screenshot({ path: `${ARTIFACTS}/try-it-touch.png`, fullPage: true });
     await cdp.detach();
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('when an image file is chosen instead of drawing (the way in without a pointer), then the page shows what the API reads in it; a GIF gets the reason it cannot', async () => {
+    // An MNIST test digit as a photo of ink on paper would come: 280x280, dark on light, PNG.
+    const { test } = await loadDataset('mnist');
+    const png = await sharp(Buffer.from(test.images.subarray(0, PIXELS)), {
+      raw: { width: 28, height: 28, channels: 1 },
+    })
+      .resize(280, 280, { kernel: 'cubic' })
+      .negate()
+      .png()
+      .toBuffer();
+    const direct = await fetch(`${base}/predict`, {
+      method: 'POST',
+      headers: { 'content-type': 'image/png' },
+      body: png,
+    }).then((r) => r.json() as Promise<{ predictions: { label: number }[] }>);
+
+    const page = await open(`${base}/#/try`);
+    const file = page.getByLabel('Or choose an image of one digit (PNG or JPEG):');
+    await file.focus();
+    await file.setInputFiles({ name: 'digit.png', mimeType: 'image/png', buffer: png });
+    await page.locator('#probabilities li').nth(9).waitFor({ state: 'attached', timeout: 15_000 });
+    expect(await text(page, '#predicted-label')).toBe(String(direct.predictions[0]!.label));
+    await expect.poll(() => imageSize(page, '#model-input')).toEqual([28, 28]);
+    await page.screenshot({ path: `${ARTIFACTS}/try-it-file.png`, fullPage: true });
+
+    const gif = Buffer.from('R0lGODlhAQABAAAAACwAAAAAAQABAAACAkQBADs=', 'base64');
+    await file.setInputFiles({ name: 'digit.gif', mimeType: 'image/gif', buffer: gif });
+    await textBecomes(page, '[role=alert]', /^Could not read the image: .*image\/gif/);
     await page.close();
     expect(problems).toEqual([]);
   });

@@ -133,6 +133,7 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
     '/predict',
     {
       bodyLimit: options.bodyLimit,
+      config: { accepts: ['application/json', ...IMAGE_TYPES] },
       schema: {
         summary: 'Classify 28x28 grayscale digits with the latest (or a pinned) model version',
         querystring: z.object({

@@ -14,6 +14,8 @@ export function tryPage(root: HTMLElement): Page {
     'aria-label': 'Drawing area: draw one digit with the mouse, a pen or a finger',
   });
   const clear = h('button', { type: 'button' }, 'Clear');
+  // The way in without a pointer (keyboard, screen reader), and for a photo of a digit on paper.
+  const file = h('input', { type: 'file', id: 'digit-file', accept: 'image/png,image/jpeg' });
   const label = h(
     'output',
     { class: 'big-label', id: 'predicted-label', 'aria-label': 'Predicted digit' },
@@ -52,6 +54,8 @@ export function tryPage(root: HTMLElement): Page {
         canvas,
         h('p', { class: 'hint' }, 'Draw one digit, 0 to 9. It is read each time you lift the pen.'),
         clear,
+        h('label', { for: 'digit-file', class: 'hint' }, 'Or choose an image of one digit (PNG or JPEG):'),
+        file,
       ),
       h(
         'div',
@@ -68,16 +72,17 @@ export function tryPage(root: HTMLElement): Page {
 
   const chart = probabilityChart(chartCanvas);
   let asked = 0;
-  const pad = new DrawingPad(canvas, () => void predict());
+  const pad = new DrawingPad(canvas, () => {
+    if (!pad.isEmpty) void predict(pad.toPng(), 'drawing');
+  });
 
-  async function predict(): Promise<void> {
-    if (pad.isEmpty) return;
-    // Only the answer to the latest drawing is shown, whatever order the answers come in.
+  async function predict(image: Promise<Blob> | Blob, what: 'drawing' | 'image'): Promise<void> {
+    // Only the answer to the latest drawing or image is shown, whatever order the answers come in.
     const mine = ++asked;
     try {
       const answer = await apiRequest<PredictResponse>('/predict?include=input', {
         method: 'POST',
-        blob: await pad.toPng(),
+        blob: await image,
       });
       if (mine !== asked) return;
       show(answer);
@@ -86,7 +91,7 @@ export function tryPage(root: HTMLElement): Page {
     } catch (error) {
       if (mine !== asked) return;
       if (error instanceof ApiError && error.status === 503 && error.code === 'no_model') notice.show();
-      else status.textContent = `Could not read the drawing: ${errorText(error)}`;
+      else status.textContent = `Could not read the ${what}: ${errorText(error)}`;
     }
   }
 
@@ -106,8 +111,17 @@ export function tryPage(root: HTMLElement): Page {
     );
   }
 
+  file.addEventListener('change', () => {
+    const chosen = file.files?.[0];
+    if (!chosen) return;
+    // The answer is about the image now, not about what was on the pad.
+    pad.clear();
+    void predict(chosen, 'image');
+  });
+
   clear.addEventListener('click', () => {
     pad.clear();
+    file.value = '';
     asked++;
     label.textContent = '?';
     confidence.textContent = '—';
