@@ -82,6 +82,13 @@ export const configSchema = z.object({
    * (10 x 50,000). A job over it is refused with a 400, so no client can hold a worker for a day.
    */
   JOB_MAX_IMAGES: intFromEnv(1_500_000, 1, 100_000_000),
+  /**
+   * Longest a job may train, in seconds, over all its attempts; then it stops and fails saying so.
+   * JOB_MAX_IMAGES bounds the work asked for; this bounds the time, whatever the hardware or a
+   * slow recipe (batch size 1) makes of it. The largest default job, the wide net with
+   * augmentation on 1,500,000 images, takes about 1.5 h here. 0: no limit.
+   */
+  JOB_MAX_SECONDS: intFromEnv(21_600, 0, 30 * 24 * 3600),
   /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
   JOB_ATTEMPTS: intFromEnv(3, 1, 20),
   /** How often the API checks the model store for a version it missed (e.g. while Redis was away). */

@@ -21,6 +21,7 @@ runProcess(async () => {
     lockDuration: config.WORKER_LOCK_MS,
     stalledInterval: config.WORKER_LOCK_MS,
     shutdownGraceMs: config.WORKER_SHUTDOWN_GRACE_MS,
+    jobMaxSeconds: config.JOB_MAX_SECONDS,
   });
   logger.info(
     { concurrency: config.WORKER_CONCURRENCY, modelDir: config.MODEL_DIR },

@@ -2,7 +2,13 @@ import { Worker as Thread } from 'node:worker_threads';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { jobDataSchema, TRAINING_QUEUE, type JobData, type JobResult } from '../jobs/job-schema.js';
+import {
+  jobDataSchema,
+  jobProgressSchema,
+  TRAINING_QUEUE,
+  type JobData,
+  type JobResult,
+} from '../jobs/job-schema.js';
 import { CANCELLED_REASON, cancelChannel, TrainingJobs } from '../jobs/training-jobs.js';
 import type { BackendName } from '../ml/backend/index.js';
 import { publishVersion } from '../registry/announcer.js';
@@ -30,6 +36,11 @@ export interface TrainingWorkerOptions {
    * mid-epoch; either way it goes back to the queue for another worker. @default 15,000 ms
    */
   shutdownGraceMs?: number;
+  /**
+   * Longest a job may train, counted over all its attempts (finished epochs of earlier ones
+   * included); past it the job stops and fails for good. @default none
+   */
+  jobMaxSeconds?: number;
 }
 
 const fromSource = import.meta.url.endsWith('.ts');
@@ -120,6 +131,10 @@ export async function startTrainingWorker(
     const thread = startThread(input);
     running.add(thread);
     const cancel = () => thread.postMessage({ type: 'cancel', reason: CANCELLED_REASON } satisfies ToThread);
+    const limit = timeLimit(job, options.jobMaxSeconds, () => {
+      log.warn({ jobMaxSeconds: options.jobMaxSeconds }, 'training ran out of time; stopping it');
+      thread.postMessage({ type: 'cancel', reason: 'time limit' } satisfies ToThread);
+    });
     signal?.addEventListener('abort', cancel, { once: true });
     // Cancelled between the flag check above and the listener: the event has already fired.
     if (signal?.aborted) cancel();
@@ -173,13 +188,7 @@ export async function startTrainingWorker(
               break;
             case 'failed':
               settled = true;
-              reject(
-                message.cancelled
-                  ? new UnrecoverableError(CANCELLED_REASON)
-                  : message.unrecoverable
-                    ? new UnrecoverableError(message.message)
-                    : new Error(message.message),
-              );
+              reject(failure(message, limit.expired() ? options.jobMaxSeconds : undefined));
               break;
           }
         });
@@ -192,6 +201,7 @@ export async function startTrainingWorker(
         });
       });
     } finally {
+      limit.clear();
       running.delete(thread);
       signal?.removeEventListener('abort', cancel);
       await thread.terminate();
@@ -203,19 +213,57 @@ export async function startTrainingWorker(
     }
   }
 
+  let stopping: Promise<void> | undefined;
   return {
     worker,
-    async close() {
-      closing = true;
-      const closed = worker.close();
-      const graceMs = options.shutdownGraceMs ?? 15_000;
-      for (const thread of running) thread.postMessage({ type: 'handover', now: false } satisfies ToThread);
-      const timer = setTimeout(() => {
-        for (const thread of running) thread.postMessage({ type: 'handover', now: true } satisfies ToThread);
-      }, graceMs);
-      await closed.finally(() => clearTimeout(timer));
-      await subscriber.quit();
-      await jobs.close();
-    },
+    // Once: a second call waits for the first.
+    close: () => (stopping ??= stop()),
   };
+
+  async function stop(): Promise<void> {
+    closing = true;
+    const closed = worker.close();
+    const graceMs = options.shutdownGraceMs ?? 15_000;
+    for (const thread of running) thread.postMessage({ type: 'handover', now: false } satisfies ToThread);
+    const timer = setTimeout(() => {
+      for (const thread of running) thread.postMessage({ type: 'handover', now: true } satisfies ToThread);
+    }, graceMs);
+    await closed.finally(() => clearTimeout(timer));
+    await subscriber.quit();
+    await jobs.close();
+  }
+}
+
+/**
+ * The job's time limit: what is left of `maxSeconds` after the epochs its earlier attempts
+ * finished (their seconds are in its progress history), so hand-overs and retries do not reset it.
+ */
+function timeLimit(
+  job: Job<JobData, JobResult>,
+  maxSeconds: number | undefined,
+  onExpiry: () => void,
+): { expired(): boolean; clear(): void } {
+  if (!maxSeconds) return { expired: () => false, clear: () => undefined };
+  const progress = jobProgressSchema.safeParse(job.progress);
+  const spent = progress.success ? progress.data.history.reduce((sum, e) => sum + e.seconds, 0) : 0;
+  let expired = false;
+  const timer = setTimeout(
+    () => {
+      expired = true;
+      onExpiry();
+    },
+    Math.max(0, (maxSeconds - spent) * 1000),
+  );
+  return { expired: () => expired, clear: () => clearTimeout(timer) };
+}
+
+/** The error BullMQ records for a thread that failed: cancelled and bad jobs are not retried. */
+function failure(message: Extract<FromThread, { type: 'failed' }>, timedOutAfter?: number): Error {
+  if (message.cancelled && timedOutAfter !== undefined) {
+    return new UnrecoverableError(
+      `training took longer than JOB_MAX_SECONDS (${timedOutAfter} s) and was stopped`,
+    );
+  }
+  if (message.cancelled) return new UnrecoverableError(CANCELLED_REASON);
+  return message.unrecoverable ? new UnrecoverableError(message.message) : new Error(message.message);
 }

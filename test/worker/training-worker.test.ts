@@ -10,7 +10,7 @@ import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { ModelStore } from '../../src/registry/model-store.js';
-import { startTrainingWorker } from '../../src/worker/training-worker.js';
+import { startTrainingWorker, type TrainingWorkerOptions } from '../../src/worker/training-worker.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 
@@ -33,6 +33,17 @@ describe('the training worker, in process', () => {
     throw new Error(`job ${id} did not get there: ${JSON.stringify(await jobs.get(id))}`);
   }
 
+  const startWorker = (extra: Partial<TrainingWorkerOptions> = {}) =>
+    startTrainingWorker({
+      connection: redis,
+      prefix,
+      modelDir: store.root,
+      checkpointDir: join(dir, 'checkpoints'),
+      logger: pino({ level: 'silent' }),
+      backend: 'wasm',
+      ...extra,
+    });
+
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'worker-'));
     jobs = new TrainingJobs({ connection: redis, prefix });
@@ -54,14 +65,7 @@ describe('the training worker, in process', () => {
     const earlier = await store.publish(model, trainingReportFixture(), { jobId: view.id });
     model.dispose();
 
-    worker = await startTrainingWorker({
-      connection: redis,
-      prefix,
-      modelDir: store.root,
-      checkpointDir: join(dir, 'checkpoints'),
-      logger: pino({ level: 'silent' }),
-      backend: 'wasm',
-    });
+    worker = await startWorker();
     const final = await waitFor(view.id, (v) => v.finishedAt !== null);
     expect(final.state).toBe('completed');
     expect(final.result?.modelVersion).toBe(earlier.version);
@@ -93,5 +97,41 @@ describe('the training worker, in process', () => {
     expect(final.state).toBe('cancelled');
     expect(final.result).toBeNull();
     expect((await store.list()).length).toBe(before);
+  });
+
+  /** This describe's worker again, now with a time limit (one worker, so it takes every job). */
+  async function restartWorkerWithLimit(jobMaxSeconds: number): Promise<void> {
+    await worker.close();
+    worker = await startWorker({ jobMaxSeconds });
+  }
+
+  it('when a job trains past JOB_MAX_SECONDS, then it stops, fails saying so, and leaves no version or checkpoint', async () => {
+    const before = (await store.list()).length;
+    await restartWorkerWithLimit(2);
+    const { view } = await jobs.enqueue(trainParamsSchema.parse({ epochs: 20, trainSize: 5_000 }));
+    const final = await waitFor(view.id, (v) => v.finishedAt !== null);
+    expect(final.state).toBe('failed');
+    expect(final.error).toBe('training took longer than JOB_MAX_SECONDS (2 s) and was stopped');
+    expect(final.attempts).toBe(1);
+    expect((await store.list()).length).toBe(before);
+    expect(existsSync(join(dir, 'checkpoints', view.id))).toBe(false);
+  });
+
+  it('when earlier attempts already trained for most of the limit, then the time they took counts', async () => {
+    await worker.close();
+    const { view } = await jobs.enqueue(trainParamsSchema.parse({ epochs: 1, trainSize: 2_000 }));
+    // What a worker that handed the job back after three epochs of 200 s would have left.
+    const job = (await jobs.queue.getJob(view.id))!;
+    const epoch = { loss: 1, accuracy: 0.5, valLoss: null, valAccuracy: null, seconds: 200 };
+    await job.updateProgress({
+      ...{ epoch: 3, epochs: 1, batch: 0, batches: 0, percent: 0, imagesPerSecond: 0, etaSeconds: 0 },
+      ...{ loss: 1, accuracy: 0.5 },
+      history: [1, 2, 3].map((n) => ({ epoch: n, ...epoch })),
+    });
+    // 600 s of the 600.2 are used up: the 0.2 s left cannot hold the epoch and its evaluation.
+    await restartWorkerWithLimit(600.2);
+    const final = await waitFor(view.id, (v) => v.finishedAt !== null);
+    expect(final.state).toBe('failed');
+    expect(final.error).toMatch(/JOB_MAX_SECONDS \(600.2 s\)/);
   });
 });
