@@ -10,13 +10,15 @@ COPY src ./src
 COPY web ./web
 RUN npm run build && npm prune --omit=dev
 
-# Runtime: the compiled service, production dependencies, a non-root user.
+# Runtime: the compiled service, production dependencies, a non-root user. MALLOC_ARENA_MAX=2:
+# fewer glibc arenas keep the API's memory about 30 % lower after image floods (docs/RELIABILITY.md).
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
     MODEL_DIR=/data/models \
-    CHECKPOINT_DIR=/data/checkpoints
+    CHECKPOINT_DIR=/data/checkpoints \
+    MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist

@@ -1,5 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ describe('npm start', () => {
 
   const env = (extra: Record<string, string> = {}) => ({
     ...process.env,
+    MALLOC_ARENA_MAX: undefined,
     REDIS_URL: `redis://127.0.0.1:${redisPort}`,
     REDIS_DATA_DIR: join(dir, 'redis'),
     REDIS_PREFIX: `test-main-${process.pid}`,
@@ -51,6 +52,18 @@ describe('npm start', () => {
       });
       expect(await becomesReady()).toBe(true);
       expect(await readdir(join(dir, 'redis'))).toContain('appendonlydir');
+      // The API and the worker run with 2 glibc malloc arenas (see src/main.ts).
+      const children = spawnSync('pgrep', ['-P', String(main.pid)], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean);
+      const nodeEnvs: string[][] = [];
+      for (const pid of children) {
+        const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+        if (cmdline.startsWith(process.execPath))
+          nodeEnvs.push((await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0'));
+      }
+      expect(nodeEnvs).toHaveLength(2);
+      for (const environ of nodeEnvs) expect(environ).toContain('MALLOC_ARENA_MAX=2');
       const exited = new Promise<number | null>((resolve) => main.once('exit', resolve));
       main.kill('SIGTERM');
       expect(await exited).toBe(0);

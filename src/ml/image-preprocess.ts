@@ -6,6 +6,10 @@
  */
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
 
+// libvips caches up to 100 operations and 50 MB of their results, for a program that repeats work
+// on one image. Every upload here is a new image: the cache never hits and only holds memory.
+sharp.cache(false);
+
 export const MNIST_SIZE = 28;
 /** MNIST's digits fill 20 px in their larger dimension, leaving a 4 px margin. */
 export const DIGIT_BOX = 20;

@@ -103,6 +103,8 @@ export class Cluster {
     return {
       PATH: process.env.PATH,
       HOME: process.env.HOME,
+      // As the Dockerfile and `npm start` run the service; the parent's value wins, to compare.
+      MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
       HOST: '127.0.0.1',
       REDIS_URL: this.redis.url,
       REDIS_PREFIX: this.prefix,
