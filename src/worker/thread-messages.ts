@@ -17,7 +17,7 @@ export type FromThread =
   | { type: 'started'; backend: string; resumedFromEpoch: number }
   | { type: 'progress'; progress: JobProgress }
   | { type: 'done'; result: JobResult }
-  /** Trained and evaluated: may it publish? (The cancel flag in Redis has the last word.) */
+  /** Trained and evaluated: may it publish? (The job's ending, claimed in Redis, has the last word.) */
   | { type: 'may-publish' }
   | {
       type: 'failed';

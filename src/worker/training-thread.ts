@@ -26,7 +26,7 @@ port.on('message', (message: ToThread) => {
   else handoverRequested = true;
 });
 
-/** Asks the worker whether the job may still publish: it was not cancelled meanwhile. */
+/** Asks the worker whether the job may still publish: no cancel claimed its ending first. */
 function mayPublish(): Promise<boolean> {
   return new Promise((resolve) => {
     publishAnswer = resolve;
@@ -121,7 +121,7 @@ async function main(): Promise<void> {
   try {
     // A cancel sent during the final evaluation (synchronous work), or one whose message was
     // lost, must still stop the job before a version appears; a hand-over need not, the work is
-    // done. The worker answers from the cancel flag in Redis.
+    // done. The worker answers by claiming the job's ending in Redis (src/jobs/job-endings.ts).
     const allowed = await mayPublish();
     const reason = controller.signal.reason as Error | undefined;
     if (controller.signal.aborted && reason?.message !== HANDED_OVER) throw reason;

@@ -55,8 +55,7 @@ describe('body limits from the configuration', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'limits-'));
     api = await startTestApi(redis, prefix, join(dir, 'models'), { bodyLimit: 1024, predictBodyLimit: 4096 });
-    await api.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (api.app.server.address() as { port: number }).port;
+    port = await api.listen();
   });
   afterAll(async () => {
     await api.close();

@@ -28,8 +28,7 @@ describe('errors Fastify answers before any route', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'framework-'));
     api = await startTestApi(redis, prefix, join(dir, 'models'));
-    await api.app.listen({ port: 0, host: '127.0.0.1' });
-    port = (api.app.server.address() as { port: number }).port;
+    port = await api.listen();
   });
   afterAll(async () => {
     await api.close();

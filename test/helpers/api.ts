@@ -12,6 +12,8 @@ export interface TestApi {
   jobs: TrainingJobs;
   store: ModelStore;
   predictor: Predictor;
+  /** Listens on a free port of 127.0.0.1, for tests that speak raw TCP; answers the port. */
+  listen(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -38,6 +40,10 @@ export async function startTestApi(
     jobs,
     store,
     predictor,
+    async listen() {
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      return (app.server.address() as { port: number }).port;
+    },
     async close() {
       predictor.close();
       await app.close();

@@ -237,6 +237,17 @@ export interface Routes {
 
 type Generator = (random: Random, known: Routes, images: ImageFixtures) => BadRequest;
 
+/** A JSON body whose one string field holds invalid UTF-8. */
+const invalidUtf8 =
+  (path: string, field: string): Generator =>
+  (random) => ({
+    category: 'invalid UTF-8',
+    method: 'POST',
+    path,
+    headers: JSON_TYPE,
+    body: Buffer.concat([Buffer.from(`{"${field}": "`), pick(random, badUtf8), Buffer.from('"}')]),
+  });
+
 const mutateParams = (random: Random): Record<string, unknown> => {
   const params: Record<string, unknown> = {};
   for (let i = 0; i < 1 + int(random, 4); i++) params[pick(random, fieldNames)] = randomJson(random, 2);
@@ -310,13 +321,7 @@ export const generators: Record<string, Generator> = {
     },
     body: Buffer.from(pick(random, ['{"epochs": 2}', 'epochs=2', '<epochs>2</epochs>', '\u0000\u0001'])),
   }),
-  'jobs: invalid UTF-8': (random) => ({
-    category: 'invalid UTF-8',
-    method: 'POST',
-    path: '/jobs',
-    headers: JSON_TYPE,
-    body: Buffer.concat([Buffer.from('{"dataset": "'), pick(random, badUtf8), Buffer.from('"}')]),
-  }),
+  'jobs: invalid UTF-8': invalidUtf8('/jobs', 'dataset'),
   'jobs: broken JSON': (random) => ({
     category: 'random JSON',
     method: 'POST',
@@ -536,13 +541,7 @@ export const generators: Record<string, Generator> = {
     headers: { 'content-type': 'image/png' },
     body: pick(random, [images.giantPng, images.overLimitPng, images.bombPng]),
   }),
-  'predict: invalid UTF-8': (random) => ({
-    category: 'invalid UTF-8',
-    method: 'POST',
-    path: '/predict',
-    headers: JSON_TYPE,
-    body: Buffer.concat([Buffer.from('{"image": "'), pick(random, badUtf8), Buffer.from('"}')]),
-  }),
+  'predict: invalid UTF-8': invalidUtf8('/predict', 'image'),
   'predict: traversal in version': (random) => ({
     category: 'path traversal',
     method: 'POST',
