@@ -31,7 +31,8 @@ describe('npm start', () => {
   });
 
   async function becomesReady(): Promise<boolean> {
-    for (let i = 0; i < 150; i++) {
+    // A net, not a bar: start-up takes a few seconds on a quiet machine.
+    for (let i = 0; i < 500; i++) {
       const ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then(
         (r) => r.ok,
         () => false,
@@ -85,6 +86,9 @@ describe('npm start', () => {
       let out = '';
       main.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
       expect(await becomesReady()).toBe(true);
+      // A process still loading has no signal handler yet and would die of the SIGINT: wait for the
+      // worker too, which starts beside the API and may be ready later.
+      while (!out.includes('training worker ready')) await sleep(50);
       const exited = new Promise<number | null>((resolve) => main.once('exit', resolve));
       process.kill(-main.pid!, 'SIGINT');
       expect(await exited).toBe(0);

@@ -1,7 +1,5 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { MicroBatcher } from '../../src/api/micro-batcher.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('MicroBatcher', () => {
   it('when many requests arrive together, then they run as one batch and each gets its own answer', async () => {
@@ -18,27 +16,33 @@ describe('MicroBatcher', () => {
     expect(batches).toEqual([[1, 2, 3, 4, 5]]);
   });
 
-  it('when more than maxBatch arrive, then full batches run at once and the rest after', async () => {
-    const sizes: number[] = [];
-    const batcher = new MicroBatcher<number, number>(
-      (xs) => {
-        sizes.push(xs.length);
-        return xs;
-      },
-      { maxBatch: 4, maxDelayMs: 1000 },
-    );
-    const started = Date.now();
-    const first = Promise.all(Array.from({ length: 8 }, (_, i) => batcher.submit(i)));
-    expect(await first).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
-    expect(sizes).toEqual([4, 4]);
-    // Full batches did not wait for the 1 s window.
-    expect(Date.now() - started).toBeLessThan(900);
-    const last = batcher.submit(99);
-    expect(batcher.waiting).toBe(1);
-    await sleep(5);
-    expect(sizes).toEqual([4, 4]);
-    expect(await last).toBe(99);
-    expect(sizes).toEqual([4, 4, 1]);
+  it('when more than maxBatch arrive, then full batches run at once and the rest after the delay', async () => {
+    // Timers under the test's control: "at once" means before any time passes, "after" means
+    // exactly when the window closes, whatever the machine is doing.
+    vi.useFakeTimers();
+    try {
+      const sizes: number[] = [];
+      const batcher = new MicroBatcher<number, number>(
+        (xs) => {
+          sizes.push(xs.length);
+          return xs;
+        },
+        { maxBatch: 4, maxDelayMs: 1000 },
+      );
+      const first = Promise.all(Array.from({ length: 8 }, (_, i) => batcher.submit(i)));
+      // No timer has run: full batches did not wait for the window.
+      expect(await first).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+      expect(sizes).toEqual([4, 4]);
+      const last = batcher.submit(99);
+      expect(batcher.waiting).toBe(1);
+      await vi.advanceTimersByTimeAsync(999);
+      expect(sizes).toEqual([4, 4]);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(sizes).toEqual([4, 4, 1]);
+      expect(await last).toBe(99);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('when the delay is 0, then requests of the same tick share a batch and later ones do not wait', async () => {

@@ -14,14 +14,19 @@ import { trainingReportFixture } from '../helpers/training-report.js';
 class GatedStore extends ModelStore {
   private gate: Promise<void> | undefined;
   open: () => void = () => undefined;
+  /** Resolves once a load is waiting at the closed gate. */
+  held: Promise<void> = Promise.resolve();
+  private markHeld: () => void = () => undefined;
 
   closeGate(): void {
     this.gate = new Promise((resolve) => (this.open = resolve));
+    this.held = new Promise((resolve) => (this.markHeld = resolve));
   }
 
   override async load(version: number): Promise<tf.LayersModel> {
     const gate = this.gate;
     this.gate = undefined;
+    if (gate) this.markHeld();
     await gate;
     return super.load(version);
   }
@@ -59,7 +64,7 @@ describe('predictor: hot swap', () => {
     store.closeGate();
     const swapping = predictor.onVersionPublished(second);
     // The swap to `second` has read the store and waits in load(); `third` arrives meanwhile.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await store.held;
     const third = await publish(3);
     const heard = predictor.onVersionPublished(third);
     store.open();

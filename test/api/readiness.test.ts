@@ -42,7 +42,8 @@ describe('readiness while Redis goes away and comes back', () => {
   }
 
   async function waitForStatus(status: number): Promise<Awaited<ReturnType<typeof readiness>>> {
-    for (let i = 0; i < 100; i++) {
+    // A net, not a bar: reconnecting takes well under a second on a quiet machine.
+    for (let i = 0; i < 450; i++) {
       const now = await readiness();
       if (now.status === status) return now;
       await sleep(100);

@@ -61,7 +61,7 @@ export class RedisServer {
     const child = this.child;
     alive.add(child);
     child.once('exit', () => alive.delete(child));
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 1200; i++) {
       if (await this.answers()) return;
       if (this.child.exitCode !== null) break;
       await new Promise((r) => setTimeout(r, 25));

@@ -1,8 +1,10 @@
 import { Worker } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { TRAINING_QUEUE, type JobResult, type JobView } from '../../src/jobs/job-schema.js';
+import type { Ending } from '../../src/jobs/job-endings.js';
 import { JobConflictError, TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { barrier } from '../helpers/barrier.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 /** A TrainingJobs on a prefix of its own, removed after the describe block. */
@@ -107,30 +109,42 @@ describe('training jobs: a cancel against the job publishing its version', () =>
     expect(await jobs.isCancelRequested(view.id)).toBe(true);
   });
 
-  it('when cancels and claims to publish race on 50 jobs, then each job has exactly one winner and both sides agree', async () => {
+  it('when a cancel and a claim to publish are both past their checks and in flight together, then on 50 jobs each has exactly one winner and both sides agree', async () => {
     const views = await Promise.all(
       Array.from({ length: 50 }, () => jobs.enqueue(params).then((e) => e.view)),
     );
-    // One race at a time, the claim starting 0 to 48 ms after the cancel (a cancel takes a few ms
-    // here, more on a busy machine), so the race goes both ways.
-    const outcomes: { cancel: 'accepted' | 'refused'; claim: string }[] = [];
-    for (const [i, view] of views.entries()) {
-      const cancel = jobs.cancel(view.id).then(
-        () => 'accepted' as const,
-        (error: Error) => {
-          // Refused for losing the race, not for anything else.
-          expect(error.message).toMatch(/is publishing its model version/);
-          return 'refused' as const;
-        },
-      );
-      await new Promise((resolve) => setTimeout(resolve, 2 * (i % 25)));
-      const claim = await jobs.endings.claim(view.id, 'publishing');
-      outcomes.push({ cancel: await cancel, claim });
+    // Both sides are held just before their atomic claim (the cancel after it has read the job's
+    // state), then released in the same tick: both claims are in flight at once, which is the race
+    // the ending key closes. Which one Redis runs first is chosen by construction, half each way,
+    // so both orders are exercised on any machine however busy.
+    const claim = jobs.endings.claim.bind(jobs.endings);
+    const outcomes: { first: Ending; cancel: 'accepted' | 'refused'; claim: Ending }[] = [];
+    try {
+      for (const [i, view] of views.entries()) {
+        const first: Ending = i % 2 === 0 ? 'cancelled' : 'publishing';
+        const gate = barrier<Ending>(2, [first, first === 'cancelled' ? 'publishing' : 'cancelled']);
+        jobs.endings.claim = async (id, ending) => {
+          await gate.arrive(ending);
+          return claim(id, ending);
+        };
+        const cancel = jobs.cancel(view.id).then(
+          () => 'accepted' as const,
+          (error: Error) => {
+            // Refused for losing the race, not for anything else.
+            expect(error.message).toMatch(/is publishing its model version/);
+            return 'refused' as const;
+          },
+        );
+        const published = jobs.endings.claim(view.id, 'publishing');
+        outcomes.push({ first, cancel: await cancel, claim: await published });
+      }
+    } finally {
+      jobs.endings.claim = claim;
     }
     for (const o of outcomes) {
       expect(o.cancel === 'accepted' ? 'cancelled' : 'publishing').toBe(o.claim);
+      expect(o.claim).toBe(o.first);
     }
-    // Not all one way: the race really ran both ways.
-    expect(new Set(outcomes.map((o) => o.cancel)).size).toBe(2);
+    expect(outcomes.filter((o) => o.cancel === 'accepted')).toHaveLength(25);
   });
 });

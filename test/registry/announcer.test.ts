@@ -40,7 +40,7 @@ function recorder() {
       events.push(event);
       wake();
     },
-    async waitFor(count: number, timeoutMs = 5_000): Promise<void> {
+    async waitFor(count: number, timeoutMs = 30_000): Promise<void> {
       const deadline = Date.now() + timeoutMs;
       while (events.length < count) {
         if (Date.now() > deadline) throw new Error(`only ${events.length} of ${count} events arrived`);

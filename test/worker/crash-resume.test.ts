@@ -123,8 +123,8 @@ describe('worker processes', () => {
   }
 
   /**
-   * Starts a worker with this shutdown grace time, queues `params`, sends SIGTERM once epoch 2 is
-   * a few batches in, and checks the hand-over: exit 0, the job queued again, no attempt used.
+   * Starts a worker with this shutdown grace time, queues `params`, sends SIGTERM once epoch 2 (or a
+   * later one) is a few batches in, and checks the hand-over: exit 0, the job queued again, no attempt used.
    * Then another worker finishes it. Returns the job as handed back and as finished.
    */
   async function handOverMidEpoch2(
@@ -133,7 +133,8 @@ describe('worker processes', () => {
   ): Promise<{ handedBack: JobView; final: JobView }> {
     const first = startWorker({ WORKER_SHUTDOWN_GRACE_MS: String(graceMs) });
     const { view } = await jobs.enqueue(trainParamsSchema.parse(params));
-    await waitFor(view.id, (v) => v.history.length === 1 && (v.progress?.batch ?? 0) > 3);
+    // At least one epoch saved and the next under way (polled: it may be seen in a later epoch).
+    await waitFor(view.id, (v) => v.history.length >= 1 && (v.progress?.batch ?? 0) > 3);
 
     first.kill('SIGTERM');
     expect(await exited(first)).toBe(0);
@@ -148,20 +149,25 @@ describe('worker processes', () => {
   }
 
   it(
-    'when a worker gets SIGTERM during epoch 2, then it saves the epoch, hands the job back and exits; another worker resumes it from epoch 3',
+    'when a worker gets SIGTERM mid-epoch, then it finishes and saves that epoch, hands the job back and exits; another worker resumes from the next one',
     { timeout: 180_000 },
     async () => {
       const store = new ModelStore(join(dir, 'models'));
       const before = (await store.list()).length;
+      // Six epochs, so that the signal lands in some epoch before the last however slow this
+      // process is to send it: the verdict holds for whichever one that is.
       const { handedBack, final } = await handOverMidEpoch2(60_000, {
-        epochs: 3,
-        trainSize: 4000,
+        epochs: 6,
+        trainSize: 2000,
         validationSize: 500,
       });
-      // Epoch 2 was finished and saved before the worker let go.
-      expect(handedBack.history.map((h) => h.epoch)).toEqual([1, 2]);
-      expect(final.history.slice(0, 2)).toEqual(handedBack.history);
-      expect(final.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+      // The epoch under way was finished and saved before the worker let go.
+      const saved = handedBack.history.length;
+      expect(saved).toBeGreaterThanOrEqual(2);
+      expect(saved).toBeLessThan(6);
+      expect(handedBack.history.map((h) => h.epoch)).toEqual(Array.from({ length: saved }, (_, i) => i + 1));
+      expect(final.history.slice(0, saved)).toEqual(handedBack.history);
+      expect(final.history.map((h) => h.epoch)).toEqual([1, 2, 3, 4, 5, 6]);
       const versions = await store.list();
       expect(versions.length - before).toBe(1);
       expect(versions.at(-1)!.jobId).toBe(final.id);
