@@ -41,6 +41,11 @@ export interface TrainingWorkerOptions {
    * included); past it the job stops and fails for good. @default none
    */
   jobMaxSeconds?: number;
+  /**
+   * The job contract it reads cancels and claims endings through (a caller may share its own);
+   * @default one of its own on `connection` and `prefix`, closed with the worker
+   */
+  jobs?: TrainingJobs;
 }
 
 const fromSource = import.meta.url.endsWith('.ts');
@@ -66,7 +71,7 @@ export async function startTrainingWorker(
   options: TrainingWorkerOptions,
 ): Promise<{ worker: Worker; close(): Promise<void> }> {
   const { logger } = options;
-  const jobs = new TrainingJobs({ connection: options.connection, prefix: options.prefix });
+  const jobs = options.jobs ?? new TrainingJobs({ connection: options.connection, prefix: options.prefix });
   // Declared before the worker exists: it may start a waiting job before this function returns.
   // Threads training right now, so close() can ask each to stop and hand its job back.
   const running = new Set<Thread>();
@@ -230,7 +235,7 @@ export async function startTrainingWorker(
     }, graceMs);
     await closed.finally(() => clearTimeout(timer));
     await subscriber.quit();
-    await jobs.close();
+    if (!options.jobs) await jobs.close();
   }
 }
 

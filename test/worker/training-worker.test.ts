@@ -41,6 +41,8 @@ describe('the training worker, in process', () => {
       checkpointDir: join(dir, 'checkpoints'),
       logger: pino({ level: 'silent' }),
       backend: 'wasm',
+      // The test's own, so a test can step in where the worker claims a job's ending.
+      jobs,
       ...extra,
     });
 
@@ -72,17 +74,29 @@ describe('the training worker, in process', () => {
     expect((await store.list()).map((m) => m.version)).toEqual([earlier.version]);
   });
 
-  it('when a job is cancelled during its final evaluation, then it ends cancelled and publishes nothing', async () => {
+  /**
+   * Runs `atClaim` when the worker, its training and evaluation done, claims the right to publish
+   * `jobId`: whatever it does lands before that claim, by construction.
+   */
+  function beforePublishing(jobId: string, atClaim: () => Promise<unknown>): void {
+    const claim = jobs.endings.claim.bind(jobs.endings);
+    jobs.endings.claim = async (id, ending) => {
+      if (id === jobId && ending === 'publishing') {
+        jobs.endings.claim = claim;
+        await atClaim();
+      }
+      return claim(id, ending);
+    };
+  }
+
+  it('when a job is cancelled after training, before it publishes, then it ends cancelled and publishes nothing', async () => {
     const before = (await store.list()).length;
-    // A short epoch, then a long evaluation (20,000 validation and 10,000 test images).
-    const { view } = await jobs.enqueue(
-      trainParamsSchema.parse({ epochs: 1, trainSize: 500, validationSize: 20_000 }),
-    );
-    await waitFor(view.id, (v) => v.history.length === 1);
-    await jobs.cancel(view.id);
+    const { view } = await jobs.enqueue(trainParamsSchema.parse({ epochs: 1, trainSize: 500 }));
+    beforePublishing(view.id, () => jobs.cancel(view.id));
     const final = await waitFor(view.id, (v) => v.finishedAt !== null);
     expect(final.state).toBe('cancelled');
     expect(final.result).toBeNull();
+    expect(final.history).toHaveLength(1);
     expect((await store.list()).length).toBe(before);
     expect(existsSync(join(dir, 'checkpoints', view.id))).toBe(false);
   });
@@ -90,12 +104,12 @@ describe('the training worker, in process', () => {
   it('when a cancel message is lost (only the flag in Redis says so), then the job still ends cancelled before it publishes', async () => {
     const before = (await store.list()).length;
     const { view } = await jobs.enqueue(trainParamsSchema.parse({ epochs: 1, trainSize: 500 }));
-    await waitFor(view.id, (v) => v.state === 'active');
     // What TrainingJobs.cancel stores, without the message on the cancel channel.
-    await redis.set(`${prefix}:ending:${view.id}`, 'cancelled', 'EX', 600);
+    beforePublishing(view.id, () => redis.set(`${prefix}:ending:${view.id}`, 'cancelled', 'EX', 600));
     const final = await waitFor(view.id, (v) => v.finishedAt !== null);
     expect(final.state).toBe('cancelled');
     expect(final.result).toBeNull();
+    expect(final.history).toHaveLength(1);
     expect((await store.list()).length).toBe(before);
   });
 
