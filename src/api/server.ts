@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { loadConfig } from '../config.js';
+import { checkApiExposure, isLoopbackHost, loadConfig } from '../config.js';
 import { JobEvents } from '../jobs/job-events.js';
 import { TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
@@ -15,6 +15,7 @@ import { Predictor } from './predictor.js';
 /** The API process: `npm run start:api`. The only place that listens on a port. */
 runProcess(async () => {
   const config = loadConfig();
+  checkApiExposure(config);
   const logger = createLogger(config.LOG_LEVEL, 'api');
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const jobs = new TrainingJobs({
@@ -64,7 +65,13 @@ runProcess(async () => {
     { jobs, jobEvents, serving: { predictor, store, aliases, maxBatch: config.PREDICT_MAX_IMAGES } },
     {
       logger,
-      auth: { apiKey: config.API_KEY, protectPredict: config.PREDICT_REQUIRES_KEY },
+      auth: {
+        apiKey: config.API_KEY,
+        protectPredict: config.PREDICT_REQUIRES_KEY,
+        protectMetrics: config.METRICS_REQUIRES_KEY,
+        loopbackHostOnly: !config.API_KEY && isLoopbackHost(config.HOST),
+      },
+      trustProxy: config.TRUST_PROXY,
       corsOrigins: config.CORS_ORIGINS,
       bodyLimit: config.BODY_LIMIT_BYTES,
       datasetDirs: config.DATASET_DIRS,

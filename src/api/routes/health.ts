@@ -23,16 +23,23 @@ export interface HealthRouteOptions {
   shuttingDown?: () => boolean;
 }
 
+// Load balancers' health checks must never be turned away by a rate limit.
+const PROBE = { auth: 'open', rateLimitBucket: 'none' } as const;
+
 export const healthRoutes: FastifyPluginAsyncZod<HealthRouteOptions> = async (app, options) => {
   app.get(
     '/healthz',
-    { schema: { summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } } },
+    {
+      config: PROBE,
+      schema: { summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } },
+    },
     async () => ({ status: 'ok' as const }),
   );
 
   app.get(
     '/readyz',
     {
+      config: PROBE,
       schema: {
         summary: 'Readiness, with the reason when not ready',
         response: { 200: readinessSchema, 503: readinessSchema },

@@ -26,6 +26,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
   app.post(
     '/jobs',
     {
+      config: { auth: 'admin' },
       schema: {
         summary: 'Start a training job',
         body: trainParamsSchema,
@@ -87,6 +88,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
   app.delete(
     '/jobs/:id',
     {
+      config: { auth: 'admin' },
       schema: {
         summary: 'Cancel a queued or active job',
         params: idParams,
