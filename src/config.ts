@@ -127,6 +127,8 @@ export const configSchema = z.object({
    * augmentation on 1,500,000 images, takes about 1.5 h here. 0: no limit.
    */
   JOB_MAX_SECONDS: intFromEnv(21_600, 0, 30 * 24 * 3600),
+  /** Most jobs waiting for a worker; POST /jobs beyond it gets 429 with Retry-After. */
+  JOB_MAX_WAITING: intFromEnv(1000, 1, 1_000_000),
   /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
   JOB_ATTEMPTS: intFromEnv(3, 1, 20),
   /** How often the API checks the model store for a version it missed (e.g. while Redis was away). */

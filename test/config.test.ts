@@ -23,6 +23,7 @@ describe('config', () => {
       PREDICT_BODY_LIMIT_BYTES: 16 * 1024 * 1024,
       JOB_MAX_IMAGES: 1_500_000,
       DATASET_DIRS: [],
+      JOB_MAX_WAITING: 1000,
       TRUST_PROXY: false,
       METRICS_REQUIRES_KEY: false,
       ALLOW_UNAUTHENTICATED: false,
@@ -75,6 +76,7 @@ describe('config', () => {
     [{ PREDICT_REQUIRES_KEY: 'yes' }, 'PREDICT_REQUIRES_KEY: must be true or false'],
     [{ TRUST_PROXY: 'my-balancer' }, 'TRUST_PROXY: must be true, false, a number of hops'],
     [{ TRUST_PROXY: ',' }, 'TRUST_PROXY'],
+    [{ JOB_MAX_WAITING: '0' }, 'JOB_MAX_WAITING'],
   ])('when %j, then start-up stops with a message naming %s', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);

@@ -22,6 +22,7 @@ runProcess(async () => {
     connection: redis,
     prefix: config.REDIS_PREFIX,
     attempts: config.JOB_ATTEMPTS,
+    maxWaiting: config.JOB_MAX_WAITING,
     retention: { count: config.JOB_RETENTION_COUNT, ageSeconds: config.JOB_RETENTION_HOURS * 3600 },
     onError: (err) => logger.warn({ err }, 'job queue: Redis connection trouble'),
   });
