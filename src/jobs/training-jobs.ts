@@ -12,6 +12,7 @@ import {
   type JobView,
 } from './job-schema.js';
 import { JobEndings } from './job-endings.js';
+import { publicFailure } from './job-failure.js';
 import { listJobIds } from './job-listing.js';
 
 /** The reason a cancelled job fails with, so its view can say `cancelled` rather than `failed`. */
@@ -245,6 +246,10 @@ export class TrainingJobs {
     const progress = jobProgressSchema.safeParse(job.progress);
     const result = jobResultSchema.safeParse(job.returnvalue);
     const { history = [], ...current } = progress.success ? progress.data : {};
+    const failure =
+      raw === 'failed' && job.failedReason !== CANCELLED_REASON
+        ? publicFailure(job.failedReason, { id: job.id!, params: job.data.params })
+        : null;
     return {
       id: job.id!,
       state: stateOf(raw, job.failedReason, cancelRequested),
@@ -256,10 +261,8 @@ export class TrainingJobs {
       progress: progress.success ? (current as JobView['progress']) : null,
       history,
       result: result.success ? result.data : null,
-      error:
-        raw === 'failed' && job.failedReason !== CANCELLED_REASON
-          ? job.failedReason || 'unknown error'
-          : null,
+      error: failure?.message ?? null,
+      errorCode: failure?.code ?? null,
     };
   }
 }

@@ -1,4 +1,5 @@
 import { access, constants } from 'node:fs/promises';
+import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
@@ -45,10 +46,10 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRouteOptions> = async (ap
         response: { 200: readinessSchema, 503: readinessSchema },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       const [redis, modelStore] = await Promise.all([
-        check(() => withTimeout(app.jobs.ping(), 1000)),
-        check(() =>
+        check(request.log, 'Redis does not answer', () => withTimeout(app.jobs.ping(), 1000)),
+        check(request.log, 'the model store cannot be read', () =>
           options.modelDir
             ? access(options.modelDir, constants.R_OK).catch(ignoreMissing)
             : Promise.resolve(),
@@ -72,12 +73,18 @@ function ignoreMissing(error: NodeJS.ErrnoException): void {
   if (error.code !== 'ENOENT') throw error;
 }
 
-async function check(run: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+/** A check's outcome: the error itself goes to the log, the answer says only what failed. */
+async function check(
+  log: FastifyBaseLogger,
+  failure: string,
+  run: () => Promise<unknown>,
+): Promise<{ ok: boolean; error?: string }> {
   try {
     await run();
     return { ok: true };
   } catch (error) {
-    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+    log.warn({ err: error }, `not ready: ${failure}`);
+    return { ok: false, error: failure };
   }
 }
 
