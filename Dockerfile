@@ -12,6 +12,8 @@ RUN npm run build && npm prune --omit=dev
 
 # Runtime: the compiled service, production dependencies, a non-root user. MALLOC_ARENA_MAX=2:
 # fewer glibc arenas keep the API's memory about 30 % lower after image floods (docs/RELIABILITY.md).
+# HOST=0.0.0.0 so the port can be published: the API then refuses to start without API_KEY
+# (or ALLOW_UNAUTHENTICATED=true, to run open on purpose). Workers listen on nothing and need neither.
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \

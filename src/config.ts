@@ -1,9 +1,20 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { backendNameSchema } from './ml/backend/index.js';
 
 const intFromEnv = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
+
+const boolFromEnv = () =>
+  z
+    .enum(['true', 'false', '1', '0'], 'must be true or false')
+    .default('false')
+    .transform((v) => v === 'true' || v === '1');
+
+// proxy-addr's names for address ranges, which Fastify's trustProxy takes besides addresses.
+const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+const isProxyAddress = (entry: string) => PROXY_RANGES.has(entry) || isIP(entry.split('/')[0]!) !== 0;
 
 /**
  * Every setting, from the environment, validated once at start-up. A bad value stops the
@@ -40,10 +51,37 @@ export const configSchema = z.object({
   /** When set, job and model administration need it (Authorization: Bearer, or X-API-Key). */
   API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Require API_KEY for /predict too. */
-  PREDICT_REQUIRES_KEY: z
-    .enum(['true', 'false', '1', '0'], 'must be true or false')
+  PREDICT_REQUIRES_KEY: boolFromEnv(),
+  /** Require API_KEY for /metrics too (a Prometheus scraper then sends it). */
+  METRICS_REQUIRES_KEY: boolFromEnv(),
+  /**
+   * Start on a HOST other machines can reach without API_KEY, leaving job and model
+   * administration open to the network. Without it, the API refuses to start that way.
+   */
+  ALLOW_UNAUTHENTICATED: boolFromEnv(),
+  /**
+   * Which proxies in front of the API to believe about the client's address (X-Forwarded-For),
+   * so rate limits count per client behind a load balancer: false (default: the socket's
+   * address), true (any), a number of hops, or addresses and CIDR ranges, comma-separated.
+   */
+  TRUST_PROXY: z
+    .string()
     .default('false')
-    .transform((v) => v === 'true' || v === '1'),
+    .transform((v, ctx): boolean | number | string[] => {
+      if (v === 'false' || v === 'true') return v === 'true';
+      if (/^\d+$/.test(v)) return Number(v);
+      const entries = v
+        .split(',')
+        .map((a) => a.trim())
+        .filter(Boolean);
+      const bad = entries.filter((a) => !isProxyAddress(a));
+      if (entries.length === 0 || bad.length > 0)
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be true, false, a number of hops or addresses/CIDR ranges, comma-separated; not ${bad.join(', ') || 'empty'}`,
+        });
+      return entries;
+    }),
   /** Browser origins allowed to call the API, comma-separated; empty = same origin only. */
   CORS_ORIGINS: z
     .string()
@@ -89,6 +127,8 @@ export const configSchema = z.object({
    * augmentation on 1,500,000 images, takes about 1.5 h here. 0: no limit.
    */
   JOB_MAX_SECONDS: intFromEnv(21_600, 0, 30 * 24 * 3600),
+  /** Most jobs waiting for a worker; POST /jobs beyond it gets 429 with Retry-After. */
+  JOB_MAX_WAITING: intFromEnv(1000, 1, 1_000_000),
   /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
   JOB_ATTEMPTS: intFromEnv(3, 1, 20),
   /** How often the API checks the model store for a version it missed (e.g. while Redis was away). */
@@ -126,4 +166,29 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     (i) => `${String(i.path[0])}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])])})`,
   );
   throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+}
+
+/** Addresses only this machine can reach: a listener on one of them is not on the network. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(bare);
+}
+
+/**
+ * The API's own start-up check: it must not listen where other machines reach it with job and
+ * model administration open, unless told so on purpose; and a switch that asks for the key on
+ * more routes means nothing without a key.
+ */
+export function checkApiExposure(config: Config): void {
+  if (!config.API_KEY && !config.ALLOW_UNAUTHENTICATED && !isLoopbackHost(config.HOST)) {
+    throw new ConfigError(
+      `HOST is ${config.HOST}, which other machines can reach, and API_KEY is not set: anyone on the ` +
+        'network could start jobs, delete model versions and move aliases. Set API_KEY (16 or more ' +
+        'characters), or set ALLOW_UNAUTHENTICATED=true to run without one on purpose.',
+    );
+  }
+  const needKey = (['PREDICT_REQUIRES_KEY', 'METRICS_REQUIRES_KEY'] as const).filter((name) => config[name]);
+  if (!config.API_KEY && needKey.length > 0) {
+    throw new ConfigError(`${needKey.join(' and ')} asks for API_KEY, which is not set: set API_KEY`);
+  }
 }

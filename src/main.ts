@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfig } from './config.js';
+import { checkApiExposure, loadConfig } from './config.js';
 import { redisAnswers } from './redis-answers.js';
 import { createLogger } from './logger.js';
 import { runProcess } from './run-process.js';
@@ -24,6 +24,8 @@ const entry = (name: string) => new URL(`./${name}${fromSource ? '.ts' : '.js'}`
 
 runProcess(async () => {
   const config = loadConfig();
+  // The API would refuse and be restarted every second: refuse once, here.
+  checkApiExposure(config);
   const logger = createLogger(config.LOG_LEVEL, 'main');
   const redis = (await redisAnswers(config.REDIS_URL))
     ? undefined

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, configSchema, loadConfig } from '../src/config.js';
+import { checkApiExposure, ConfigError, configSchema, isLoopbackHost, loadConfig } from '../src/config.js';
 
 describe('config', () => {
   it('when nothing is set, then every setting has its documented default', () => {
@@ -23,7 +23,21 @@ describe('config', () => {
       PREDICT_BODY_LIMIT_BYTES: 16 * 1024 * 1024,
       JOB_MAX_IMAGES: 1_500_000,
       DATASET_DIRS: [],
+      JOB_MAX_WAITING: 1000,
+      TRUST_PROXY: false,
+      METRICS_REQUIRES_KEY: false,
+      ALLOW_UNAUTHENTICATED: false,
     });
+  });
+
+  it.each([
+    ['true', true],
+    ['false', false],
+    ['2', 2],
+    ['10.0.0.1', ['10.0.0.1']],
+    [' 10.0.0.0/8, loopback ,2001:db8::/32', ['10.0.0.0/8', 'loopback', '2001:db8::/32']],
+  ])('when TRUST_PROXY is %j, then Fastify is given %j', (value, expected) => {
+    expect(loadConfig({ TRUST_PROXY: value }).TRUST_PROXY).toEqual(expected);
   });
 
   it('when CORS origins and the predict key switch are set, then they are parsed', () => {
@@ -60,9 +74,50 @@ describe('config', () => {
     [{ JOB_ATTEMPTS: '1.5' }, 'JOB_ATTEMPTS'],
     [{ API_KEY: 'short' }, 'API_KEY: must be at least 16 characters'],
     [{ PREDICT_REQUIRES_KEY: 'yes' }, 'PREDICT_REQUIRES_KEY: must be true or false'],
+    [{ TRUST_PROXY: 'my-balancer' }, 'TRUST_PROXY: must be true, false, a number of hops'],
+    [{ TRUST_PROXY: ',' }, 'TRUST_PROXY'],
+    [{ JOB_MAX_WAITING: '0' }, 'JOB_MAX_WAITING'],
   ])('when %j, then start-up stops with a message naming %s', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
+  });
+});
+
+describe('the API refuses to start exposed without a key', () => {
+  const KEY = { API_KEY: 'a-long-enough-test-key-0123456789' };
+
+  it.each(['0.0.0.0', '::', '192.168.1.20', 'digits.example'])(
+    'when HOST is %s and API_KEY is not set, then start-up stops naming API_KEY and ALLOW_UNAUTHENTICATED',
+    (host) => {
+      const config = loadConfig({ HOST: host });
+      expect(() => checkApiExposure(config)).toThrow(ConfigError);
+      expect(() => checkApiExposure(config)).toThrow(/API_KEY.*ALLOW_UNAUTHENTICATED=true/s);
+    },
+  );
+
+  it('when HOST is reachable but the key is set, or the opt-out says so, then it starts', () => {
+    expect(() => checkApiExposure(loadConfig({ HOST: '0.0.0.0', ...KEY }))).not.toThrow();
+    expect(() =>
+      checkApiExposure(loadConfig({ HOST: '0.0.0.0', ALLOW_UNAUTHENTICATED: 'true' })),
+    ).not.toThrow();
+  });
+
+  it.each(['127.0.0.1', 'localhost', '::1', '[::1]', '127.0.0.2'])(
+    'when HOST is the loopback address %s, then it starts without a key',
+    (host) => {
+      expect(isLoopbackHost(host)).toBe(true);
+      expect(() => checkApiExposure(loadConfig({ HOST: host }))).not.toThrow();
+    },
+  );
+
+  it('when PREDICT_REQUIRES_KEY or METRICS_REQUIRES_KEY is set without API_KEY, then start-up stops', () => {
+    expect(() => checkApiExposure(loadConfig({ METRICS_REQUIRES_KEY: 'true' }))).toThrow(
+      'METRICS_REQUIRES_KEY asks for API_KEY',
+    );
+    expect(() => checkApiExposure(loadConfig({ PREDICT_REQUIRES_KEY: '1' }))).toThrow(
+      'PREDICT_REQUIRES_KEY asks for API_KEY',
+    );
+    expect(() => checkApiExposure(loadConfig({ METRICS_REQUIRES_KEY: 'true', ...KEY }))).not.toThrow();
   });
 });
 

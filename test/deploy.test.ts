@@ -15,7 +15,10 @@ function nodeCommands(text: string): string[] {
 describe('Docker image and compose file', () => {
   it('when docker-compose checks the compose file, then it is valid and wires Redis, the API and 2 workers', () => {
     // No Docker engine runs here; `config` validates and resolves the file without one.
-    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], { encoding: 'utf8' });
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
+      encoding: 'utf8',
+      env: { ...process.env, API_KEY: 'a-long-enough-deploy-key-0123' },
+    });
     expect(result.error, 'docker-compose is installed (apt-get install docker-compose)').toBeUndefined();
     expect(result.stderr).not.toMatch(/ERROR/);
     expect(result.status).toBe(0);
@@ -28,6 +31,18 @@ describe('Docker image and compose file', () => {
     // One model store for the API and the workers; checkpoints shared by the workers.
     expect(resolved.match(/models:\/data\/models/g)?.length).toBe(2);
     expect(resolved).toContain('checkpoints:/data/checkpoints');
+  });
+
+  it('when API_KEY is not set, then docker-compose refuses the file, saying to set it', () => {
+    const env = { ...process.env };
+    delete env.API_KEY;
+    const result = spawnSync('docker-compose', ['-f', 'docker-compose.yml', 'config'], {
+      encoding: 'utf8',
+      env,
+    });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toContain('set API_KEY (16 or more characters)');
+    expect(dockerfile).toMatch(/^\s+HOST=0\.0\.0\.0/m);
   });
 
   it('when the containers start, then they run scripts that package.json has, from files the build makes', () => {

@@ -9,7 +9,7 @@ import { frameworkErrorOptions } from './framework-errors.js';
 import type { Predictor } from './predictor.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import { registerAuth, type AuthOptions } from './plugins/auth.js';
+import { authPlugin, type AuthOptions } from './plugins/auth.js';
 import { registerMetrics, type ServiceMetrics } from './plugins/metrics.js';
 import { registerOpenApi } from './plugins/openapi.js';
 import { registerRateLimit, type RateLimitSettings } from './plugins/rate-limit.js';
@@ -18,6 +18,7 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { predictRoutes } from './routes/predict.js';
+import { trustProxyOption } from './trust-proxy.js';
 
 export interface AppDeps {
   jobs: TrainingJobs;
@@ -56,6 +57,8 @@ export interface AppOptions {
   shuttingDown?: () => boolean;
   /** The web page at `/`; @default the vite build in dist/web */
   web?: WebOptions;
+  /** Proxies believed about the client's address (TRUST_PROXY, src/api/trust-proxy.ts); @default none */
+  trustProxy?: boolean | number | string[];
 }
 
 /**
@@ -74,6 +77,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     // told to stop sending by /readyz during the drain, so these are the last few in flight.
     return503OnClosing: false,
     genReqId: () => crypto.randomUUID(),
+    trustProxy: trustProxyOption(options.trustProxy ?? false),
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -96,7 +100,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   await app.register(helmet, { contentSecurityPolicy: false });
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
   if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
-  registerAuth(app, options.auth ?? {});
+  await app.register(authPlugin, options.auth ?? {});
   if (options.metrics) registerMetrics(app, options.metrics);
   await registerOpenApi(app);
   await app.register(healthRoutes, {

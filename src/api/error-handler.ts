@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { JobConflictError } from '../jobs/training-jobs.js';
+import { IdempotencyBusyError, JobConflictError, QueueFullError } from '../jobs/training-jobs.js';
 import { HttpError } from './http-error.js';
 import { lingerBeforeClose } from './lingering-close.js';
 
@@ -41,6 +41,12 @@ export function registerErrorHandler(app: FastifyInstance): void {
     }
     if (error instanceof JobConflictError) {
       return reply.status(409).send({ error: { code: 'conflict', message: error.message } });
+    }
+    if (error instanceof QueueFullError || error instanceof IdempotencyBusyError) {
+      const [status, code] =
+        error instanceof QueueFullError ? [429, 'queue_full'] : [409, 'idempotency_in_progress'];
+      reply.header('retry-after', String(error.retryAfterSeconds));
+      return reply.status(status).send({ error: { code, message: error.message } });
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {

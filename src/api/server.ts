@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { loadConfig } from '../config.js';
+import { checkApiExposure, isLoopbackHost, loadConfig } from '../config.js';
 import { JobEvents } from '../jobs/job-events.js';
 import { TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
@@ -15,12 +15,14 @@ import { Predictor } from './predictor.js';
 /** The API process: `npm run start:api`. The only place that listens on a port. */
 runProcess(async () => {
   const config = loadConfig();
+  checkApiExposure(config);
   const logger = createLogger(config.LOG_LEVEL, 'api');
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const jobs = new TrainingJobs({
     connection: redis,
     prefix: config.REDIS_PREFIX,
     attempts: config.JOB_ATTEMPTS,
+    maxWaiting: config.JOB_MAX_WAITING,
     retention: { count: config.JOB_RETENTION_COUNT, ageSeconds: config.JOB_RETENTION_HOURS * 3600 },
     onError: (err) => logger.warn({ err }, 'job queue: Redis connection trouble'),
   });
@@ -64,7 +66,13 @@ runProcess(async () => {
     { jobs, jobEvents, serving: { predictor, store, aliases, maxBatch: config.PREDICT_MAX_IMAGES } },
     {
       logger,
-      auth: { apiKey: config.API_KEY, protectPredict: config.PREDICT_REQUIRES_KEY },
+      auth: {
+        apiKey: config.API_KEY,
+        protectPredict: config.PREDICT_REQUIRES_KEY,
+        protectMetrics: config.METRICS_REQUIRES_KEY,
+        loopbackHostOnly: !config.API_KEY && isLoopbackHost(config.HOST),
+      },
+      trustProxy: config.TRUST_PROXY,
       corsOrigins: config.CORS_ORIGINS,
       bodyLimit: config.BODY_LIMIT_BYTES,
       datasetDirs: config.DATASET_DIRS,

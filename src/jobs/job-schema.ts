@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { trainParamsSchema } from '../ml/train-params.js';
+import { jobFailureCodeSchema } from './job-failure.js';
 
 /** The training queue's name; keys live under the deployment's REDIS_PREFIX. */
 export const TRAINING_QUEUE = 'training';
@@ -58,6 +59,8 @@ export const jobViewSchema = z.object({
   progress: jobProgressSchema.omit({ history: true }).nullable(),
   history: z.array(epochRecordSchema),
   result: jobResultSchema.nullable(),
+  /** Why it failed, in plain words (the worker's log has the details). */
   error: z.string().nullable(),
+  errorCode: jobFailureCodeSchema.nullable(),
 });
 export type JobView = z.infer<typeof jobViewSchema>;

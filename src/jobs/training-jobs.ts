@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Job, Queue, type JobType } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { TrainParams } from '../ml/train-params.js';
 import {
@@ -12,16 +12,38 @@ import {
   type JobView,
 } from './job-schema.js';
 import { JobEndings } from './job-endings.js';
+import { publicFailure } from './job-failure.js';
+import { listJobIds } from './job-listing.js';
 
 /** The reason a cancelled job fails with, so its view can say `cancelled` rather than `failed`. */
 export const CANCELLED_REASON = 'cancelled on request';
 
-/** Longest a request waits for another one with the same Idempotency-Key to create its job. */
+/** How long one request may hold an Idempotency-Key while it creates its job. */
 const IDEMPOTENCY_LOCK_MS = 10_000;
 
 export class JobConflictError extends Error {
   override name = 'JobConflictError';
 }
+
+/** JOB_MAX_WAITING jobs are waiting already: the client should come back later. */
+export class QueueFullError extends Error {
+  override name = 'QueueFullError';
+  /** A guess for Retry-After: training jobs take minutes, so the queue does not drain sooner. */
+  readonly retryAfterSeconds = 60;
+}
+
+/** Another request with the same Idempotency-Key is still creating its job. */
+export class IdempotencyBusyError extends Error {
+  override name = 'IdempotencyBusyError';
+  readonly retryAfterSeconds = 1;
+}
+
+/** The Redis key that puts requests with one Idempotency-Key in line (held while one creates the job). */
+export function idempotencyLockKey(prefix: string, idempotencyKey: string): string {
+  return `${prefix}:idempotency:${idempotentJobId(idempotencyKey)}`;
+}
+
+const idempotentJobId = (key: string) => `k-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 
 export interface TrainingJobsOptions {
   connection: Redis;
@@ -32,15 +54,11 @@ export interface TrainingJobsOptions {
   retention?: { count: number; ageSeconds: number };
   /** Redis connection trouble of the queue (ioredis reconnects meanwhile); @default ignored */
   onError?: (error: Error) => void;
+  /** Most jobs waiting for a worker; creating one more throws QueueFullError; @default no limit */
+  maxWaiting?: number;
+  /** Longest a request waits for another with its Idempotency-Key; @default 10 s (the lock's life) */
+  idempotencyWaitMs?: number;
 }
-
-const STATES_OF: Record<JobState, JobType[]> = {
-  queued: ['waiting', 'delayed', 'prioritized'],
-  active: ['active'],
-  completed: ['completed'],
-  failed: ['failed'],
-  cancelled: ['failed', 'waiting', 'delayed', 'prioritized'],
-};
 
 /**
  * The training-job contract over BullMQ, shared by the API (enqueue, read, cancel) and the worker
@@ -78,13 +96,10 @@ export class TrainingJobs {
    * Redis, so exactly one of them creates the job and the others are told about it.
    */
   async enqueue(params: TrainParams, idempotencyKey?: string): Promise<{ view: JobView; created: boolean }> {
-    if (!idempotencyKey) {
-      const job = await this.queue.add('train', { params }, { jobId: randomUUID() });
-      return { view: await this.view(job), created: true };
-    }
-    const jobId = `k-${createHash('sha256').update(idempotencyKey).digest('hex').slice(0, 32)}`;
-    const lock = `${this.prefix}:idempotency:${jobId}`;
-    const until = Date.now() + IDEMPOTENCY_LOCK_MS;
+    if (!idempotencyKey) return { view: await this.create(params, randomUUID()), created: true };
+    const jobId = idempotentJobId(idempotencyKey);
+    const lock = idempotencyLockKey(this.prefix, idempotencyKey);
+    const until = Date.now() + (this.options.idempotencyWaitMs ?? IDEMPOTENCY_LOCK_MS);
     for (;;) {
       const existing = await this.existing(jobId, params);
       if (existing) return existing;
@@ -93,15 +108,35 @@ export class TrainingJobs {
           // The holder before us may have created it between our look and our lock.
           const created = await this.existing(jobId, params);
           if (created) return created;
-          const job = await this.queue.add('train', { params }, { jobId });
-          return { view: await this.view(job), created: true };
+          return { view: await this.create(params, jobId), created: true };
         } finally {
           await this.redis.del(lock);
         }
       }
-      if (Date.now() > until) throw new Error('Idempotency-Key is locked by another request for too long');
+      if (Date.now() > until)
+        throw new IdempotencyBusyError(
+          'another request with this Idempotency-Key is still creating its job; retry shortly',
+        );
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
+  }
+
+  /**
+   * Adds a job unless JOB_MAX_WAITING are waiting. Counted, then added: requests arriving together
+   * can pass the count together, so the bound may be passed by at most the requests in flight.
+   */
+  private async create(params: TrainParams, jobId: string): Promise<JobView> {
+    const max = this.options.maxWaiting;
+    if (max !== undefined) {
+      const c = await this.queue.getJobCounts('waiting', 'delayed', 'prioritized');
+      const waiting = Object.values(c).reduce((a, b) => a + b, 0);
+      if (waiting >= max)
+        throw new QueueFullError(
+          `${waiting.toLocaleString('en-US')} training jobs are waiting, the most this service ` +
+            `queues (JOB_MAX_WAITING=${max}); retry later`,
+        );
+    }
+    return this.view(await this.queue.add('train', { params }, { jobId }));
   }
 
   private async existing(
@@ -121,19 +156,21 @@ export class TrainingJobs {
     return job ? this.view(job) : null;
   }
 
-  /** Newest first. Retention bounds how many jobs exist, so sorting them here stays cheap. */
+  /** Newest first: one page, picked in Redis (src/jobs/job-listing.ts). */
   async list(options: {
     state?: JobState;
     limit: number;
     offset: number;
   }): Promise<{ jobs: JobView[]; total: number }> {
-    const types = options.state ? STATES_OF[options.state] : [...new Set(Object.values(STATES_OF).flat())];
-    const jobs = (await this.queue.getJobs(types)) as Job<JobData, JobResult>[];
-    const views = await Promise.all(jobs.filter(Boolean).map((job) => this.view(job)));
-    const matching = views
-      .filter((v) => !options.state || v.state === options.state)
-      .sort((a, b) => b.createdAt.localeCompare(a.createdAt) || b.id.localeCompare(a.id));
-    return { jobs: matching.slice(options.offset, options.offset + options.limit), total: matching.length };
+    const { ids, total } = await listJobIds(
+      this.redis,
+      this.queue,
+      { endingPrefix: this.endings.key(''), cancelReason: CANCELLED_REASON },
+      options,
+    );
+    // A job removed by retention since the page was picked is left out.
+    const views = await Promise.all(ids.map((id) => this.get(id)));
+    return { jobs: views.filter((v) => v !== null), total };
   }
 
   /**
@@ -209,6 +246,10 @@ export class TrainingJobs {
     const progress = jobProgressSchema.safeParse(job.progress);
     const result = jobResultSchema.safeParse(job.returnvalue);
     const { history = [], ...current } = progress.success ? progress.data : {};
+    const failure =
+      raw === 'failed' && job.failedReason !== CANCELLED_REASON
+        ? publicFailure(job.failedReason, { id: job.id!, params: job.data.params })
+        : null;
     return {
       id: job.id!,
       state: stateOf(raw, job.failedReason, cancelRequested),
@@ -220,10 +261,8 @@ export class TrainingJobs {
       progress: progress.success ? (current as JobView['progress']) : null,
       history,
       result: result.success ? result.data : null,
-      error:
-        raw === 'failed' && job.failedReason !== CANCELLED_REASON
-          ? job.failedReason || 'unknown error'
-          : null,
+      error: failure?.message ?? null,
+      errorCode: failure?.code ?? null,
     };
   }
 }

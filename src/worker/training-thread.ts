@@ -1,6 +1,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { clientFailure } from '../jobs/job-failure.js';
 import type { JobResult } from '../jobs/job-schema.js';
 import { DatasetError } from '../ml/data/dataset.js';
+import { IdxFormatError } from '../ml/data/idx.js';
 import { initBackend } from '../ml/backend/index.js';
 import { runTraining } from '../ml/run-training.js';
 import type { EpochSummary, TrainProgress } from '../ml/train.js';
@@ -142,7 +144,13 @@ main().catch(async (error: unknown) => {
   if (cancelled) await new Checkpoints(input.checkpointDir).remove(input.jobId).catch(() => undefined);
   send({
     type: 'failed',
-    message: error instanceof Error ? error.message : String(error),
+    // A data set the job named that cannot be used is the client's to fix: tagged so it is told why.
+    message:
+      error instanceof DatasetError || error instanceof IdxFormatError
+        ? clientFailure('dataset_unusable', error.message)
+        : error instanceof Error
+          ? error.message
+          : String(error),
     // Retrying cannot fix a data set that is not there or a cancelled job.
     unrecoverable: cancelled || error instanceof DatasetError,
     cancelled,

@@ -9,6 +9,7 @@ import {
   type JobData,
   type JobResult,
 } from '../jobs/job-schema.js';
+import { clientFailure } from '../jobs/job-failure.js';
 import { CANCELLED_REASON, cancelChannel, TrainingJobs } from '../jobs/training-jobs.js';
 import type { BackendName } from '../ml/backend/index.js';
 import { publishVersion } from '../registry/announcer.js';
@@ -124,7 +125,10 @@ export async function startTrainingWorker(
     }
     if (await jobs.isCancelRequested(job.id!)) throw new UnrecoverableError(CANCELLED_REASON);
     const parsed = jobDataSchema.safeParse(job.data);
-    if (!parsed.success) throw new UnrecoverableError(`invalid job parameters: ${parsed.error.message}`);
+    if (!parsed.success)
+      throw new UnrecoverableError(
+        clientFailure('invalid_params', `invalid job parameters: ${parsed.error.message}`),
+      );
     const input: ThreadInput = {
       jobId: job.id!,
       params: parsed.data.params,
@@ -266,7 +270,10 @@ function timeLimit(
 function failure(message: Extract<FromThread, { type: 'failed' }>, timedOutAfter?: number): Error {
   if (message.cancelled && timedOutAfter !== undefined) {
     return new UnrecoverableError(
-      `training took longer than JOB_MAX_SECONDS (${timedOutAfter} s) and was stopped`,
+      clientFailure(
+        'time_limit',
+        `training took longer than JOB_MAX_SECONDS (${timedOutAfter} s) and was stopped`,
+      ),
     );
   }
   if (message.cancelled) return new UnrecoverableError(CANCELLED_REASON);

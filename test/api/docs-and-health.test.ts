@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -111,11 +111,25 @@ describe('OpenAPI docs and health', () => {
       const res = await request(down.app.server).get('/readyz').expect(503);
       expect(res.body.ready).toBe(false);
       expect(res.body.checks.redis.ok).toBe(false);
-      expect(typeof res.body.checks.redis.error).toBe('string');
+      // The client error's own text (addresses, errno) stays in the log.
+      expect(res.body.checks.redis.error).toBe('Redis does not answer');
       await request(down.app.server).get('/healthz').expect(200);
     } finally {
       await down.close().catch(() => undefined);
       unreachable.disconnect();
+    }
+  });
+
+  it('when the model store cannot be read, then /readyz answers 503 saying so, without the server path or errno', async () => {
+    // A regular file where a directory should be: access() fails with ENOTDIR, even for root.
+    await writeFile(join(dir, 'not-a-dir'), '');
+    const broken = await startTestApi(redis, prefix, join(dir, 'not-a-dir', 'models'));
+    try {
+      const res = await request(broken.app.server).get('/readyz').expect(503);
+      expect(res.body.checks.modelStore).toEqual({ ok: false, error: 'the model store cannot be read' });
+      expect(JSON.stringify(res.body)).not.toContain(dir);
+    } finally {
+      await broken.close();
     }
   });
 });

@@ -143,6 +143,7 @@ describe('training jobs over HTTP', () => {
     expect(final.state).toBe('failed');
     expect(final.attempts).toBe(1);
     expect(final.error).toMatch(/no-such-dataset does not exist/);
+    expect(final.errorCode).toBe('dataset_unusable');
   });
 
   it.each([

@@ -4,8 +4,11 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AppOptions } from '../../src/api/app.js';
 import { startTestApi } from '../helpers/api.js';
+import { pathVariants } from '../helpers/path-variants.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { sendRaw } from '../reliability/helpers/raw-http.js';
 
 describe('rate limits', () => {
   const prefix = uniquePrefix('ratelimit');
@@ -13,13 +16,14 @@ describe('rate limits', () => {
   let dir: string;
   const closers: (() => Promise<void>)[] = [];
 
-  /** One API replica; several share the limits through Redis. */
-  async function replica() {
+  /** One API replica; several share the limits through Redis (`counts`: whose counts it shares). */
+  async function replica(counts = prefix, options: AppOptions = {}) {
     const api = await startTestApi(redis, prefix, join(dir, 'models'), {
-      rateLimit: { redis, prefix, perMinute: 3, predictPerMinute: 2 },
+      rateLimit: { redis, prefix: counts, perMinute: 3, predictPerMinute: 2 },
+      ...options,
     });
     closers.push(() => api.close());
-    return api.app;
+    return api;
   }
 
   beforeAll(async () => {
@@ -33,18 +37,18 @@ describe('rate limits', () => {
   });
 
   it('when a client goes over the limit, then it gets 429 with a retry time, on every replica', async () => {
-    const first = await replica();
+    const first = (await replica()).app;
     for (let i = 0; i < 3; i++) await request(first.server).get('/jobs').expect(200);
     const over = await request(first.server).get('/jobs').expect(429);
     expect(over.body.error).toMatchObject({ code: 'rate_limited' });
     expect(over.body.error.message).toContain('rate limit of 3 requests per minute');
     expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
-    const second = await replica();
+    const second = (await replica()).app;
     await request(second.server).get('/models').expect(429);
   });
 
   it('when probes and /predict are called, then probes are never limited and /predict has its own limit', async () => {
-    const app = await replica();
+    const { app } = await replica();
     for (let i = 0; i < 10; i++) {
       await request(app.server).get('/healthz').expect(200);
       await request(app.server).get('/readyz').expect(200);
@@ -53,6 +57,54 @@ describe('rate limits', () => {
     await request(app.server).post('/predict').send(image).expect(503);
     await request(app.server).post('/predict').send(image).expect(503);
     await request(app.server).post('/predict').send(image).expect(429);
+  });
+
+  it('when /predict is written encoded, in absolute form or with a fragment, then every variant the router takes counts in the /predict bucket', async () => {
+    const counts = uniquePrefix('ratelimit-variants');
+    const api = await replica(counts);
+    const port = await api.listen();
+    const body = Buffer.from(JSON.stringify({ image: new Array(784).fill(0) }));
+    const answers: string[] = [];
+    for (const variant of [{ kind: 'plain', target: '/predict' }, ...pathVariants('/predict')]) {
+      const answer = await sendRaw(port, {
+        category: variant.kind,
+        method: 'POST',
+        path: variant.target,
+        headers: { 'content-type': 'application/json' },
+        body,
+      });
+      answers.push(`${answer.status}${answer.body.includes('no route for') ? ' unrouted' : ''}`);
+    }
+    // 503 (no model yet): the handler ran. Only the first two of all variants may get there.
+    expect(answers.filter((a) => a === '503')).toHaveLength(2);
+    expect(answers.slice(0, 2)).toEqual(['503', '503']);
+    expect(answers.filter((a) => a !== '503' && a !== '429' && a !== '404 unrouted')).toEqual([]);
+    // Its own bucket: the API's count is untouched.
+    await request(api.app.server).get('/jobs').expect(200);
+    await removePrefix(redis, counts);
+  });
+
+  it('when TRUST_PROXY trusts the proxy, then X-Forwarded-For is the client counted; otherwise it is ignored', async () => {
+    const counts = uniquePrefix('ratelimit-proxy');
+    const behind = (await replica(counts, { trustProxy: ['127.0.0.1'] })).app;
+    for (let i = 0; i < 3; i++)
+      await request(behind.server).get('/jobs').set('x-forwarded-for', '203.0.113.7').expect(200);
+    await request(behind.server).get('/jobs').set('x-forwarded-for', '203.0.113.7').expect(429);
+    // Another client behind the same proxy has its own count.
+    await request(behind.server).get('/jobs').set('x-forwarded-for', '203.0.113.8').expect(200);
+    // One hop trusted: the address the proxy added last is the client's, whatever the client claimed.
+    const hops = (await replica(counts, { trustProxy: 1 })).app;
+    await request(hops.server).get('/jobs').set('x-forwarded-for', '1.2.3.4, 203.0.113.7').expect(429);
+    await request(hops.server).get('/jobs').set('x-forwarded-for', '203.0.113.7, 203.0.113.9').expect(200);
+
+    const directCounts = uniquePrefix('ratelimit-direct');
+    const direct = (await replica(directCounts)).app;
+    for (let i = 0; i < 3; i++)
+      await request(direct.server).get('/jobs').set('x-forwarded-for', `198.51.100.${i}`).expect(200);
+    // A client cannot make itself new by claiming another address.
+    await request(direct.server).get('/jobs').set('x-forwarded-for', '198.51.100.99').expect(429);
+    await removePrefix(redis, counts);
+    await removePrefix(redis, directCounts);
   });
 
   it('when Redis cannot be reached, then requests are answered without the limit (fail open)', async () => {

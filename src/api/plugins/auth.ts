@@ -1,21 +1,45 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import { HttpError } from '../http-error.js';
 
+/**
+ * Who may call a route. 'admin': state changes (jobs, versions, aliases), the key whenever one is
+ * set; 'predict' and 'metrics': the key when PREDICT_REQUIRES_KEY / METRICS_REQUIRES_KEY ask for
+ * it; 'open': anyone.
+ */
+export type RouteAuth = 'admin' | 'predict' | 'metrics' | 'open';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** Who may call the route; a route that changes state must say (see authPlugin). */
+    auth?: RouteAuth;
+  }
+}
+
 export interface AuthOptions {
-  /** When set, job and model administration need it; unset, they are open (logged at start). */
+  /** When set, admin routes need it; unset, they are open (refused on the network, src/config.ts). */
   apiKey?: string | undefined;
   /** Require the key for /predict too. */
   protectPredict?: boolean;
+  /** Require the key for /metrics too. */
+  protectMetrics?: boolean;
+  /**
+   * Admin routes answer only requests addressed to this machine by name (Host localhost,
+   * 127.0.0.1 or [::1]): for a keyless API on loopback, which a web page could otherwise drive
+   * through DNS rebinding (its own name, resolved to 127.0.0.1).
+   */
+  loopbackHostOnly?: boolean;
 }
 
-/** Routes that change state: starting or cancelling jobs, moving aliases, deleting versions. */
-function isAdmin(method: string, path: string): boolean {
-  if (path === '/jobs' || path.startsWith('/jobs/')) return method === 'POST' || method === 'DELETE';
-  if (path === '/models' || path.startsWith('/models/'))
-    return method === 'PUT' || method === 'DELETE' || method === 'POST';
-  return false;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/** A route's declared protection; a state-changing route that declares none is treated as admin. */
+export function routeAuth(method: string, config: FastifyContextConfig | undefined): RouteAuth {
+  return config?.auth ?? (SAFE_METHODS.has(method) ? 'open' : 'admin');
 }
+
+const LOOPBACK_HOST = /^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$/i;
 
 /** The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
 function presentedKey(request: FastifyRequest): string | undefined {
@@ -28,24 +52,56 @@ function presentedKey(request: FastifyRequest): string | undefined {
 // Hashing both sides first gives equal lengths, so the comparison takes the same time for any guess.
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-export function registerAuth(app: FastifyInstance, options: AuthOptions): void {
-  const { apiKey } = options;
-  if (!apiKey) return;
-  const expected = digest(apiKey);
-  app.addHook('onRequest', async (request, reply) => {
-    const path = request.url.split('?')[0]!;
-    const needsKey =
-      isAdmin(request.method, path) || (options.protectPredict === true && path === '/predict');
-    if (!needsKey) return;
-    const key = presentedKey(request);
-    if (key !== undefined && timingSafeEqual(digest(key), expected)) return;
-    reply.header('www-authenticate', 'Bearer');
-    throw new HttpError(
-      401,
-      'unauthorized',
-      key === undefined
-        ? 'this route needs the API key: send Authorization: Bearer <key> or X-API-Key: <key>'
-        : 'the API key is not valid',
-    );
-  });
+/**
+ * Protection decided on the route the router matched, as declared in its config, never on URL
+ * text: the router decodes %XX, takes absolute-form targets and drops fragments, so any test of
+ * the URL can be walked around (issue 12). Routes registered after this plugin that change state
+ * must declare `config.auth`, or the app does not start.
+ */
+export const authPlugin = fp<AuthOptions>(
+  async (app, options) => {
+    app.addHook('onRoute', (route) => {
+      const methods = [route.method].flat();
+      if (route.config?.auth === undefined && methods.some((m) => !SAFE_METHODS.has(m)))
+        throw new Error(`route ${methods.join(',')} ${route.url} must declare config.auth`);
+    });
+    const expected = options.apiKey ? digest(options.apiKey) : undefined;
+    const needsKey: Record<RouteAuth, boolean> = {
+      admin: expected !== undefined,
+      predict: expected !== undefined && options.protectPredict === true,
+      metrics: expected !== undefined && options.protectMetrics === true,
+      open: false,
+    };
+    if (!Object.values(needsKey).includes(true) && !options.loopbackHostOnly) return;
+    app.addHook('onRequest', async (request, reply) => {
+      // No route matched: the 404 answer does nothing a key would guard.
+      if (request.is404) return;
+      const auth = routeAuth(request.method, request.routeOptions.config);
+      // The Host header itself, not request.host, which a trusted proxy's X-Forwarded-Host sets.
+      if (auth === 'admin' && options.loopbackHostOnly) checkLoopbackHost(request.headers.host);
+      if (!needsKey[auth]) return;
+      const key = presentedKey(request);
+      if (key !== undefined && timingSafeEqual(digest(key), expected!)) return;
+      reply.header('www-authenticate', 'Bearer');
+      throw new HttpError(
+        401,
+        'unauthorized',
+        key === undefined
+          ? 'this route needs the API key: send Authorization: Bearer <key> or X-API-Key: <key>'
+          : 'the API key is not valid',
+      );
+    });
+  },
+  { name: 'auth' },
+);
+
+function checkLoopbackHost(host: string | undefined): void {
+  if (host !== undefined && LOOPBACK_HOST.test(host)) return;
+  throw new HttpError(
+    403,
+    'forbidden_host',
+    `Host ${host === undefined ? '(none)' : JSON.stringify(host.slice(0, 100))} is not this machine: ` +
+      'without API_KEY, state-changing routes answer only requests addressed to localhost, ' +
+      '127.0.0.1 or [::1] (a guard against DNS rebinding); set API_KEY to accept other names',
+  );
 }

@@ -91,7 +91,9 @@ export function registerMetrics(app: FastifyInstance, metrics: ServiceMetrics): 
       reply.elapsedTime / 1000,
     );
   });
-  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+  // A Prometheus scraper must never be turned away by a rate limit; the key is METRICS_REQUIRES_KEY's call.
+  const config = { auth: 'metrics', rateLimitBucket: 'none' } as const;
+  app.get('/metrics', { config, schema: { hide: true } }, async (_request, reply) => {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });

@@ -1,7 +1,21 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Redis } from 'ioredis';
 import { HttpError } from '../http-error.js';
+
+/**
+ * Which count a route's requests use: 'predict' apart, so a client's predictions do not use up
+ * its job submissions; 'none' for the probes, which a load balancer and a Prometheus scraper must
+ * always reach. Declared on the route (`config.rateLimitBucket`), never read from the URL.
+ */
+export type RateLimitBucket = 'api' | 'predict' | 'none';
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The request count the route uses; @default 'api' */
+    rateLimitBucket?: RateLimitBucket;
+  }
+}
 
 export interface RateLimitSettings {
   /** Redis shared by every replica, so a client's count is the same whichever replica it hits. */
@@ -14,14 +28,16 @@ export interface RateLimitSettings {
 }
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
-const PROBES = new Set(['/healthz', '/readyz', '/metrics']);
 /** How long a limit check may wait for Redis before the request goes ahead unchecked. */
 const CHECK_TIMEOUT_MS = 500;
 
 export async function registerRateLimit(app: FastifyInstance, settings: RateLimitSettings): Promise<void> {
-  const path = (url: string) => url.split('?')[0]!;
-  const limitOf = (url: string) =>
-    path(url) === '/predict' ? settings.predictPerMinute : settings.perMinute;
+  const bucketOf = (request: FastifyRequest) => request.routeOptions.config.rateLimitBucket ?? 'api';
+  const limits: Record<RateLimitBucket, number> = {
+    api: settings.perMinute,
+    predict: settings.predictPerMinute,
+    none: 0,
+  };
   // Checks fail open, on a connection of their own that never queues a command: while Redis is
   // away, the shared connection would hold every request until it is back, and /predict must
   // keep answering from the model it holds (invariant 4, docs/RELIABILITY.md scenario 3).
@@ -39,12 +55,11 @@ export async function registerRateLimit(app: FastifyInstance, settings: RateLimi
     skipOnError: true,
     nameSpace: `${settings.prefix}:ratelimit:`,
     timeWindow: 60_000,
-    // A load balancer's health checks and a Prometheus scraper must never be turned away, and a
-    // route without a limit needs no count in Redis.
-    allowList: (request) => PROBES.has(path(request.url)) || limitOf(request.url) === 0,
-    // /predict counts apart: a client's predictions must not use up its job submissions.
-    keyGenerator: (request) => `${request.ip}:${path(request.url) === '/predict' ? 'predict' : 'api'}`,
-    max: (request) => limitOf(request.url) || UNLIMITED,
+    // A route without a limit needs no count in Redis.
+    allowList: (request) => limits[bucketOf(request)] === 0,
+    // request.ip: the client behind trusted proxies (TRUST_PROXY), else the socket's address.
+    keyGenerator: (request) => `${request.ip}:${bucketOf(request)}`,
+    max: (request) => limits[bucketOf(request)] || UNLIMITED,
     errorResponseBuilder: (_request, context) =>
       new HttpError(
         429,

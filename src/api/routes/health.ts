@@ -1,4 +1,5 @@
 import { access, constants } from 'node:fs/promises';
+import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 
@@ -23,25 +24,32 @@ export interface HealthRouteOptions {
   shuttingDown?: () => boolean;
 }
 
+// Load balancers' health checks must never be turned away by a rate limit.
+const PROBE = { auth: 'open', rateLimitBucket: 'none' } as const;
+
 export const healthRoutes: FastifyPluginAsyncZod<HealthRouteOptions> = async (app, options) => {
   app.get(
     '/healthz',
-    { schema: { summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } } },
+    {
+      config: PROBE,
+      schema: { summary: 'Liveness', response: { 200: z.object({ status: z.literal('ok') }) } },
+    },
     async () => ({ status: 'ok' as const }),
   );
 
   app.get(
     '/readyz',
     {
+      config: PROBE,
       schema: {
         summary: 'Readiness, with the reason when not ready',
         response: { 200: readinessSchema, 503: readinessSchema },
       },
     },
-    async (_request, reply) => {
+    async (request, reply) => {
       const [redis, modelStore] = await Promise.all([
-        check(() => withTimeout(app.jobs.ping(), 1000)),
-        check(() =>
+        check(request.log, 'Redis does not answer', () => withTimeout(app.jobs.ping(), 1000)),
+        check(request.log, 'the model store cannot be read', () =>
           options.modelDir
             ? access(options.modelDir, constants.R_OK).catch(ignoreMissing)
             : Promise.resolve(),
@@ -65,12 +73,18 @@ function ignoreMissing(error: NodeJS.ErrnoException): void {
   if (error.code !== 'ENOENT') throw error;
 }
 
-async function check(run: () => Promise<unknown>): Promise<{ ok: boolean; error?: string }> {
+/** A check's outcome: the error itself goes to the log, the answer says only what failed. */
+async function check(
+  log: FastifyBaseLogger,
+  failure: string,
+  run: () => Promise<unknown>,
+): Promise<{ ok: boolean; error?: string }> {
   try {
     await run();
     return { ok: true };
   } catch (error) {
-    return { ok: false, error: error instanceof Error ? error.message : String(error) };
+    log.warn({ err: error }, `not ready: ${failure}`);
+    return { ok: false, error: failure };
   }
 }
 

@@ -26,11 +26,20 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
   app.post(
     '/jobs',
     {
+      config: { auth: 'admin' },
       schema: {
         summary: 'Start a training job',
         body: trainParamsSchema,
         headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
-        response: { 200: jobViewSchema, 202: jobViewSchema, 400: errorBodySchema, 409: errorBodySchema },
+        response: {
+          200: jobViewSchema,
+          202: jobViewSchema,
+          400: errorBodySchema,
+          409: errorBodySchema.describe(
+            'Idempotency-Key reused with other parameters, or still in use (Retry-After)',
+          ),
+          429: errorBodySchema.describe('rate limit, or JOB_MAX_WAITING jobs waiting (Retry-After)'),
+        },
       },
     },
     async (request, reply) => {
@@ -87,6 +96,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
   app.delete(
     '/jobs/:id',
     {
+      config: { auth: 'admin' },
       schema: {
         summary: 'Cancel a queued or active job',
         params: idParams,

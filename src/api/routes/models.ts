@@ -116,6 +116,7 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     '/models/:version',
     {
+      config: { auth: 'admin' },
       schema: {
         summary: 'Delete a version (refused while an alias points at it)',
         params: versionParams,
@@ -156,6 +157,7 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.put(
     '/models/aliases/:name',
     {
+      config: { auth: 'admin' },
       schema: {
         summary: 'Point an alias at a version (promote, roll back)',
         params: aliasParams,
@@ -180,6 +182,7 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
   app.delete(
     '/models/aliases/:name',
     {
+      config: { auth: 'admin' },
       schema: {
         summary: 'Remove an alias',
         params: aliasParams,

@@ -133,7 +133,7 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
     '/predict',
     {
       bodyLimit: options.bodyLimit,
-      config: { accepts: ['application/json', ...IMAGE_TYPES] },
+      config: { accepts: ['application/json', ...IMAGE_TYPES], auth: 'predict', rateLimitBucket: 'predict' },
       schema: {
         summary: 'Classify 28x28 grayscale digits with the latest (or a pinned) model version',
         querystring: z.object({
