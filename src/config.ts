@@ -106,6 +106,15 @@ export const configSchema = z.object({
   PREDICT_BODY_LIMIT_BYTES: intFromEnv(16 * 1024 * 1024, 1024, 1024 ** 3),
   /** Most images one /predict request may carry. */
   PREDICT_MAX_IMAGES: intFromEnv(256, 1, 4096),
+  /**
+   * Most PNG/JPEG images one /predict request may carry: each is decoded, up to a few hundred ms
+   * of a core for a large PNG, where a numeric image costs microseconds (issue 12).
+   */
+  PREDICT_MAX_ENCODED_IMAGES: intFromEnv(16, 1, 4096),
+  /** PNG/JPEG decodes running at once in one API process: half the cores, so the rest keep serving. */
+  PREDICT_DECODE_CONCURRENCY: intFromEnv(Math.max(1, Math.floor(availableParallelism() / 2)), 1, 64),
+  /** Decodes waiting for a slot, in arrival order; beyond them /predict answers 503 with Retry-After. */
+  PREDICT_DECODE_QUEUE: intFromEnv(32, 0, 100_000),
   /** Finished jobs kept readable: at most this many, for at most this long. */
   JOB_RETENTION_COUNT: intFromEnv(1000, 1, 1_000_000),
   JOB_RETENTION_HOURS: intFromEnv(24 * 7, 1, 24 * 365),

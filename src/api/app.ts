@@ -6,6 +6,7 @@ import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
 import { frameworkErrorOptions } from './framework-errors.js';
+import { ImageDecoder } from './image-decoder.js';
 import type { Predictor } from './predictor.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
@@ -48,6 +49,10 @@ export interface AppOptions {
   rateLimit?: RateLimitSettings;
   /** Largest /predict body in bytes (a batch of images as JSON numbers is a few MB); @default 16 MiB */
   predictBodyLimit?: number;
+  /** Most PNG/JPEG images in one /predict request; @default 16 */
+  predictMaxEncodedImages?: number;
+  /** Decodes /predict's PNG/JPEG images, a bounded number at a time; @default one at a time */
+  imageDecoder?: ImageDecoder;
   /** Directories whose data sets jobs may name by absolute path; @default none */
   datasetDirs?: string[];
   /** Most epochs x training images per job; @default no limit */
@@ -114,7 +119,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     await app.register(modelRoutes);
     await app.register(predictRoutes, {
       maxBatch: deps.serving.maxBatch ?? 256,
+      maxEncodedImages: options.predictMaxEncodedImages ?? 16,
       bodyLimit: options.predictBodyLimit ?? 16 * 1024 * 1024,
+      decoder: options.imageDecoder ?? new ImageDecoder(),
     });
   }
   await registerWeb(app, options.web);

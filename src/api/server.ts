@@ -9,6 +9,7 @@ import { ALIAS_CHANNEL, ModelAliases } from '../registry/model-aliases.js';
 import { ModelStore } from '../registry/model-store.js';
 import { subscribeVersions } from '../registry/announcer.js';
 import { buildApp } from './app.js';
+import { ImageDecoder } from './image-decoder.js';
 import { ServiceMetrics } from './plugins/metrics.js';
 import { Predictor } from './predictor.js';
 
@@ -70,6 +71,11 @@ runProcess(async () => {
       datasetDirs: config.DATASET_DIRS,
       maxJobImages: config.JOB_MAX_IMAGES,
       predictBodyLimit: config.PREDICT_BODY_LIMIT_BYTES,
+      predictMaxEncodedImages: config.PREDICT_MAX_ENCODED_IMAGES,
+      imageDecoder: new ImageDecoder({
+        concurrency: config.PREDICT_DECODE_CONCURRENCY,
+        maxWaiting: config.PREDICT_DECODE_QUEUE,
+      }),
       metrics,
       rateLimit: {
         redis,
