@@ -5,9 +5,11 @@ import type { TrainingJobs } from '../jobs/training-jobs.js';
 import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
+import { connectionLimitOptions, type ConnectionLimits } from './connection-limits.js';
 import { frameworkErrorOptions } from './framework-errors.js';
 import { ImageDecoder } from './image-decoder.js';
 import type { Predictor } from './predictor.js';
+import type { StreamCapOptions } from './stream-caps.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { registerAuth, type AuthOptions } from './plugins/auth.js';
@@ -57,6 +59,10 @@ export interface AppOptions {
   datasetDirs?: string[];
   /** Most epochs x training images per job; @default no limit */
   maxJobImages?: number;
+  /** Timeouts for slow clients and the cap on open connections; @default Fastify's (none) */
+  connectionLimits?: ConnectionLimits;
+  /** Job event streams open at once per client address and in all; @default no cap */
+  eventStreams?: StreamCapOptions;
   /** Whether the process is shutting down, for /readyz; @default never */
   shuttingDown?: () => boolean;
   /** The web page at `/`; @default the vite build in dist/web */
@@ -79,7 +85,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     // told to stop sending by /readyz during the drain, so these are the last few in flight.
     return503OnClosing: false,
     genReqId: () => crypto.randomUUID(),
+    ...(options.connectionLimits ? connectionLimitOptions(options.connectionLimits) : {}),
   }).withTypeProvider<ZodTypeProvider>();
+  if (options.connectionLimits) app.server.maxConnections = options.connectionLimits.maxConnections;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('jobs', deps.jobs);
@@ -111,6 +119,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   await app.register(jobRoutes, {
     datasetDirs: options.datasetDirs ?? [],
     ...(options.maxJobImages ? { maxImages: options.maxJobImages } : {}),
+    ...(options.eventStreams ? { eventStreams: options.eventStreams } : {}),
   });
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);

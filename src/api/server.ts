@@ -76,6 +76,13 @@ runProcess(async () => {
         concurrency: config.PREDICT_DECODE_CONCURRENCY,
         maxWaiting: config.PREDICT_DECODE_QUEUE,
       }),
+      connectionLimits: {
+        requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+        headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+        idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
+        maxConnections: config.HTTP_MAX_CONNECTIONS,
+      },
+      eventStreams: { perClient: config.EVENT_STREAMS_PER_CLIENT, total: config.EVENT_STREAMS_MAX },
       metrics,
       rateLimit: {
         redis,
