@@ -81,11 +81,7 @@ export async function imageToMnist(
   bytes: Uint8Array,
   options: ImageToMnistOptions = {},
 ): Promise<MnistImage> {
-  if (bytes.length === 0) throw new ImageInputError('the image is empty: 0 bytes');
-  const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
-  if (!(Number.isInteger(maxPixels) && maxPixels > 0)) {
-    throw new RangeError(`maxInputPixels must be a positive integer, got ${maxPixels}`);
-  }
+  const maxPixels = checkedInput(bytes, options);
   const { width, height, gray } = await decodeToGray(bytes, maxPixels);
   // Between passes, other requests get the event loop: a pass is a few ms, three in a row are not.
   await setImmediate();
@@ -94,6 +90,27 @@ export async function imageToMnist(
   const box = inkBox(levels, gray.width, gray.height);
   const pixels = centreByMass(await fitIntoDigitBox(levels, gray.width, box));
   return { pixels, inverted, width, height, analysed: { width: gray.width, height: gray.height } };
+}
+
+/**
+ * The size of an image from its header only, with the same checks as imageToMnist (format, pixel
+ * limit): what decoding it would cost, known for about a millisecond's work.
+ */
+export async function imageSize(
+  bytes: Uint8Array,
+  options: ImageToMnistOptions = {},
+): Promise<{ width: number; height: number }> {
+  return readHeader(bytes, checkedInput(bytes, options));
+}
+
+/** The pixel limit to apply, once the input is known not to be empty. */
+function checkedInput(bytes: Uint8Array, options: ImageToMnistOptions): number {
+  if (bytes.length === 0) throw new ImageInputError('the image is empty: 0 bytes');
+  const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
+  if (!(Number.isInteger(maxPixels) && maxPixels > 0)) {
+    throw new RangeError(`maxInputPixels must be a positive integer, got ${maxPixels}`);
+  }
+  return maxPixels;
 }
 
 /** Renders a size x size image (Uint8Array 0..255, or Float32Array 0..1) as a one-channel grayscale PNG. */

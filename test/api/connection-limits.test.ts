@@ -9,6 +9,7 @@ import type { ConnectionLimits } from '../../src/api/connection-limits.js';
 import { ImageDecoder } from '../../src/api/image-decoder.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { twoColourPng } from '../helpers/two-colour-png.js';
 
 /** Generous: a safety net for a broken server, never what a passing test waits for. */
 const DEADLINE_MS = 20_000;
@@ -103,21 +104,25 @@ describe('slow and idle connections', () => {
     'when a request is under way and its connection goes quiet both ways, then it is closed after HTTP_IDLE_TIMEOUT_MS',
     { timeout: DEADLINE_MS },
     async () => {
-      // The only decode slot is taken, so the request waits for its answer with nothing moving.
+      // The only slot for large images is taken, so the request waits for its answer with nothing moving.
       const decoder = new ImageDecoder({ concurrency: 1, maxWaiting: 1 });
-      let release!: () => void;
+      let release: (() => void) | undefined;
       const holding = decoder.slots.run(() => new Promise<void>((resolve) => (release = resolve)));
-      const { port } = await listening({ ...quick, idleTimeoutMs: 1000 }, decoder);
-      const png = Buffer.from('89504e470d0a1a0a', 'hex');
-      const quiet = sendAndStop(
-        port,
-        `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${png.length}\r\n\r\n`,
-      );
-      quiet.socket.write(png);
-      expect(await quiet.closed).toBe('');
-      await vi.waitFor(() => expect(decoder.slots.waiting).toBe(1), { timeout: DEADLINE_MS });
-      release();
-      await holding;
+      try {
+        const { port } = await listening({ ...quick, idleTimeoutMs: 1000 }, decoder);
+        const png = await twoColourPng(1024, 1024);
+        const quiet = sendAndStop(
+          port,
+          `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${png.length}\r\n\r\n`,
+        );
+        quiet.socket.write(png);
+        expect(await quiet.closed).toBe('');
+        await vi.waitFor(() => expect(decoder.slots.waiting).toBe(1), { timeout: DEADLINE_MS });
+      } finally {
+        // Closing the API waits for requests in flight: free the slot even when an assertion failed.
+        release?.();
+        await holding;
+      }
     },
   );
 

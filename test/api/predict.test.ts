@@ -300,13 +300,13 @@ describe('POST /predict and /models', () => {
     expect(json.body.error.message).toContain(`images[0]: not a PNG or JPEG image: '${format}'`);
   });
 
-  it('when every decode slot is taken, then a request waits its turn, and one past the line gets 503 with Retry-After', async () => {
+  it('when every slot for large images is taken, then a large one waits its turn, one past the line gets 503 with Retry-After, and a small one is served at once', async () => {
     const busy = new ImageDecoder({ concurrency: 1, maxWaiting: 1 });
     const small = await startTestApi(redis, `${prefix}-busy`, join(dir, 'models'), { imageDecoder: busy });
+    let release: (() => void) | undefined;
     try {
       await small.predictor.refresh();
-      const png = await drawn(2);
-      let release!: () => void;
+      const png = await twoColourPng(1024, 1024);
       const holding = busy.slots.run(() => new Promise<void>((resolve) => (release = resolve)));
       const waiting = request(small.app.server)
         .post('/predict')
@@ -322,12 +322,22 @@ describe('POST /predict and /models', () => {
       expect(refused.headers['retry-after']).toBe('1');
       expect(refused.body.error.code).toBe('overloaded');
       expect(refused.body.error.message).toContain('try again in 1 s');
-      release();
+      // A 280x280 drawing has a line of its own: it does not wait behind the large ones.
+      const drawing = await request(small.app.server)
+        .post('/predict')
+        .set('content-type', 'image/png')
+        .send(await drawn(2))
+        .expect(200);
+      expect(drawing.body.predictions).toHaveLength(1);
+      expect(busy.slots.waiting).toBe(1);
+      release!();
       await holding;
       const served = await waiting;
       expect(served.status).toBe(200);
       expect(served.body.predictions).toHaveLength(1);
     } finally {
+      // Closing waits for requests in flight, so the slot must be free even when an assertion failed.
+      release?.();
       await small.close();
     }
   });

@@ -3,7 +3,7 @@ import { dirname, join } from 'node:path';
 import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readIdxImages } from '../../src/ml/data/idx.js';
-import { ImageInputError, imageToMnist, mnistImageToPng } from '../../src/ml/image-preprocess.js';
+import { ImageInputError, imageSize, imageToMnist, mnistImageToPng } from '../../src/ml/image-preprocess.js';
 import { createRandom } from '../../src/ml/random.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
 
@@ -208,6 +208,17 @@ describe('imageToMnist', () => {
     // Measured: at most 0.005 on the background, 0.010 mean difference from the clean drawing.
     expect(Math.max(...background)).toBeLessThan(0.05);
     expect(meanAbsDifference(result.pixels, clean.pixels)).toBeLessThan(0.02);
+  });
+
+  describe('imageSize', () => {
+    it('when asked, then it reads the size from the header, and refuses what imageToMnist refuses', async () => {
+      expect(await imageSize(await twoColourPng(2048, 1024))).toEqual({ width: 2048, height: 1024 });
+      const gif = await drawing({}).gif().toBuffer();
+      expect((await rejection(imageSize(gif))).message).toBe(
+        "not a PNG or JPEG image: 'gif' images are not accepted",
+      );
+      expect((await rejection(imageSize(new Uint8Array(0)))).message).toBe('the image is empty: 0 bytes');
+    });
   });
 
   describe('working size', () => {
