@@ -146,6 +146,36 @@ export const configSchema = z.object({
   PREDICT_BODY_LIMIT_BYTES: intFromEnv(16 * 1024 * 1024, 1024, 1024 ** 3),
   /** Most images one /predict request may carry. */
   PREDICT_MAX_IMAGES: intFromEnv(256, 1, 4096),
+  /**
+   * Most PNG/JPEG images one /predict request may carry: each is decoded, up to a few hundred ms
+   * of a core for a large PNG, where a numeric image costs microseconds (issue 12).
+   */
+  PREDICT_MAX_ENCODED_IMAGES: intFromEnv(16, 1, 4096),
+  /** PNG/JPEG decodes running at once in one API process: half the cores, so the rest keep serving. */
+  PREDICT_DECODE_CONCURRENCY: intFromEnv(Math.max(1, Math.floor(availableParallelism() / 2)), 1, 64),
+  /** Decodes waiting for a slot, in arrival order; beyond them /predict answers 503 with Retry-After. */
+  PREDICT_DECODE_QUEUE: intFromEnv(32, 0, 100_000),
+  /**
+   * Longest a client may take to send a whole request, headers and body, before a 408: bounds
+   * trickled bodies. A full 16 MiB /predict body needs about 4.5 Mbit/s to make the default.
+   */
+  HTTP_REQUEST_TIMEOUT_MS: intFromEnv(30_000, 100, 3_600_000),
+  /** Longest a client may take to send the request line and headers, before a 408 (at most the above). */
+  HTTP_HEADERS_TIMEOUT_MS: intFromEnv(10_000, 100, 3_600_000),
+  /**
+   * A connection with a request under way and no traffic either way for this long is closed: a
+   * client that stopped reading its answer. At least 20 s, so the 15 s heartbeat keeps job event
+   * streams open. Between requests Fastify's keep-alive timeout (72 s) applies instead.
+   */
+  HTTP_IDLE_TIMEOUT_MS: intFromEnv(120_000, 20_000, 3_600_000),
+  /** Open connections the API takes; one more is closed as soon as it is accepted. */
+  HTTP_MAX_CONNECTIONS: intFromEnv(1000, 1, 1_000_000),
+  /**
+   * Job event streams (GET /jobs/:id/events) open at once per client address, and in all; then 429.
+   * Streams last as long as their job, so keep the total under HTTP_MAX_CONNECTIONS.
+   */
+  EVENT_STREAMS_PER_CLIENT: intFromEnv(10, 1, 100_000),
+  EVENT_STREAMS_MAX: intFromEnv(500, 1, 1_000_000),
   /** Finished jobs kept readable: at most this many, for at most this long. */
   JOB_RETENTION_COUNT: intFromEnv(1000, 1, 1_000_000),
   JOB_RETENTION_HOURS: intFromEnv(24 * 7, 1, 24 * 365),

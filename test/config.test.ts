@@ -1,4 +1,5 @@
 import { readFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { checkApiExposure, ConfigError, configSchema, isLoopbackHost, loadConfig } from '../src/config.js';
 
@@ -61,6 +62,25 @@ describe('config', () => {
       WORKER_CONCURRENCY: 2,
       TF_BACKEND: 'cpu',
     });
+  });
+
+  it('when nothing is set, then the work and connections one client can hold are bounded (issue 12)', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      PREDICT_MAX_IMAGES: 256,
+      PREDICT_MAX_ENCODED_IMAGES: 16,
+      PREDICT_DECODE_QUEUE: 32,
+      HTTP_REQUEST_TIMEOUT_MS: 30_000,
+      HTTP_HEADERS_TIMEOUT_MS: 10_000,
+      HTTP_IDLE_TIMEOUT_MS: 120_000,
+      HTTP_MAX_CONNECTIONS: 1000,
+      EVENT_STREAMS_PER_CLIENT: 10,
+      EVENT_STREAMS_MAX: 500,
+    });
+    expect(config.PREDICT_DECODE_CONCURRENCY).toBe(Math.max(1, Math.floor(availableParallelism() / 2)));
+    // Below the event streams' 15 s heartbeat, an idle timeout would end every stream.
+    expect(() => loadConfig({ HTTP_IDLE_TIMEOUT_MS: '10000' })).toThrow('HTTP_IDLE_TIMEOUT_MS');
+    expect(() => loadConfig({ PREDICT_DECODE_CONCURRENCY: '0' })).toThrow('PREDICT_DECODE_CONCURRENCY');
   });
 
   it.each([

@@ -5,8 +5,11 @@ import type { TrainingJobs } from '../jobs/training-jobs.js';
 import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
+import { connectionLimitOptions, type ConnectionLimits } from './connection-limits.js';
 import { frameworkErrorOptions } from './framework-errors.js';
+import { ImageDecoder } from './image-decoder.js';
 import type { Predictor } from './predictor.js';
+import type { StreamCapOptions } from './stream-caps.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { authPlugin, type AuthOptions } from './plugins/auth.js';
@@ -49,10 +52,18 @@ export interface AppOptions {
   rateLimit?: RateLimitSettings;
   /** Largest /predict body in bytes (a batch of images as JSON numbers is a few MB); @default 16 MiB */
   predictBodyLimit?: number;
+  /** Most PNG/JPEG images in one /predict request; @default 16 */
+  predictMaxEncodedImages?: number;
+  /** Decodes /predict's PNG/JPEG images, a bounded number at a time; @default one at a time */
+  imageDecoder?: ImageDecoder;
   /** Directories whose data sets jobs may name by absolute path; @default none */
   datasetDirs?: string[];
   /** Most epochs x training images per job; @default no limit */
   maxJobImages?: number;
+  /** Timeouts for slow clients and the cap on open connections; @default Fastify's (none) */
+  connectionLimits?: ConnectionLimits;
+  /** Job event streams open at once per client address and in all; @default no cap */
+  eventStreams?: StreamCapOptions;
   /** Whether the process is shutting down, for /readyz; @default never */
   shuttingDown?: () => boolean;
   /** The web page at `/`; @default the vite build in dist/web */
@@ -78,7 +89,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     return503OnClosing: false,
     genReqId: () => crypto.randomUUID(),
     trustProxy: trustProxyOption(options.trustProxy ?? false),
+    ...(options.connectionLimits ? connectionLimitOptions(options.connectionLimits) : {}),
   }).withTypeProvider<ZodTypeProvider>();
+  if (options.connectionLimits) app.server.maxConnections = options.connectionLimits.maxConnections;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.decorate('jobs', deps.jobs);
@@ -110,6 +123,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   await app.register(jobRoutes, {
     datasetDirs: options.datasetDirs ?? [],
     ...(options.maxJobImages ? { maxImages: options.maxJobImages } : {}),
+    ...(options.eventStreams ? { eventStreams: options.eventStreams } : {}),
   });
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);
@@ -118,7 +132,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     await app.register(modelRoutes);
     await app.register(predictRoutes, {
       maxBatch: deps.serving.maxBatch ?? 256,
+      maxEncodedImages: options.predictMaxEncodedImages ?? 16,
       bodyLimit: options.predictBodyLimit ?? 16 * 1024 * 1024,
+      decoder: options.imageDecoder ?? new ImageDecoder(),
     });
   }
   await registerWeb(app, options.web);

@@ -9,6 +9,7 @@ import { ALIAS_CHANNEL, ModelAliases } from '../registry/model-aliases.js';
 import { ModelStore } from '../registry/model-store.js';
 import { subscribeVersions } from '../registry/announcer.js';
 import { buildApp } from './app.js';
+import { ImageDecoder } from './image-decoder.js';
 import { ServiceMetrics } from './plugins/metrics.js';
 import { Predictor } from './predictor.js';
 
@@ -78,6 +79,18 @@ runProcess(async () => {
       datasetDirs: config.DATASET_DIRS,
       maxJobImages: config.JOB_MAX_IMAGES,
       predictBodyLimit: config.PREDICT_BODY_LIMIT_BYTES,
+      predictMaxEncodedImages: config.PREDICT_MAX_ENCODED_IMAGES,
+      imageDecoder: new ImageDecoder({
+        concurrency: config.PREDICT_DECODE_CONCURRENCY,
+        maxWaiting: config.PREDICT_DECODE_QUEUE,
+      }),
+      connectionLimits: {
+        requestTimeoutMs: config.HTTP_REQUEST_TIMEOUT_MS,
+        headersTimeoutMs: config.HTTP_HEADERS_TIMEOUT_MS,
+        idleTimeoutMs: config.HTTP_IDLE_TIMEOUT_MS,
+        maxConnections: config.HTTP_MAX_CONNECTIONS,
+      },
+      eventStreams: { perClient: config.EVENT_STREAMS_PER_CLIENT, total: config.EVENT_STREAMS_MAX },
       metrics,
       rateLimit: {
         redis,

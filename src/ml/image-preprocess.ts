@@ -4,6 +4,7 @@
  * aspect ratio, anti-aliased, then placed in 28x28 so that its centre of mass is at pixel (14, 14).
  * Plain typed arrays only: the caller batches them into tensors.
  */
+import { setImmediate } from 'node:timers/promises';
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
 
 // libvips caches up to 100 operations and 50 MB of their results, for a program that repeats work
@@ -16,9 +17,14 @@ export const DIGIT_BOX = 20;
 /** Measured on t10k: MNIST's mean centre of mass is (14.0, 14.0) in pixel-index coordinates. */
 const CENTRE = 14;
 export const DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096;
-/** The output is 20 px tall, so analysing more pixels than this only costs time. */
-const WORKING_SIZE = 1024;
-const ACCEPTED_FORMATS = new Set(['png', 'jpeg', 'webp', 'gif']);
+/**
+ * Largest side the analysis runs at. The output is 20 px, and a 280x280 canvas (the web page's)
+ * is analysed as it came. Each pass over the pixels is JavaScript on the caller's event loop:
+ * at 512 a pass takes a few ms, at 1024 four times that (issue 12, decode amplification).
+ */
+export const WORKING_SIZE = 512;
+/** What the API documents; GIF, WebP, SVG, TIFF... are refused from the header, by name. */
+const ACCEPTED_FORMATS = new Set(['png', 'jpeg']);
 /** Reproduced MNIST best in the round-trip test (lower error than mitchell, cubic or linear). */
 const RESIZE_KERNEL = 'lanczos3';
 
@@ -54,6 +60,8 @@ export interface MnistImage {
   /** Size of the decoded image (first page, EXIF orientation applied). */
   width: number;
   height: number;
+  /** Size the analysis ran at: the image shrunk to fit WORKING_SIZE while it was decoded. */
+  analysed: { width: number; height: number };
 }
 
 interface Gray {
@@ -73,16 +81,36 @@ export async function imageToMnist(
   bytes: Uint8Array,
   options: ImageToMnistOptions = {},
 ): Promise<MnistImage> {
+  const maxPixels = checkedInput(bytes, options);
+  const { width, height, gray } = await decodeToGray(bytes, maxPixels);
+  // Between passes, other requests get the event loop: a pass is a few ms, three in a row are not.
+  await setImmediate();
+  const { levels, inverted } = inkLevels(gray);
+  await setImmediate();
+  const box = inkBox(levels, gray.width, gray.height);
+  const pixels = centreByMass(await fitIntoDigitBox(levels, gray.width, box));
+  return { pixels, inverted, width, height, analysed: { width: gray.width, height: gray.height } };
+}
+
+/**
+ * The size of an image from its header only, with the same checks as imageToMnist (format, pixel
+ * limit): what decoding it would cost, known for about a millisecond's work.
+ */
+export async function imageSize(
+  bytes: Uint8Array,
+  options: ImageToMnistOptions = {},
+): Promise<{ width: number; height: number }> {
+  return readHeader(bytes, checkedInput(bytes, options));
+}
+
+/** The pixel limit to apply, once the input is known not to be empty. */
+function checkedInput(bytes: Uint8Array, options: ImageToMnistOptions): number {
   if (bytes.length === 0) throw new ImageInputError('the image is empty: 0 bytes');
   const maxPixels = options.maxInputPixels ?? DEFAULT_MAX_INPUT_PIXELS;
   if (!(Number.isInteger(maxPixels) && maxPixels > 0)) {
     throw new RangeError(`maxInputPixels must be a positive integer, got ${maxPixels}`);
   }
-  const { width, height, gray } = await decodeToGray(bytes, maxPixels);
-  const { levels, inverted } = inkLevels(gray);
-  const box = inkBox(levels, gray.width, gray.height);
-  const pixels = centreByMass(await fitIntoDigitBox(levels, gray.width, box));
-  return { pixels, inverted, width, height };
+  return maxPixels;
 }
 
 /** Renders a size x size image (Uint8Array 0..255, or Float32Array 0..1) as a one-channel grayscale PNG. */
@@ -105,6 +133,9 @@ async function decodeToGray(
   // The limit again, in case the header check and the decoder ever disagree about the size; failOn
   // keeps sharp's default 'warning', which its docs recommend for untrusted input.
   const options: SharpOptions = { limitInputPixels: maxPixels, pages: 1, autoOrient: true };
+  // Shrunk while decoding, on libuv's threads: JPEG decodes at 1/2 to 1/8 scale (shrink-on-load);
+  // PNG has no reduced decode, but libvips streams it through the shrink in strips, so a 4096x4096
+  // PNG costs its inflate time (about 0.1-0.3 s of one core here) and 30 MB, not 64 MB of pixels.
   const decoded = await sharp(bytes, options)
     .resize(WORKING_SIZE, WORKING_SIZE, { fit: 'inside', withoutEnlargement: true })
     .toColourspace('srgb')

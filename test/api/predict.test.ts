@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
+import { ImageDecoder } from '../../src/api/image-decoder.js';
 import type { Predictor } from '../../src/api/predictor.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { loadDataset, subset, type ImageSet } from '../../src/ml/data/dataset.js';
@@ -14,6 +15,7 @@ import { PIXELS } from '../../src/ml/predict.js';
 import type { ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { twoColourPng } from '../helpers/two-colour-png.js';
 
 describe('POST /predict and /models', () => {
   const prefix = uniquePrefix('predict');
@@ -25,6 +27,7 @@ describe('POST /predict and /models', () => {
   let api: TestApi;
   let test: ImageSet;
   let firstModel: tf.LayersModel;
+  const decoder = new ImageDecoder();
 
   const digit = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 255);
   const digitBytes = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS));
@@ -39,7 +42,7 @@ describe('POST /predict and /models', () => {
     await initBackend('wasm');
     dir = await mkdtemp(join(tmpdir(), 'predict-'));
     test = subset((await loadDataset('mnist')).test, 0, 500);
-    api = await startTestApi(redis, prefix, join(dir, 'models'), { maxBatch: 256 });
+    api = await startTestApi(redis, prefix, join(dir, 'models'), { maxBatch: 256, imageDecoder: decoder });
     ({ app, predictor, store } = api);
   });
 
@@ -211,20 +214,133 @@ describe('POST /predict and /models', () => {
     async () => {
       const count = 200;
       const pngs = await Promise.all(Array.from({ length: count }, (_, i) => drawn(i)));
-      const fromPng = await request(app.server)
-        .post('/predict')
-        .send({ images: pngs.map((png) => png.toString('base64')) })
-        .expect(200);
+      // 16 files per request at most (PREDICT_MAX_ENCODED_IMAGES).
+      const fromPng: { label: number }[] = [];
+      for (let start = 0; start < count; start += 16) {
+        const images = pngs.slice(start, start + 16).map((png) => png.toString('base64'));
+        const res = await request(app.server).post('/predict').send({ images }).expect(200);
+        fromPng.push(...res.body.predictions);
+      }
       const fromPixels = await request(app.server)
         .post('/predict')
         .send({ images: Array.from({ length: count }, (_, i) => digit(i)) })
         .expect(200);
-      const same = fromPng.body.predictions.filter(
-        (p: { label: number }, i: number) => p.label === fromPixels.body.predictions[i].label,
-      ).length;
+      const same = fromPng.filter((p, i) => p.label === fromPixels.body.predictions[i].label).length;
       expect(same / count).toBeGreaterThanOrEqual(0.95);
     },
   );
+
+  it('when a request carries more than 16 PNG/JPEG images, then it is refused before any is decoded, while 200 numeric ones are taken', async () => {
+    const png = (await drawn(1)).toString('base64');
+    const decodes = decoder.counts.decodes;
+    const tooMany = await request(app.server)
+      .post('/predict')
+      .send({ images: new Array(17).fill(png) })
+      .expect(400);
+    expect(tooMany.body.error).toEqual({
+      code: 'batch_too_large',
+      message: 'images has 17 PNG/JPEG images; at most 16 per request (as numbers, up to 256)',
+    });
+    expect(decoder.counts.decodes).toBe(decodes);
+    const mixed = await request(app.server)
+      .post('/predict')
+      .send({ images: [...new Array(16).fill(png), ...Array.from({ length: 200 }, (_, i) => digit(i))] })
+      .expect(200);
+    expect(mixed.body.predictions).toHaveLength(216);
+    expect(decoder.counts.decodes).toBe(decodes + 16);
+  });
+
+  it('when an image of a batch is bad, then the files after it are not decoded, and bad numbers stop it before any file is', async () => {
+    const [first, third, fourth] = await Promise.all([drawn(1), drawn(3), drawn(4)]);
+    const truncated = first.subarray(0, 100);
+    const before = decoder.counts.decodes;
+    const badFile = await request(app.server)
+      .post('/predict')
+      .send({ images: [first, truncated, third, fourth].map((png) => png.toString('base64')) })
+      .expect(400);
+    expect(badFile.body.error.message).toMatch(/^images\[1\]: not a PNG or JPEG image/);
+    expect(decoder.counts.decodes - before).toBe(2);
+    const badNumbers = await request(app.server)
+      .post('/predict')
+      .send({ images: [first.toString('base64'), third.toString('base64'), [2, ...new Array(783).fill(0)]] })
+      .expect(400);
+    expect(badNumbers.body.error.message).toContain('images[2][0][0] is 2');
+    expect(decoder.counts.decodes - before).toBe(2);
+  });
+
+  it('when a large two-colour PNG arrives, then it is analysed at 512 x 512 at most', async () => {
+    const analysed = decoder.counts.analysedPixels;
+    const res = await request(app.server)
+      .post('/predict')
+      .set('content-type', 'image/png')
+      .send(await twoColourPng(2048, 2048))
+      .expect(200);
+    expect(res.body.predictions).toHaveLength(1);
+    expect(decoder.counts.analysedPixels - analysed).toBe(512 * 512);
+  });
+
+  it.each([
+    ['a GIF sent as image/png', 'gif', (image: Sharp) => image.gif()],
+    ['a WebP sent as image/png', 'webp', (image: Sharp) => image.webp()],
+  ])('when the body is %s, then it answers 400 naming the format found', async (_name, format, encode) => {
+    const digit = sharp(Buffer.from(test.images.subarray(0, PIXELS)), {
+      raw: { width: 28, height: 28, channels: 1 },
+    }).resize(280, 280);
+    const bytes = await encode(digit).toBuffer();
+    const raw = await request(app.server).post('/predict').set('content-type', 'image/png').send(bytes);
+    expect(raw.status).toBe(400);
+    expect(raw.body.error).toEqual({
+      code: 'invalid_image',
+      message: `image: not a PNG or JPEG image: '${format}' images are not accepted`,
+    });
+    const json = await request(app.server)
+      .post('/predict')
+      .send({ images: [bytes.toString('base64')] });
+    expect(json.status).toBe(400);
+    expect(json.body.error.message).toContain(`images[0]: not a PNG or JPEG image: '${format}'`);
+  });
+
+  it('when every slot for large images is taken, then a large one waits its turn, one past the line gets 503 with Retry-After, and a small one is served at once', async () => {
+    const busy = new ImageDecoder({ concurrency: 1, maxWaiting: 1 });
+    const small = await startTestApi(redis, `${prefix}-busy`, join(dir, 'models'), { imageDecoder: busy });
+    let release: (() => void) | undefined;
+    try {
+      await small.predictor.refresh();
+      const png = await twoColourPng(1024, 1024);
+      const holding = busy.slots.run(() => new Promise<void>((resolve) => (release = resolve)));
+      const waiting = request(small.app.server)
+        .post('/predict')
+        .set('content-type', 'image/png')
+        .send(png)
+        .then((res) => res);
+      await vi.waitFor(() => expect(busy.slots.waiting).toBe(1), { timeout: 10_000 });
+      const refused = await request(small.app.server)
+        .post('/predict')
+        .set('content-type', 'image/png')
+        .send(png);
+      expect(refused.status).toBe(503);
+      expect(refused.headers['retry-after']).toBe('1');
+      expect(refused.body.error.code).toBe('overloaded');
+      expect(refused.body.error.message).toContain('try again in 1 s');
+      // A 280x280 drawing has a line of its own: it does not wait behind the large ones.
+      const drawing = await request(small.app.server)
+        .post('/predict')
+        .set('content-type', 'image/png')
+        .send(await drawn(2))
+        .expect(200);
+      expect(drawing.body.predictions).toHaveLength(1);
+      expect(busy.slots.waiting).toBe(1);
+      release!();
+      await holding;
+      const served = await waiting;
+      expect(served.status).toBe(200);
+      expect(served.body.predictions).toHaveLength(1);
+    } finally {
+      // Closing waits for requests in flight, so the slot must be free even when an assertion failed.
+      release?.();
+      await small.close();
+    }
+  });
 
   it('when an image comes as raw PNG or JPEG bytes or as a data URL, then it is read like the base64 one', async () => {
     const png = await drawn(11);

