@@ -98,6 +98,12 @@ export interface PublishOptions {
    * simply have no images.
    */
   misclassifiedImages?: Uint8Array;
+  /**
+   * Runs once the version is written aside, just before it takes a number and becomes visible;
+   * throwing stops the publication and removes what was written. A worker claims its right to
+   * publish here, so the claim comes as close as it can to the rename that makes the version visible.
+   */
+  beforeVisible?: () => Promise<void>;
 }
 
 /** A version's metadata.json cannot be read as metadata, or a report cannot be stored as one. */
@@ -150,6 +156,7 @@ export class ModelStore {
         const sprite = await digitSpritePng(images, report.misclassified.length);
         await writeDurably(path.join(staging, MISCLASSIFIED_PNG), sprite);
       }
+      await options.beforeVisible?.();
       for (;;) {
         const version = await this.claim();
         const metadata = { version, createdAt: new Date().toISOString(), ...checked };

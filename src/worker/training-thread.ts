@@ -119,15 +119,30 @@ async function main(): Promise<void> {
     },
   });
   try {
-    // A cancel sent during the final evaluation (synchronous work), or one whose message was
-    // lost, must still stop the job before a version appears; a hand-over need not, the work is
-    // done. The worker answers by claiming the job's ending in Redis (src/jobs/job-endings.ts).
-    const allowed = await mayPublish();
-    const reason = controller.signal.reason as Error | undefined;
-    if (controller.signal.aborted && reason?.message !== HANDED_OVER) throw reason;
-    // The worker sends the cancel itself first, so a refusal has already aborted us above.
-    if (!allowed) throw new Error('the worker refused to publish');
-    const metadata = await store.publish(model, training, { jobId: input.jobId, misclassifiedImages });
+    let already: ModelMetadata | null = null;
+    const metadata = await store
+      .publish(model, training, {
+        jobId: input.jobId,
+        misclassifiedImages,
+        beforeVisible: async () => {
+          // A cancel sent during the final evaluation (synchronous work), or one whose message was
+          // lost, must still stop the job before a version appears; a hand-over need not, the work
+          // is done. The worker answers by claiming the job's ending in Redis, fenced with its
+          // lock (src/jobs/job-endings.ts).
+          const allowed = await mayPublish();
+          const reason = controller.signal.reason as Error | undefined;
+          if (controller.signal.aborted && reason?.message !== HANDED_OVER) throw reason;
+          // The worker sends the cancel itself first, so a cancel has already aborted us above.
+          if (!allowed) throw new Error('the worker refused to publish');
+          // A worker that lost this job may have published it since we looked at the start.
+          already = await store.findByJob(input.jobId);
+          if (already) throw new Error(`job ${input.jobId} already published version ${already.version}`);
+        },
+      })
+      .catch((error: unknown) => {
+        if (already) return already;
+        throw error;
+      });
     await checkpoints.remove(input.jobId);
     send({ type: 'done', result: resultOf(metadata) });
   } finally {
