@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   jobDataSchema,
+  jobIdSchema,
   jobProgressSchema,
   TRAINING_QUEUE,
   type JobData,
@@ -13,6 +14,7 @@ import { LOCK_LOST } from '../jobs/job-endings.js';
 import { CANCELLED_REASON, cancelChannel, TrainingJobs } from '../jobs/training-jobs.js';
 import { errorMessage } from '../fs-durable.js';
 import type { BackendName } from '../ml/backend/index.js';
+import { subscribeChannel } from '../redis-channel.js';
 import { publishVersion } from '../registry/announcer.js';
 import { Checkpoints } from './checkpoints.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
@@ -108,11 +110,14 @@ export async function startTrainingWorker(
     logger.info({ jobId: job.id, modelVersion: result.modelVersion }, 'training job completed');
   });
 
-  const subscriber = options.connection.duplicate();
-  subscriber.on('error', (err) => logger.warn({ err }, 'cancel channel: Redis connection trouble'));
-  await subscriber.subscribe(cancelChannel(options.prefix));
-  subscriber.on('message', (_channel, jobId: string) => {
-    if (worker.cancelJob(jobId, CANCELLED_REASON)) logger.info({ jobId }, 'cancelling training job');
+  // The message is a bare job id; anything else is logged and dropped.
+  const cancels = await subscribeChannel(options.connection, cancelChannel(options.prefix), jobIdSchema, {
+    decode: (text) => text,
+    onMessage: (jobId) => {
+      if (worker.cancelJob(jobId, CANCELLED_REASON)) logger.info({ jobId }, 'cancelling training job');
+    },
+    onInvalid: (problem) => logger.warn({ problem }, 'dropped a malformed pub/sub message'),
+    onError: (err) => logger.warn({ err }, 'cancel channel: Redis connection trouble'),
   });
 
   async function processJob(
@@ -272,7 +277,7 @@ export async function startTrainingWorker(
       for (const thread of running) thread.postMessage({ type: 'handover', now: true } satisfies ToThread);
     }, graceMs);
     await closed.finally(() => clearTimeout(timer));
-    await subscriber.quit();
+    await cancels.close();
     await jobs.close();
   }
 }

@@ -12,8 +12,8 @@ import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-par
 import { ModelStore } from '../../src/registry/model-store.js';
 import { startTrainingWorker, type TrainingWorkerOptions } from '../../src/worker/training-worker.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const STOLEN = 'token-of-another-worker';
 
 describe('a worker that lost its job lock', () => {
@@ -24,15 +24,6 @@ describe('a worker that lost its job lock', () => {
   let store: ModelStore;
   let worker: Awaited<ReturnType<typeof startTrainingWorker>> | undefined;
   const logs: { msg: string; jobId?: string; noticedBy?: string }[] = [];
-
-  async function waitUntil<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-    for (let i = 0; i < 2400; i++) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      await sleep(50);
-    }
-    throw new Error(`timed out waiting for ${what}`);
-  }
 
   const view = (id: string) => jobs.get(id) as Promise<JobView>;
 
@@ -60,7 +51,7 @@ describe('a worker that lost its job lock', () => {
 
   /** Until the worker let the job go, or (what must not happen) published a version for it. */
   const lettingGo = (id: string) =>
-    waitUntil(`the worker to let job ${id} go`, async () => {
+    until(`the worker to let job ${id} go`, async () => {
       if (logs.some((l) => l.jobId === id && l.msg.startsWith('training stopped after losing'))) return true;
       return (await store.findByJob(id)) ? true : undefined;
     });
@@ -100,7 +91,7 @@ describe('a worker that lost its job lock', () => {
 
     // The other holder goes away: the job is stalled, picked up again, and published once.
     await redis.del(jobs.endings.lockKey(id));
-    const final = await waitUntil('the job to finish', async () => {
+    const final = await until('the job to finish', async () => {
       const v = await view(id);
       return v.finishedAt ? v : undefined;
     });
