@@ -7,6 +7,7 @@ import { initBackend } from '../ml/backend/index.js';
 import { runProcess } from '../run-process.js';
 import { ModelAliases } from '../registry/model-aliases.js';
 import { ModelStore } from '../registry/model-store.js';
+import { cleanLeftovers } from '../registry/store-cleanup.js';
 import { buildApp } from './app.js';
 import { ServiceMetrics } from './plugins/metrics.js';
 import { Predictor } from './predictor.js';
@@ -34,6 +35,7 @@ runProcess(async () => {
     'TensorFlow.js backend',
   );
   const store = new ModelStore(config.MODEL_DIR);
+  await cleanLeftovers(store, logger);
   const metrics = new ServiceMetrics({
     jobCounts: () => jobs.counts(),
     trainingSpeeds: () => jobs.trainingSpeeds(),

@@ -55,7 +55,10 @@ const resultOf = (m: ModelMetadata): JobResult => ({
 
 async function main(): Promise<void> {
   const store = new ModelStore(input.modelDir);
-  const checkpoints = new Checkpoints(input.checkpointDir);
+  const corruptCheckpoints: string[] = [];
+  const checkpoints = new Checkpoints(input.checkpointDir, {
+    onCorrupt: (problem) => corruptCheckpoints.push(problem),
+  });
   // A retry of a job whose worker died after publishing: the version is there, report it.
   const published = await store.findByJob(input.jobId);
   if (published) {
@@ -66,7 +69,7 @@ async function main(): Promise<void> {
   const backend = await initBackend(input.backend);
   const checkpoint = await checkpoints.load(input.jobId);
   const history: EpochSummary[] = [...(checkpoint?.history ?? [])];
-  send({ type: 'started', backend: backend.name, resumedFromEpoch: history.length });
+  send({ type: 'started', backend: backend.name, resumedFromEpoch: history.length, corruptCheckpoints });
   let batches = 0;
   const report = (p: TrainProgress) =>
     send({

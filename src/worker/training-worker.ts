@@ -16,6 +16,8 @@ import { errorMessage } from '../fs-durable.js';
 import type { BackendName } from '../ml/backend/index.js';
 import { subscribeChannel } from '../redis-channel.js';
 import { publishVersion } from '../registry/announcer.js';
+import { ModelStore } from '../registry/model-store.js';
+import { cleanLeftovers } from '../registry/store-cleanup.js';
 import { Checkpoints } from './checkpoints.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
@@ -70,6 +72,7 @@ export async function startTrainingWorker(
   options: TrainingWorkerOptions,
 ): Promise<{ worker: Worker; close(): Promise<void> }> {
   const { logger } = options;
+  await cleanLeftovers(new ModelStore(options.modelDir), logger);
   const jobs = new TrainingJobs({ connection: options.connection, prefix: options.prefix });
   // Declared before the worker exists: it may start a waiting job before this function returns.
   // Threads training right now, so close() can ask each to stop and hand its job back.
@@ -175,6 +178,8 @@ export async function startTrainingWorker(
         thread.on('message', (message: FromThread) => {
           switch (message.type) {
             case 'started':
+              for (const problem of message.corruptCheckpoints)
+                log.warn({ problem }, 'skipped a corrupt checkpoint: resuming from an older one, or afresh');
               log.info(
                 { backend: message.backend, resumedFromEpoch: message.resumedFromEpoch },
                 'training started',
