@@ -3,15 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
-import { Predictor } from '../../src/api/predictor.js';
-import { JobEvents } from '../../src/jobs/job-events.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { ModelAliases } from '../../src/registry/model-aliases.js';
 import { ModelStore, type ModelMetadata } from '../../src/registry/model-store.js';
-import pino from 'pino';
+import { startTestApi, type TestApi } from '../helpers/api.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 
@@ -57,10 +52,8 @@ describe('PUT /models/aliases/:name against DELETE /models/:version', () => {
   const redis = connect();
   let dir: string;
   let store: GatedStore;
-  let jobs: TrainingJobs;
-  let jobEvents: JobEvents;
-  let predictor: Predictor;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let api: TestApi;
+  let app: TestApi['app'];
 
   async function publish(): Promise<number> {
     const model = buildModel('seed', 1);
@@ -78,18 +71,11 @@ describe('PUT /models/aliases/:name against DELETE /models/:version', () => {
     await initBackend('wasm');
     dir = await mkdtemp(join(tmpdir(), 'alias-race-'));
     store = new GatedStore(join(dir, 'models'));
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    jobEvents = new JobEvents(redis, prefix);
-    predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
-    const aliases = new ModelAliases(redis, prefix);
-    app = await buildApp({ jobs, jobEvents, serving: { predictor, store, aliases } });
-    await app.ready();
+    api = await startTestApi(redis, prefix, store.root, { store });
+    app = api.app;
   });
   afterAll(async () => {
-    predictor.close();
-    await app.close();
-    await jobEvents.close();
-    await jobs.close();
+    await api.close();
     await removePrefix(redis, prefix);
     await redis.quit();
     await rm(dir, { recursive: true, force: true });

@@ -4,10 +4,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/api/app.js';
-import { JobEvents } from '../../src/jobs/job-events.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from '../../src/ml/data/idx.js';
+import { startTestApi, type TestApi } from '../helpers/api.js';
 import { idxHeader } from '../helpers/idx-files.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
@@ -15,9 +13,7 @@ describe('JOB_MAX_IMAGES against the real size of a data set named by path', () 
   const prefix = uniquePrefix('work-bound');
   const redis = connect();
   let dir: string;
-  let jobs: TrainingJobs;
-  let jobEvents: JobEvents;
-  let app: Awaited<ReturnType<typeof buildApp>>;
+  let api: TestApi;
 
   /**
    * A data set directory whose training file's header says `count` images. Only headers are
@@ -35,19 +31,17 @@ describe('JOB_MAX_IMAGES against the real size of a data set named by path', () 
     return path;
   }
 
-  const post = (body: object) => request(app.server).post('/jobs').send(body);
+  const post = (body: object) => request(api.app.server).post('/jobs').send(body);
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'work-bound-'));
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    jobEvents = new JobEvents(redis, prefix);
-    app = await buildApp({ jobs, jobEvents }, { datasetDirs: [dir], maxJobImages: 1_000_000 });
-    await app.ready();
+    api = await startTestApi(redis, prefix, join(dir, 'models'), {
+      datasetDirs: [dir],
+      maxJobImages: 1_000_000,
+    });
   });
   afterAll(async () => {
-    await app.close();
-    await jobEvents.close();
-    await jobs.close();
+    await api.close();
     await removePrefix(redis, prefix);
     await redis.quit();
     await rm(dir, { recursive: true, force: true });

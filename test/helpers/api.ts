@@ -28,10 +28,18 @@ export async function startTestApi(
     predictor?: Partial<PredictorOptions>;
     /** The connection the aliases use (@default `redis`), for tests that take it away. */
     aliasConnection?: Redis;
+    /** The store (@default one in `modelDir`), for tests that hold its calls at a gate. */
+    store?: ModelStore;
   } = {},
 ): Promise<TestApi> {
-  const { maxBatch, predictor: predictorOptions, aliasConnection, ...appOptions } = options;
-  const store = new ModelStore(modelDir);
+  const {
+    maxBatch,
+    predictor: predictorOptions,
+    aliasConnection,
+    store: givenStore,
+    ...appOptions
+  } = options;
+  const store = givenStore ?? new ModelStore(modelDir);
   const jobs = new TrainingJobs({ connection: redis, prefix });
   const jobEvents = new JobEvents(redis, prefix);
   const predictor = new Predictor({ store, logger: pino({ level: 'silent' }), ...predictorOptions });
