@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import { predictBatch, PIXELS, type Prediction } from '../ml/predict.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { HttpError } from './http-error.js';
+import { serialRefresh } from '../serial-refresh.js';
 import { MicroBatcher } from './micro-batcher.js';
 
 export interface PredictorOptions {
@@ -36,32 +37,15 @@ export interface PredictResult {
 export class Predictor {
   private current: Loaded | undefined;
   private readonly pinned = new Map<number, Promise<Loaded>>();
-  private swapping: Promise<void> | undefined;
-  private again: Promise<void> | undefined;
+  /** Versions deleted while this process ran: never served again (numbers are never reused). */
+  private readonly deleted = new Set<number>();
+  /** Loads the newest version in the store if it is newer than the one served. Safe to call often. */
+  readonly refresh = serialRefresh(() => this.swapToLatest());
 
   constructor(private readonly options: PredictorOptions) {}
 
   get version(): number | null {
     return this.current?.version ?? null;
-  }
-
-  /** Loads the newest version in the store if it is newer than the one served. Safe to call often. */
-  refresh(): Promise<void> {
-    if (this.swapping) {
-      // The running swap may have looked at the store before this call's version was there: look
-      // again once it ends (one more look serves any number of calls made meanwhile).
-      this.again ??= this.swapping
-        .catch(() => undefined)
-        .then(() => {
-          this.again = undefined;
-          return this.refresh();
-        });
-      return this.again;
-    }
-    this.swapping = this.swapToLatest().finally(() => {
-      this.swapping = undefined;
-    });
-    return this.swapping;
   }
 
   /** Heard of a published version (Redis pub/sub): an older or equal one changes nothing. */
@@ -71,6 +55,8 @@ export class Predictor {
   }
 
   async predict(images: Float32Array[], version?: number): Promise<PredictResult> {
+    if (version !== undefined && this.deleted.has(version))
+      throw new HttpError(404, 'not_found', `model version ${version} not found`);
     const loaded =
       version === undefined || version === this.current?.version
         ? this.current
@@ -93,6 +79,30 @@ export class Predictor {
   /** Loads a version ahead of its first request (an alias was pointed at it). */
   async preload(version: number): Promise<void> {
     if (version !== this.current?.version) await this.pinnedVersion(version);
+  }
+
+  /**
+   * A version was deleted (here, or announced by another replica): requests pinned to it get a
+   * 404 from now on and its model is freed. If it was the one served, the newest remaining version
+   * takes over; with none left, none is served.
+   */
+  async evict(version: number): Promise<void> {
+    this.deleted.add(version);
+    const pinned = this.pinned.get(version);
+    if (pinned) {
+      this.pinned.delete(version);
+      void pinned.then(
+        (l) => this.retire(l),
+        () => undefined,
+      );
+    }
+    if (this.current?.version !== version) return;
+    await this.refresh();
+    const still = this.current;
+    if (still?.version === version) {
+      this.current = undefined;
+      this.retire(still);
+    }
   }
 
   close(): void {

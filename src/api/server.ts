@@ -5,13 +5,14 @@ import { TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
 import { initBackend } from '../ml/backend/index.js';
 import { runProcess } from '../run-process.js';
-import { ALIAS_CHANNEL, ModelAliases } from '../registry/model-aliases.js';
+import { ModelAliases } from '../registry/model-aliases.js';
 import { ModelStore } from '../registry/model-store.js';
-import { subscribeVersions } from '../registry/announcer.js';
+import { cleanLeftovers } from '../registry/store-cleanup.js';
 import { buildApp } from './app.js';
 import { ImageDecoder } from './image-decoder.js';
 import { ServiceMetrics } from './plugins/metrics.js';
 import { Predictor } from './predictor.js';
+import { followRegistry } from './registry-updates.js';
 
 /** The API process: `npm run start:api`. The only place that listens on a port. */
 runProcess(async () => {
@@ -27,15 +28,17 @@ runProcess(async () => {
     retention: { count: config.JOB_RETENTION_COUNT, ageSeconds: config.JOB_RETENTION_HOURS * 3600 },
     onError: (err) => logger.warn({ err }, 'job queue: Redis connection trouble'),
   });
-  const jobEvents = new JobEvents(redis, config.REDIS_PREFIX, (err) =>
-    logger.warn({ err }, 'job event stream: Redis connection trouble'),
-  );
+  const jobEvents = new JobEvents(redis, config.REDIS_PREFIX, {
+    onError: (err) => logger.warn({ err }, 'job event stream: Redis connection trouble'),
+    onInvalid: (problem) => logger.warn({ problem }, 'dropped a malformed job event'),
+  });
   const backend = await initBackend(config.TF_BACKEND);
   logger.info(
     { backend: backend.name, reason: backend.reason, skipped: backend.skipped },
     'TensorFlow.js backend',
   );
   const store = new ModelStore(config.MODEL_DIR);
+  await cleanLeftovers(store, logger);
   const metrics = new ServiceMetrics({
     jobCounts: () => jobs.counts(),
     trainingSpeeds: () => jobs.trainingSpeeds(),
@@ -48,20 +51,15 @@ runProcess(async () => {
     maxDelayMs: config.PREDICT_MAX_DELAY_MS,
   });
   await predictor.refresh();
-  const refreshFailed = (err: unknown) => logger.warn({ err }, 'could not check the model store');
-  const subscription = await subscribeVersions(redis, config.REDIS_PREFIX, (event) => {
-    predictor.onVersionPublished(event.version).catch(refreshFailed);
-  });
   const aliases = new ModelAliases(redis, config.REDIS_PREFIX);
-  const aliasSubscriber = redis.duplicate();
-  aliasSubscriber.on('error', (err) => logger.warn({ err }, 'alias updates: Redis connection trouble'));
-  await aliasSubscriber.subscribe(ALIAS_CHANNEL(config.REDIS_PREFIX));
-  aliasSubscriber.on('message', (_channel, message: string) => {
-    const { version } = JSON.parse(message) as { version: number | null };
-    if (version) predictor.preload(version).catch(refreshFailed);
+  const updates = await followRegistry({
+    redis,
+    prefix: config.REDIS_PREFIX,
+    predictor,
+    aliases,
+    logger,
+    pollMs: config.MODEL_POLL_MS,
   });
-  // Announcements are lost while Redis is away: the store itself is the source of truth.
-  const poll = setInterval(() => predictor.refresh().catch(refreshFailed), config.MODEL_POLL_MS);
   let shuttingDown = false;
   const app = await buildApp(
     { jobs, jobEvents, serving: { predictor, store, aliases, maxBatch: config.PREDICT_MAX_IMAGES } },
@@ -112,9 +110,7 @@ runProcess(async () => {
     }
     logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
     await app.close();
-    clearInterval(poll);
-    await subscription.close();
-    await aliasSubscriber.quit();
+    await updates.close();
     predictor.close();
     await jobEvents.close();
     await jobs.close();

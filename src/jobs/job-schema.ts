@@ -5,6 +5,9 @@ import { jobFailureCodeSchema } from './job-failure.js';
 /** The training queue's name; keys live under the deployment's REDIS_PREFIX. */
 export const TRAINING_QUEUE = 'training';
 
+/** A job id as BullMQ stores it and as it appears in paths and channels. */
+export const jobIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'not a job id');
+
 /** What a queued job carries: the validated parameters, with every default filled in. */
 export const jobDataSchema = z.object({ params: trainParamsSchema });
 export type JobData = z.infer<typeof jobDataSchema>;

@@ -301,7 +301,7 @@ async function readWeightsFile(root: string, relative: string): Promise<Uint8Arr
  * Bytes the specs occupy. String weights carry their lengths inline, so they are measured from
  * the data; when the data ends inside them, the result is only a lower bound.
  */
-function expectedByteLength(
+export function expectedByteLength(
   specs: tf.io.WeightsManifestEntry[],
   data: Uint8Array,
 ): { bytes: number; exact: boolean } {

@@ -1,11 +1,13 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { z } from 'zod';
+import { subscribeChannel, type Subscription } from '../redis-channel.js';
 import { modelVersionSchema } from './model-store.js';
 
 /**
- * "Version N is published" on Redis pub/sub, so API processes can hot-swap their model. Pub/sub
- * forgets messages sent while a subscriber is disconnected: a listener should also ask the store
- * for its latest version on start and after a reconnect.
+ * "Version N is published" and "version N is deleted" on Redis pub/sub, so API processes can
+ * hot-swap their model and stop serving deleted ones. Pub/sub forgets messages sent while a
+ * subscriber is disconnected: a listener should also ask the store for its latest version on
+ * start and after a reconnect.
  */
 
 export const MODEL_CHANNEL = (prefix: string) => `${prefix}:models`;
@@ -13,7 +15,16 @@ export const MODEL_CHANNEL = (prefix: string) => `${prefix}:models`;
 export const versionEventSchema = z.object({ version: modelVersionSchema, createdAt: z.iso.datetime() });
 export type VersionEvent = z.infer<typeof versionEventSchema>;
 
+export const deletionEventSchema = z.object({ version: modelVersionSchema, deletedAt: z.iso.datetime() });
+export type DeletionEvent = z.infer<typeof deletionEventSchema>;
+
+const modelEventSchema = z.union([versionEventSchema, deletionEventSchema]);
+
 export interface SubscribeOptions {
+  /** A version was deleted: replicas that hold it loaded drop it. @default ignored */
+  onDeleted?: (event: DeletionEvent) => void;
+  /** A message on the channel that is not an announcement, dropped. @default ignored */
+  onInvalid?: (problem: string) => void;
   /**
    * Connection errors of the subscriber; ioredis reconnects and resubscribes by itself meanwhile.
    * @default ignored
@@ -21,9 +32,7 @@ export interface SubscribeOptions {
   onError?: (error: Error) => void;
 }
 
-export interface Subscription {
-  close(): Promise<void>;
-}
+export type { Subscription };
 
 /** Resolves with the number of subscribers that received the event. */
 export async function publishVersion(redis: Redis, prefix: string, event: VersionEvent): Promise<number> {
@@ -31,10 +40,16 @@ export async function publishVersion(redis: Redis, prefix: string, event: Versio
   return redis.publish(MODEL_CHANNEL(prefix), JSON.stringify(checked));
 }
 
+/** Tells the API replicas that `version` is gone from the store. */
+export async function publishDeletion(redis: Redis, prefix: string, version: number): Promise<number> {
+  const event = deletionEventSchema.parse({ version, deletedAt: new Date().toISOString() });
+  return redis.publish(MODEL_CHANNEL(prefix), JSON.stringify(event));
+}
+
 /**
- * Calls `onVersion` for each well-formed announcement; anything else on the channel is ignored.
- * Opens its own connection (a subscribed connection can run no other command): from the URL, or
- * as a duplicate of the given one, which stays the caller's. `onVersion` must not throw.
+ * Calls `onVersion` for each well-formed announcement of a new version, `options.onDeleted` for
+ * each deletion; anything else on the channel is dropped. Opens its own connection, from the URL
+ * or as a duplicate of the given one. The callbacks must not throw.
  */
 export async function subscribeVersions(
   connection: string | Redis,
@@ -42,36 +57,12 @@ export async function subscribeVersions(
   onVersion: (event: VersionEvent) => void,
   options: SubscribeOptions = {},
 ): Promise<Subscription> {
-  const channel = MODEL_CHANNEL(prefix);
-  const subscriber = typeof connection === 'string' ? new Redis(connection) : connection.duplicate();
-  // Without a listener ioredis prints every connection error to the console.
-  subscriber.on('error', options.onError ?? (() => undefined));
-  subscriber.on('message', (from: string, message: string) => {
-    if (from !== channel) return;
-    const event = parseEvent(message);
-    if (event) onVersion(event);
-  });
-  try {
-    await subscriber.subscribe(channel);
-  } catch (err) {
-    subscriber.disconnect();
-    throw err;
-  }
-  return {
-    // quit() waits for pending replies; when the connection is already gone it just disconnects.
-    close: async () => {
-      await subscriber.quit().catch(() => subscriber.disconnect());
+  return subscribeChannel(connection, MODEL_CHANNEL(prefix), modelEventSchema, {
+    onMessage: (event) => {
+      if ('deletedAt' in event) options.onDeleted?.(event);
+      else onVersion(event);
     },
-  };
-}
-
-function parseEvent(message: string): VersionEvent | null {
-  let json: unknown;
-  try {
-    json = JSON.parse(message);
-  } catch {
-    return null;
-  }
-  const parsed = versionEventSchema.safeParse(json);
-  return parsed.success ? parsed.data : null;
+    ...(options.onInvalid ? { onInvalid: options.onInvalid } : {}),
+    ...(options.onError ? { onError: options.onError } : {}),
+  });
 }

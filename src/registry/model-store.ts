@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { lstat, mkdir, open, readdir, readFile, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
@@ -42,7 +42,8 @@ const classIndexSchema = z
   .max(NUM_CLASSES - 1);
 const metricsSchema = z.object({ train: z.number(), validation: z.number().nullable(), test: z.number() });
 
-const epochSummarySchema = z.object({
+/** One epoch's record, as kept in a version's history (and in checkpoints). */
+export const epochSummarySchema = z.object({
   epoch: z.int().min(1),
   loss: z.number(),
   accuracy: z.number(),
@@ -98,6 +99,12 @@ export interface PublishOptions {
    * simply have no images.
    */
   misclassifiedImages?: Uint8Array;
+  /**
+   * Runs once the version is written aside, just before it takes a number and becomes visible;
+   * throwing stops the publication and removes what was written. A worker claims its right to
+   * publish here, so the claim comes as close as it can to the rename that makes the version visible.
+   */
+  beforeVisible?: () => Promise<void>;
 }
 
 /** A version's metadata.json cannot be read as metadata, or a report cannot be stored as one. */
@@ -150,6 +157,7 @@ export class ModelStore {
         const sprite = await digitSpritePng(images, report.misclassified.length);
         await writeDurably(path.join(staging, MISCLASSIFIED_PNG), sprite);
       }
+      await options.beforeVisible?.();
       for (;;) {
         const version = await this.claim();
         const metadata = { version, createdAt: new Date().toISOString(), ...checked };
@@ -298,11 +306,15 @@ export class ModelStore {
     const target = path.join(trash, `${label}-${randomUUID()}`);
     try {
       await rename(entry, target);
-      return target;
     } catch (err) {
       if (isErrno(err, 'ENOENT')) return null;
       throw err;
     }
+    // A rename keeps the entry's old mtime: stamp it, or cleanStaging() elsewhere would take a
+    // deletion in progress for a crash's leftover. (A crash right here leaves one; it is.)
+    const now = new Date();
+    await utimes(target, now, now).catch(() => undefined);
+    return target;
   }
 
   private async getIfValid(version: number): Promise<ModelMetadata | null> {

@@ -14,7 +14,13 @@ export interface ThreadInput {
 }
 
 export type FromThread =
-  | { type: 'started'; backend: string; resumedFromEpoch: number }
+  | {
+      type: 'started';
+      backend: string;
+      resumedFromEpoch: number;
+      /** Checkpoints that could not be read back, skipped for an older one or a fresh start. */
+      corruptCheckpoints: string[];
+    }
   | { type: 'progress'; progress: JobProgress }
   | { type: 'done'; result: JobResult }
   /** Trained and evaluated: may it publish? (The job's ending, claimed in Redis, has the last word.) */

@@ -57,7 +57,10 @@ const resultOf = (m: ModelMetadata): JobResult => ({
 
 async function main(): Promise<void> {
   const store = new ModelStore(input.modelDir);
-  const checkpoints = new Checkpoints(input.checkpointDir);
+  const corruptCheckpoints: string[] = [];
+  const checkpoints = new Checkpoints(input.checkpointDir, {
+    onCorrupt: (problem) => corruptCheckpoints.push(problem),
+  });
   // A retry of a job whose worker died after publishing: the version is there, report it.
   const published = await store.findByJob(input.jobId);
   if (published) {
@@ -68,7 +71,7 @@ async function main(): Promise<void> {
   const backend = await initBackend(input.backend);
   const checkpoint = await checkpoints.load(input.jobId);
   const history: EpochSummary[] = [...(checkpoint?.history ?? [])];
-  send({ type: 'started', backend: backend.name, resumedFromEpoch: history.length });
+  send({ type: 'started', backend: backend.name, resumedFromEpoch: history.length, corruptCheckpoints });
   let batches = 0;
   const report = (p: TrainProgress) =>
     send({
@@ -121,15 +124,30 @@ async function main(): Promise<void> {
     },
   });
   try {
-    // A cancel sent during the final evaluation (synchronous work), or one whose message was
-    // lost, must still stop the job before a version appears; a hand-over need not, the work is
-    // done. The worker answers by claiming the job's ending in Redis (src/jobs/job-endings.ts).
-    const allowed = await mayPublish();
-    const reason = controller.signal.reason as Error | undefined;
-    if (controller.signal.aborted && reason?.message !== HANDED_OVER) throw reason;
-    // The worker sends the cancel itself first, so a refusal has already aborted us above.
-    if (!allowed) throw new Error('the worker refused to publish');
-    const metadata = await store.publish(model, training, { jobId: input.jobId, misclassifiedImages });
+    let already: ModelMetadata | null = null;
+    const metadata = await store
+      .publish(model, training, {
+        jobId: input.jobId,
+        misclassifiedImages,
+        beforeVisible: async () => {
+          // A cancel sent during the final evaluation (synchronous work), or one whose message was
+          // lost, must still stop the job before a version appears; a hand-over need not, the work
+          // is done. The worker answers by claiming the job's ending in Redis, fenced with its
+          // lock (src/jobs/job-endings.ts).
+          const allowed = await mayPublish();
+          const reason = controller.signal.reason as Error | undefined;
+          if (controller.signal.aborted && reason?.message !== HANDED_OVER) throw reason;
+          // The worker sends the cancel itself first, so a cancel has already aborted us above.
+          if (!allowed) throw new Error('the worker refused to publish');
+          // A worker that lost this job may have published it since we looked at the start.
+          already = await store.findByJob(input.jobId);
+          if (already) throw new Error(`job ${input.jobId} already published version ${already.version}`);
+        },
+      })
+      .catch((error: unknown) => {
+        if (already) return already;
+        throw error;
+      });
     await checkpoints.remove(input.jobId);
     send({ type: 'done', result: resultOf(metadata) });
   } finally {

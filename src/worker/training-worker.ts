@@ -4,15 +4,21 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   jobDataSchema,
+  jobIdSchema,
   jobProgressSchema,
   TRAINING_QUEUE,
   type JobData,
   type JobResult,
 } from '../jobs/job-schema.js';
 import { clientFailure } from '../jobs/job-failure.js';
+import { LOCK_LOST } from '../jobs/job-endings.js';
 import { CANCELLED_REASON, cancelChannel, TrainingJobs } from '../jobs/training-jobs.js';
+import { errorMessage } from '../fs-durable.js';
 import type { BackendName } from '../ml/backend/index.js';
+import { subscribeChannel } from '../redis-channel.js';
 import { publishVersion } from '../registry/announcer.js';
+import { ModelStore } from '../registry/model-store.js';
+import { cleanLeftovers } from '../registry/store-cleanup.js';
 import { Checkpoints } from './checkpoints.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
@@ -72,10 +78,13 @@ export async function startTrainingWorker(
   options: TrainingWorkerOptions,
 ): Promise<{ worker: Worker; close(): Promise<void> }> {
   const { logger } = options;
+  await cleanLeftovers(new ModelStore(options.modelDir), logger);
   const jobs = options.jobs ?? new TrainingJobs({ connection: options.connection, prefix: options.prefix });
   // Declared before the worker exists: it may start a waiting job before this function returns.
   // Threads training right now, so close() can ask each to stop and hand its job back.
   const running = new Set<Thread>();
+  // What to do, per job id, when BullMQ says this worker's lock on it could not be renewed.
+  const onLockLost = new Map<string, () => void>();
   let closing = false;
   const worker = new Worker<JobData, JobResult>(
     TRAINING_QUEUE,
@@ -90,6 +99,11 @@ export async function startTrainingWorker(
     },
   );
   worker.on('error', (error) => logger.error({ err: error }, 'training worker error'));
+  // BullMQ does not stop a processor whose lock lapsed (the process was paused, or cut off from
+  // Redis): another worker may already train the job, so this one must stop and publish nothing.
+  worker.on('lockRenewalFailed', (jobIds) => {
+    for (const id of jobIds) onLockLost.get(id)?.();
+  });
   const checkpoints = new Checkpoints(options.checkpointDir);
   worker.on('failed', (job, error) => {
     logger.warn({ jobId: job?.id, err: error }, 'training job failed');
@@ -105,11 +119,14 @@ export async function startTrainingWorker(
     logger.info({ jobId: job.id, modelVersion: result.modelVersion }, 'training job completed');
   });
 
-  const subscriber = options.connection.duplicate();
-  subscriber.on('error', (err) => logger.warn({ err }, 'cancel channel: Redis connection trouble'));
-  await subscriber.subscribe(cancelChannel(options.prefix));
-  subscriber.on('message', (_channel, jobId: string) => {
-    if (worker.cancelJob(jobId, CANCELLED_REASON)) logger.info({ jobId }, 'cancelling training job');
+  // The message is a bare job id; anything else is logged and dropped.
+  const cancels = await subscribeChannel(options.connection, cancelChannel(options.prefix), jobIdSchema, {
+    decode: (text) => text,
+    onMessage: (jobId) => {
+      if (worker.cancelJob(jobId, CANCELLED_REASON)) logger.info({ jobId }, 'cancelling training job');
+    },
+    onInvalid: (problem) => logger.warn({ problem }, 'dropped a malformed pub/sub message'),
+    onError: (err) => logger.warn({ err }, 'cancel channel: Redis connection trouble'),
   });
 
   async function processJob(
@@ -149,38 +166,62 @@ export async function startTrainingWorker(
     if (signal?.aborted) cancel();
     let publishing = false;
     let published = false;
+    let lockLost = false;
+    let claimFailed: Error | undefined;
+    const loseLock = (noticedBy: 'lock renewal' | 'the claim to publish') => {
+      if (lockLost) return;
+      lockLost = true;
+      log.warn(
+        { noticedBy },
+        'lost the job lock (paused, or cut off from Redis): stopping without publishing',
+      );
+      // Stops within a batch and keeps the checkpoint, as for a shutdown; nothing is handed back.
+      thread.postMessage({ type: 'handover', now: true } satisfies ToThread);
+    };
+    const lockRenewalFailed = () => loseLock('lock renewal');
+    onLockLost.set(job.id!, lockRenewalFailed);
+    const answer = (allowed: boolean) => thread.postMessage({ type: 'publish', allowed } satisfies ToThread);
     try {
       return await new Promise<JobResult>((resolve, reject) => {
         let settled = false;
         thread.on('message', (message: FromThread) => {
-          if (message.type === 'failed' && message.handedOver) {
-            settled = true;
-            // Back to the front of the queue, lock released, no attempt used: the next worker
-            // resumes from the checkpoint. WaitingError tells BullMQ the job has been moved.
-            log.info('training stopped for a shutdown; job handed back to the queue');
-            job.moveToWait(token).then(() => reject(new WaitingError()), reject);
-            return;
-          }
           switch (message.type) {
             case 'started':
+              for (const problem of message.corruptCheckpoints)
+                log.warn({ problem }, 'skipped a corrupt checkpoint: resuming from an older one, or afresh');
               log.info(
                 { backend: message.backend, resumedFromEpoch: message.resumedFromEpoch },
                 'training started',
               );
               break;
             case 'may-publish':
+              if (lockLost) {
+                answer(false);
+                break;
+              }
               // Claimed in Redis against a cancel, so the API never accepts one for a job that then
-              // completes. Fails open: with Redis away, a finished job publishes.
-              jobs.endings
-                .claim(job.id!, 'publishing')
-                .catch(() => 'publishing' as const)
-                .then((ending) => {
-                  publishing = ending === 'publishing';
-                  if (!publishing) cancel();
-                  thread.postMessage({ type: 'publish', allowed: publishing } satisfies ToThread);
-                });
+              // completes; and fenced with our lock token (src/jobs/job-endings.ts). Fails closed:
+              // an unfenced publication is how one job made two versions. The retry resumes from
+              // the last epoch's checkpoint.
+              jobs.endings.claimPublishing(job.id!, token).then(
+                (claim) => {
+                  if (claim === LOCK_LOST) loseLock('the claim to publish');
+                  publishing = claim === 'publishing';
+                  if (claim === 'cancelled') cancel();
+                  answer(publishing);
+                },
+                (err: unknown) => {
+                  claimFailed = new Error(
+                    `could not claim the publication, so the job is retried: ${errorMessage(err)}`,
+                  );
+                  log.warn({ err }, 'could not claim the publication; the job will be retried');
+                  answer(false);
+                },
+              );
               break;
             case 'progress':
+              // The job's new holder reports its progress now.
+              if (lockLost) break;
               job
                 .updateProgress(message.progress)
                 .catch((err: unknown) => log.warn({ err }, 'progress update failed'));
@@ -197,7 +238,18 @@ export async function startTrainingWorker(
               break;
             case 'failed':
               settled = true;
-              reject(failure(message, limit.expired() ? options.jobMaxSeconds : undefined));
+              if (lockLost) {
+                // BullMQ's own scripts check the lock too, so this failure is not recorded: the
+                // job stays with its new holder.
+                log.info('training stopped after losing the job lock; nothing published');
+                reject(new Error('lost the job lock to another worker; stopped without publishing'));
+              } else if (message.handedOver) {
+                // Back to the front of the queue, lock released, no attempt used: the next worker
+                // resumes from the checkpoint. WaitingError tells BullMQ the job has been moved.
+                log.info('training stopped for a shutdown; job handed back to the queue');
+                job.moveToWait(token).then(() => reject(new WaitingError()), reject);
+              } else
+                reject(claimFailed ?? failure(message, limit.expired() ? options.jobMaxSeconds : undefined));
               break;
           }
         });
@@ -212,6 +264,7 @@ export async function startTrainingWorker(
     } finally {
       limit.clear();
       running.delete(thread);
+      if (onLockLost.get(job.id!) === lockRenewalFailed) onLockLost.delete(job.id!);
       signal?.removeEventListener('abort', cancel);
       await thread.terminate();
       // The publication failed (a full disk, say): the retry trains again and may be cancelled.
@@ -238,7 +291,7 @@ export async function startTrainingWorker(
       for (const thread of running) thread.postMessage({ type: 'handover', now: true } satisfies ToThread);
     }, graceMs);
     await closed.finally(() => clearTimeout(timer));
-    await subscriber.quit();
+    await cancels.close();
     if (!options.jobs) await jobs.close();
   }
 }

@@ -12,6 +12,7 @@ export interface TestApi {
   jobs: TrainingJobs;
   store: ModelStore;
   predictor: Predictor;
+  aliases: ModelAliases;
   /** Listens on a free port of 127.0.0.1, for tests that speak raw TCP; answers the port. */
   listen(): Promise<number>;
   close(): Promise<void>;
@@ -22,14 +23,27 @@ export async function startTestApi(
   redis: Redis,
   prefix: string,
   modelDir: string,
-  options: AppOptions & { maxBatch?: number; predictor?: Partial<PredictorOptions> } = {},
+  options: AppOptions & {
+    maxBatch?: number;
+    predictor?: Partial<PredictorOptions>;
+    /** The connection the aliases use (@default `redis`), for tests that take it away. */
+    aliasConnection?: Redis;
+    /** The store (@default one in `modelDir`), for tests that hold its calls at a gate. */
+    store?: ModelStore;
+  } = {},
 ): Promise<TestApi> {
-  const { maxBatch, predictor: predictorOptions, ...appOptions } = options;
-  const store = new ModelStore(modelDir);
+  const {
+    maxBatch,
+    predictor: predictorOptions,
+    aliasConnection,
+    store: givenStore,
+    ...appOptions
+  } = options;
+  const store = givenStore ?? new ModelStore(modelDir);
   const jobs = new TrainingJobs({ connection: redis, prefix });
   const jobEvents = new JobEvents(redis, prefix);
   const predictor = new Predictor({ store, logger: pino({ level: 'silent' }), ...predictorOptions });
-  const aliases = new ModelAliases(redis, prefix);
+  const aliases = new ModelAliases(aliasConnection ?? redis, prefix);
   const app = await buildApp(
     { jobs, jobEvents, serving: { predictor, store, aliases, ...(maxBatch ? { maxBatch } : {}) } },
     appOptions,
@@ -40,6 +54,7 @@ export async function startTestApi(
     jobs,
     store,
     predictor,
+    aliases,
     async listen() {
       await app.listen({ port: 0, host: '127.0.0.1' });
       return (app.server.address() as { port: number }).port;

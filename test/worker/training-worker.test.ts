@@ -79,13 +79,13 @@ describe('the training worker, in process', () => {
    * `jobId`: whatever it does lands before that claim, by construction.
    */
   function beforePublishing(jobId: string, atClaim: () => Promise<unknown>): void {
-    const claim = jobs.endings.claim.bind(jobs.endings);
-    jobs.endings.claim = async (id, ending) => {
-      if (id === jobId && ending === 'publishing') {
-        jobs.endings.claim = claim;
+    const claim = jobs.endings.claimPublishing.bind(jobs.endings);
+    jobs.endings.claimPublishing = async (id, token) => {
+      if (id === jobId) {
+        jobs.endings.claimPublishing = claim;
         await atClaim();
       }
-      return claim(id, ending);
+      return claim(id, token);
     };
   }
 

@@ -2,7 +2,9 @@ import { isAbsolute, resolve, sep } from 'node:path';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { jobStateSchema, jobViewSchema, type JobView } from '../../jobs/job-schema.js';
-import { MAX_TRAIN_SIZE, trainParamsSchema, type TrainParams } from '../../ml/train-params.js';
+import { errorMessage } from '../../fs-durable.js';
+import { trainingImageCount } from '../../ml/data/dataset.js';
+import { trainParamsSchema, type TrainParams } from '../../ml/train-params.js';
 import { errorBodySchema } from '../error-handler.js';
 import { HttpError, notFound } from '../http-error.js';
 import { StreamCaps, type StreamCapOptions } from '../stream-caps.js';
@@ -47,7 +49,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     },
     async (request, reply) => {
       checkDatasetAllowed(request.body.dataset, datasetDirs);
-      checkWorkBound(request.body, options.maxImages);
+      await checkWorkBound(request.body, options.maxImages);
       const { view, created } = await jobs.enqueue(request.body, request.headers['idempotency-key']);
       request.log.info({ jobId: view.id, created }, created ? 'training job queued' : 'idempotent retry');
       return reply
@@ -203,13 +205,26 @@ function checkDatasetAllowed(dataset: string, allowed: string[]): void {
   throw new HttpError(400, 'invalid_request', message, [{ field: 'body.dataset', message }]);
 }
 
-function checkWorkBound(params: TrainParams, maxImages: number | undefined): void {
+async function checkWorkBound(params: TrainParams, maxImages: number | undefined): Promise<void> {
   if (maxImages === undefined) return;
-  // The data set's size is known only to the worker; a training file holds at most MAX_TRAIN_SIZE.
-  const images = params.epochs * (params.trainSize ?? MAX_TRAIN_SIZE - params.validationSize);
+  // What was asked for settles most jobs; otherwise the data set's real size counts: one given by
+  // path may hold far more than MNIST's 60,000 training images.
+  if (params.trainSize !== undefined && params.epochs * params.trainSize <= maxImages) return;
+  const available = Math.max(0, (await datasetSize(params.dataset)) - params.validationSize);
+  const images = params.epochs * Math.min(params.trainSize ?? available, available);
   if (images <= maxImages) return;
   const message =
     `epochs x training images is ${images.toLocaleString('en-US')}; this service trains at most ` +
     `${maxImages.toLocaleString('en-US')} per job (JOB_MAX_IMAGES): lower epochs or trainSize`;
   throw new HttpError(400, 'invalid_request', message, [{ field: 'body.epochs', message }]);
+}
+
+/** Without its size the bound cannot be checked: the job is refused, saying why. */
+async function datasetSize(dataset: string): Promise<number> {
+  try {
+    return await trainingImageCount(dataset);
+  } catch (err) {
+    const message = `dataset: cannot read its size to check it against JOB_MAX_IMAGES: ${errorMessage(err)}`;
+    throw new HttpError(400, 'invalid_request', message, [{ field: 'body.dataset', message }]);
+  }
 }

@@ -125,7 +125,9 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     },
     async (request, reply) => {
       const { version } = request.params;
-      const aliases = await app.aliases.pointingAt(version);
+      // Marked in Redis first, atomically against alias changes (src/registry/model-aliases.ts):
+      // from here on no alias can be pointed at it, however the requests interleave.
+      const aliases = await app.aliases.markDeleted(version);
       if (aliases.length > 0) {
         throw new HttpError(
           409,
@@ -133,10 +135,18 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
           `model version ${version} is aliased as ${aliases.join(', ')}; move the alias first`,
         );
       }
-      if (!(await app.store.remove(version))) throw notFound(`model version ${version}`);
+      if (!(await app.store.remove(version))) {
+        await app.aliases.unmarkDeleted(version);
+        throw notFound(`model version ${version}`);
+      }
       request.log.info({ modelVersion: version }, 'model version deleted');
-      // If it was the one served, fall back to the newest remaining.
-      await app.predictor.refresh();
+      // This replica stops serving it now, the others when they hear of it.
+      await app.predictor
+        .evict(version)
+        .catch((err: unknown) => request.log.warn({ err }, 'could not load another version to serve'));
+      await app.aliases
+        .announceDeleted(version)
+        .catch((err: unknown) => request.log.warn({ err }, 'could not announce the deletion'));
       return reply.status(204).send(null);
     },
   );
@@ -173,7 +183,9 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       const { name } = request.params;
       const { version } = request.body;
       if (!(await app.store.get(version))) throw notFound(`model version ${version}`);
-      await app.aliases.set(name, version);
+      // Refused when a DELETE of the version got there first (checked in the same script).
+      if (!(await app.aliases.set(name, version)))
+        throw new HttpError(404, 'not_found', `model version ${version} not found: it is being deleted`);
       request.log.info({ alias: name, modelVersion: version }, 'alias moved');
       return { name, version };
     },

@@ -6,7 +6,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
-import { readIdxImages, readIdxLabels, type IdxImages, type IdxLabels } from './idx.js';
+import { readIdxImageCount, readIdxImages, readIdxLabels, type IdxImages, type IdxLabels } from './idx.js';
 
 /** The model's input is 28 x 28: any other size is rejected rather than resized. */
 export const IMAGE_HEIGHT = 28;
@@ -107,6 +107,20 @@ export function subset(set: ImageSet, start: number, count: number): ImageSet {
     images: set.images.subarray(start * pixels, (start + count) * pixels),
     labels: set.labels.subarray(start, start + count),
   };
+}
+
+/** Images in the training file of the data sets known by name. */
+const KNOWN_TRAINING_IMAGES = { mnist: 60_000, 'fashion-mnist': 60_000 } as const;
+
+/**
+ * How many images the data set's training file holds (validation comes out of them): known for
+ * the named sets, read from the IDX header of one given by path. Reads no pixels.
+ */
+export async function trainingImageCount(dataset: DatasetName): Promise<number> {
+  if (dataset === 'mnist' || dataset === 'fashion-mnist') return KNOWN_TRAINING_IMAGES[dataset];
+  const dir = resolveDatasetDir(dataset);
+  await checkDirectory(dir);
+  return readIdxImageCount((await locateFiles(dir)).trainImages);
 }
 
 export function resolveDatasetDir(dataset: DatasetName): string {

@@ -3,9 +3,9 @@
  * then one 32-bit size per dimension) followed by the raw data. Only unsigned-byte files are read,
  * which is what MNIST-like data sets ship.
  */
-import { readFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { gunzip } from 'node:zlib';
+import { constants, gunzip, gunzipSync } from 'node:zlib';
 
 const gunzipAsync = promisify(gunzip);
 
@@ -70,6 +70,36 @@ export async function readIdxLabels(path: string): Promise<IdxLabels> {
   return parseIdxLabels(await readIdxBytes(path), path);
 }
 
+/** Bytes read to find an IDX header in a file, raw or gzip (its header first, then deflate). */
+const HEAD_BYTES = 1024;
+
+/**
+ * The number of images an IDX image file holds, from its header alone (raw or gzip): cheap enough
+ * for the API to check a job's size against the real data set without loading it.
+ */
+export async function readIdxImageCount(path: string): Promise<number> {
+  const handle = await open(path, 'r');
+  let head: Uint8Array;
+  try {
+    const buffer = Buffer.alloc(HEAD_BYTES);
+    const { bytesRead } = await handle.read(buffer, 0, HEAD_BYTES, 0);
+    head = buffer.subarray(0, bytesRead);
+  } finally {
+    await handle.close();
+  }
+  if (isGzip(head)) {
+    try {
+      // A sync flush decompresses what the first bytes hold, instead of failing on the cut;
+      // from 1 KiB, at most about 1 MiB comes out.
+      head = gunzipSync(head, { finishFlush: constants.Z_SYNC_FLUSH });
+    } catch (error) {
+      throw notGzip(path, error);
+    }
+  }
+  const [count = 0] = readHeader(head, path, IMAGES);
+  return count;
+}
+
 /** Reads a file, gunzipping it when its content (not its name) says it is gzip. */
 async function readIdxBytes(path: string): Promise<Uint8Array> {
   const bytes = await readFile(path);
@@ -77,11 +107,15 @@ async function readIdxBytes(path: string): Promise<Uint8Array> {
   try {
     return await gunzipAsync(bytes);
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new IdxFormatError(path, `starts like a gzip file (0x1f 0x8b) but does not decompress: ${reason}`, {
-      cause: error,
-    });
+    throw notGzip(path, error);
   }
+}
+
+function notGzip(path: string, error: unknown): IdxFormatError {
+  const reason = error instanceof Error ? error.message : String(error);
+  return new IdxFormatError(path, `starts like a gzip file (0x1f 0x8b) but does not decompress: ${reason}`, {
+    cause: error,
+  });
 }
 
 function isGzip(bytes: Uint8Array): boolean {

@@ -1,0 +1,149 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { followRegistry } from '../../src/api/registry-updates.js';
+import { buildModel } from '../../src/ml/architectures.js';
+import { initBackend } from '../../src/ml/backend/index.js';
+import { PIXELS } from '../../src/ml/predict.js';
+import { MODEL_CHANNEL } from '../../src/registry/announcer.js';
+import { ALIAS_CHANNEL, ModelAliases } from '../../src/registry/model-aliases.js';
+import { ModelStore } from '../../src/registry/model-store.js';
+import { startTestApi, type TestApi } from '../helpers/api.js';
+import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { trainingReportFixture } from '../helpers/training-report.js';
+import { until } from '../helpers/until.js';
+
+const image = Array.from({ length: PIXELS }, () => 0);
+
+/** An untrained model under a made-up report: a real version in the store, in milliseconds. */
+async function publishVersion(store: ModelStore): Promise<number> {
+  const model = buildModel('seed', 1);
+  try {
+    return (await store.publish(model, trainingReportFixture(), { jobId: null })).version;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** One API replica that follows the registry on Redis, as `npm run start:api` runs it. */
+async function replica(prefix: string, modelDir: string, logs: { msg: string; problem?: string }[] = []) {
+  const redis = connect();
+  const api = await startTestApi(redis, prefix, modelDir);
+  const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
+  await api.predictor.refresh();
+  const updates = await followRegistry({
+    redis,
+    prefix,
+    predictor: api.predictor,
+    aliases: api.aliases,
+    logger,
+    pollMs: 3_600_000,
+  });
+  const predict = (query = '') => request(api.app.server).post(`/predict${query}`).send({ image });
+  return {
+    api,
+    predict,
+    async close() {
+      await updates.close();
+      await api.close();
+      await redis.quit();
+    },
+  };
+}
+
+describe('API replicas and the registry on Redis', () => {
+  const prefix = uniquePrefix('registry-updates');
+  const redis = connect();
+  let dir: string;
+  let store: ModelStore;
+  const closing: { close(): Promise<void> }[] = [];
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+    dir = await mkdtemp(join(tmpdir(), 'registry-updates-'));
+    store = new ModelStore(join(dir, 'models'));
+  });
+  afterAll(async () => {
+    for (const c of closing) await c.close();
+    await removePrefix(redis, prefix);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('when Redis is gone after the aliases were loaded, then /predict?version=<alias> still answers from the copy', async () => {
+    const version = await publishVersion(store);
+    const own = connect();
+    const api: TestApi = await startTestApi(redis, `${prefix}-copy`, store.root, { aliasConnection: own });
+    closing.push(api);
+    await request(api.app.server).put('/models/aliases/production').send({ version }).expect(200);
+    // Every command on this connection now fails; none may be needed to resolve the alias.
+    own.disconnect();
+    const answer = await request(api.app.server)
+      .post('/predict?version=production')
+      .send({ image })
+      .expect(200);
+    expect(answer.body.modelVersion).toBe(version);
+    const unknown = await request(api.app.server).post('/predict?version=canary').send({ image }).expect(404);
+    expect(unknown.body.error.message).toBe('alias canary not found');
+  });
+
+  it('when another replica deletes a version this one holds loaded, then this one stops serving it too', async () => {
+    const [v1, , v3] = [
+      await publishVersion(store),
+      await publishVersion(store),
+      await publishVersion(store),
+    ];
+    const a = await replica(prefix, store.root);
+    const b = await replica(prefix, store.root);
+    closing.push(a, b);
+    expect((await b.predict(`?version=${v1}`).expect(200)).body.modelVersion).toBe(v1);
+    expect((await b.predict().expect(200)).body.modelVersion).toBe(v3);
+
+    await request(a.api.app.server).delete(`/models/${v1}`).expect(204);
+    await until('replica b to drop the pinned version', async () =>
+      (await b.predict(`?version=${v1}`)).status === 404 ? true : undefined,
+    );
+    // The served version deleted: the newest remaining one takes over.
+    await request(a.api.app.server).delete(`/models/${v3}`).expect(204);
+    const next = await until('replica b to serve another version', async () => {
+      const answer = await b.predict();
+      return answer.status === 200 && answer.body.modelVersion !== v3 ? answer.body.modelVersion : undefined;
+    });
+    expect(next).toBe(v3 - 1);
+    expect((await b.predict(`?version=${v3}`)).status).toBe(404);
+  });
+
+  it('when garbage is published on the model and alias channels, then it is logged and dropped and later announcements still apply', async () => {
+    const version = await publishVersion(store);
+    const logs: { msg: string; problem?: string }[] = [];
+    const a = await replica(prefix, store.root, logs);
+    closing.push(a);
+    const garbage = [
+      'not json',
+      'null',
+      '[]',
+      '{"version":-1}',
+      '{"name":"Bad!","version":1}',
+      '{"name":"x"}',
+    ];
+    for (const message of garbage) {
+      await redis.publish(MODEL_CHANNEL(prefix), message);
+      await redis.publish(ALIAS_CHANNEL(prefix), message);
+    }
+    // Another replica moves an alias: heard here after all the garbage (one channel keeps order).
+    await new ModelAliases(redis, prefix).set('canary', version);
+    await until('the alias to reach this replica', async () =>
+      (await a.predict('?version=canary')).status === 200 ? true : undefined,
+    );
+    const dropped = await until('every bad message to be logged', async () => {
+      const found = logs.filter((l) => l.msg === 'dropped a malformed pub/sub message');
+      return found.length >= 2 * garbage.length ? found : undefined;
+    });
+    expect(dropped).toHaveLength(2 * garbage.length);
+    expect(dropped.some((l) => l.problem?.includes('is not JSON'))).toBe(true);
+    await request(a.api.app.server).get('/healthz').expect(200);
+  });
+});

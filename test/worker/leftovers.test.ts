@@ -1,0 +1,94 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { initBackend } from '../../src/ml/backend/index.js';
+import { trainParamsSchema } from '../../src/ml/train-params.js';
+import { Checkpoints } from '../../src/worker/checkpoints.js';
+import { startTrainingWorker } from '../../src/worker/training-worker.js';
+import { epochRecord, saveEpochs } from '../helpers/checkpoints.js';
+import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { until } from '../helpers/until.js';
+
+describe('what crashes leave behind, met by a starting worker', () => {
+  const prefix = uniquePrefix('leftovers');
+  const redis = connect();
+  const logs: { msg: string; problem?: string; removed?: string[]; resumedFromEpoch?: number }[] = [];
+  let dir: string;
+  let modelDir: string;
+  let jobs: TrainingJobs;
+  let worker: Awaited<ReturnType<typeof startTrainingWorker>> | undefined;
+
+  const start = async () =>
+    (worker = await startTrainingWorker({
+      connection: redis,
+      prefix,
+      modelDir,
+      checkpointDir: join(dir, 'checkpoints'),
+      logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
+      backend: 'wasm',
+    }));
+
+  beforeAll(async () => {
+    await initBackend('wasm');
+    dir = await mkdtemp(join(tmpdir(), 'leftovers-'));
+    modelDir = join(dir, 'models');
+    jobs = new TrainingJobs({ connection: redis, prefix });
+  });
+  afterEach(async () => {
+    await worker?.close();
+    worker = undefined;
+  });
+  afterAll(async () => {
+    await jobs.close();
+    await removePrefix(redis, prefix);
+    await redis.quit();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A directory with a file in it, last touched `ageMs` ago. */
+  async function entry(path: string, ageMs: number): Promise<string> {
+    await mkdir(path, { recursive: true });
+    await writeFile(join(path, 'weights.bin'), 'partial');
+    const then = new Date(Date.now() - ageMs);
+    await utimes(path, then, then);
+    return path;
+  }
+
+  it('when staging and trash dirs were left by crashes, then a starting worker removes the old ones and leaves a live writer its fresh one', async () => {
+    const twoHours = 2 * 3600_000;
+    const crashedPublish = await entry(join(modelDir, '.staging', 'crashed-publish'), twoHours);
+    const crashedDelete = await entry(join(modelDir, '.trash', '3-crashed-delete'), twoHours);
+    const livePublish = await entry(join(modelDir, '.staging', 'live-publish'), 1000);
+    await start();
+    expect(existsSync(crashedPublish)).toBe(false);
+    expect(existsSync(crashedDelete)).toBe(false);
+    expect(await readFile(join(livePublish, 'weights.bin'), 'utf8')).toBe('partial');
+    expect(logs.find((l) => l.removed)?.removed?.sort()).toEqual([crashedPublish, crashedDelete].sort());
+  });
+
+  it('when the newest checkpoint of a job is torn, then the job resumes from the one before it instead of failing every retry', async () => {
+    const params = trainParamsSchema.parse({ epochs: 3, trainSize: 500, validationSize: 100 });
+    const { view } = await jobs.enqueue(params);
+    // What a worker killed by a power cut could leave: epoch 1 whole, epoch 2 written only in part.
+    await saveEpochs(new Checkpoints(join(dir, 'checkpoints')), view.id, 2, { seed: params.seed });
+    const weights = join(dir, 'checkpoints', view.id, 'epoch-2', 'weights.bin');
+    await truncate(weights, 100);
+    await start();
+    const final = await until('the job to end', async () => {
+      const v = await jobs.get(view.id);
+      return v?.finishedAt ? v : undefined;
+    });
+    expect(final.state).toBe('completed');
+    expect(final.attempts).toBe(1);
+    expect(final.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+    // Epoch 1 is the hand-made record: the job resumed from it.
+    expect(final.history[0]?.loss).toBe(epochRecord(1).loss);
+    const skipped = logs.filter((l) => l.msg.startsWith('skipped a corrupt checkpoint'));
+    expect(skipped.map((l) => l.problem)).toEqual([expect.stringContaining(join(view.id, 'epoch-2'))]);
+    expect(logs.find((l) => l.msg === 'training started')?.resumedFromEpoch).toBe(1);
+  });
+});
