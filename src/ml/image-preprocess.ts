@@ -10,6 +10,11 @@ import sharp, { type Metadata, type SharpOptions } from 'sharp';
 // libvips caches up to 100 operations and 50 MB of their results, for a program that repeats work
 // on one image. Every upload here is a new image: the cache never hits and only holds memory.
 sharp.cache(false);
+// libvips gives each image as many threads as there are cores: one 4096x4096 PNG then took both
+// cores of a 2-core API, and /healthz waited 230 ms at p99 behind four such uploads (issue 12,
+// scenario 9). One thread per image makes PREDICT_DECODE_CONCURRENCY the real bound on the cores
+// decoding uses.
+sharp.concurrency(1);
 
 export const MNIST_SIZE = 28;
 /** MNIST's digits fill 20 px in their larger dimension, leaving a 4 px margin. */
