@@ -32,13 +32,15 @@ const HEADER_TRICKLERS = inMode(50, 100);
 const ARRIVAL_MS = REQUEST_TIMEOUT_MS;
 /**
  * Bars: /healthz p99 and RSS from the issue. Ordinary /predict p99 against the same traffic
- * unflooded in the same run, measured before and after the flood, the larger of the two: on a
- * shared machine one 5 s window is a noisy reference. Twice it, or 50 ms more when it is small:
- * one core is meant to be busy decoding, and the rest share the other.
+ * unflooded in the same run, before and after the flood, the larger of the two (one 5 s window
+ * is a noisy reference on a shared machine). At most twice it, or 100 ms more when it is small:
+ * one of the 2 cores is meant to be busy decoding, and the event loop, the test's clients, Redis
+ * and whatever else runs on the machine share the other. The unflooded p99 alone moved between
+ * 13 and 76 ms from one window to the next here; before the fix, the flooded p99 was 11 s.
  */
 const HEALTH_P99_MS = 100;
 const RSS_LIMIT = 400 * 1024 * 1024;
-const ordinaryBar = (referenceP99: number) => Math.max(2 * referenceP99, referenceP99 + 50);
+const ordinaryBar = (referenceP99: number) => Math.max(2 * referenceP99, referenceP99 + 100);
 
 interface Ordinary {
   numeric: PacedResult;
@@ -197,7 +199,7 @@ describe(SCENARIO, () => {
       rssMax < RSS_LIMIT,
     );
     record(
-      `/predict numeric ${NUMERIC_PER_S}/s during the flood: p50 / p99 (bar: p99 <= max(2 x, + 50 ms) the larger unflooded p99 = ${fmt.ms(numericBar)})`,
+      `/predict numeric ${NUMERIC_PER_S}/s during the flood: p50 / p99 (bar: p99 <= max(2 x, + 100 ms) the larger unflooded p99 = ${fmt.ms(numericBar)})`,
       `${p(during.numeric, 0.5)} / ${p(during.numeric, 0.99)}; ${statuses(during.numeric)}`,
       numericP99 <= numericBar && ok(during.numeric),
     );
