@@ -151,9 +151,12 @@ export const configSchema = z.object({
    * of a core for a large PNG, where a numeric image costs microseconds (issue 12).
    */
   PREDICT_MAX_ENCODED_IMAGES: intFromEnv(16, 1, 4096),
-  /** PNG/JPEG decodes running at once in one API process: half the cores, so the rest keep serving. */
+  /**
+   * Decodes of images over 512 x 512 running at once in one API process: half the cores, so the
+   * rest keep serving. Smaller images (a canvas drawing) have one slot of their own besides.
+   */
   PREDICT_DECODE_CONCURRENCY: intFromEnv(Math.max(1, Math.floor(availableParallelism() / 2)), 1, 64),
-  /** Decodes waiting for a slot, in arrival order; beyond them /predict answers 503 with Retry-After. */
+  /** Decodes waiting for a slot, in arrival order, in each of the two lines; beyond, 503 with Retry-After. */
   PREDICT_DECODE_QUEUE: intFromEnv(32, 0, 100_000),
   /**
    * Longest a client may take to send a whole request, headers and body, before a 408: bounds

@@ -133,6 +133,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         response: {
           200: z.string().describe('text/event-stream: events state, progress..., end (the final job)'),
           404: errorBodySchema,
+          429: errorBodySchema.describe('too many streams open, from this client or in all'),
         },
       },
     },
