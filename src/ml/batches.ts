@@ -20,15 +20,10 @@ export class BatchMaker {
   constructor(private readonly set: ImageSet) {}
 
   /**
-   * `shift`, when given, moves each image by a random whole number of pixels, up to `maxShift` in
-   * each direction, filling with background: cheap augmentation that MNIST nets gain from.
+   * `shifts`, when given, moves the image at `indices[i]` by `shifts[2i]` rows and `shifts[2i+1]`
+   * columns, filling with background: cheap augmentation that MNIST nets gain from.
    */
-  make(
-    indices: ArrayLike<number>,
-    start: number,
-    end: number,
-    shift?: { random: () => number; maxShift: number },
-  ): Batch {
+  make(indices: ArrayLike<number>, start: number, end: number, shifts?: Int8Array): Batch {
     const { height, width, images, labels } = this.set;
     const size = height * width;
     const n = end - start;
@@ -42,11 +37,9 @@ export class BatchMaker {
       const index = indices[start + b]!;
       const from = index * size;
       const to = b * size;
-      if (shift) {
-        const span = 2 * shift.maxShift + 1;
-        const dy = Math.floor(shift.random() * span) - shift.maxShift;
-        const dx = Math.floor(shift.random() * span) - shift.maxShift;
-        shiftInto(images, from, pixels, to, height, width, dy, dx);
+      if (shifts) {
+        const at = 2 * (start + b);
+        shiftInto(images, from, pixels, to, height, width, shifts[at]!, shifts[at + 1]!);
       } else {
         for (let p = 0; p < size; p++) pixels[to + p] = images[from + p]! / 255;
       }
@@ -57,6 +50,18 @@ export class BatchMaker {
       labels: tf.oneHot(tf.tensor1d(classes, 'int32'), NUM_CLASSES).toFloat() as tf.Tensor2D,
     }));
   }
+}
+
+/**
+ * Random whole-pixel shifts for `count` images, up to `maxShift` each way: (rows, columns) for
+ * image 0, then image 1, ... Drawn up front for a whole epoch, so every data-parallel replica
+ * sees the same shifts whatever slice of a batch it makes.
+ */
+export function drawShifts(count: number, random: () => number, maxShift: number): Int8Array {
+  const shifts = new Int8Array(2 * count);
+  const span = 2 * maxShift + 1;
+  for (let i = 0; i < shifts.length; i++) shifts[i] = Math.floor(random() * span) - maxShift;
+  return shifts;
 }
 
 function shiftInto(

@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
 import { buildModel } from './architectures.js';
-import { BatchMaker, type Batch } from './batches.js';
+import { BatchMaker, drawShifts } from './batches.js';
 import { subset, type DatasetSplits } from './data/dataset.js';
 import { evaluate } from './evaluate.js';
 import { createRandom, range, shuffleInPlace } from './random.js';
+import { localRunner, type StepRunner } from './step-runner.js';
+import { createTrainStepper } from './train-step.js';
 import type { OptimizerName, TrainParams } from './train-params.js';
 
 export interface TrainProgress {
@@ -100,10 +102,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const model = options.resume?.model ?? buildModel(params.architecture, params.seed);
   const history = [...(options.resume?.history ?? [])];
   const optimizer = createOptimizer(params.optimizer, params.learningRate);
-  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
   if (options.resume?.optimizerWeights) await optimizer.setWeights(options.resume.optimizerWeights);
 
-  const maker = new BatchMaker(trainSet);
+  const stepper = createTrainStepper(model, optimizer);
+  const runner: StepRunner = localRunner(stepper, new BatchMaker(trainSet));
   const batches = Math.ceil(trainSet.count / params.batchSize);
   const firstEpoch = history.length + 1;
   const batchesToRun = (params.epochs - history.length) * batches;
@@ -115,23 +117,22 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       const epochStarted = performance.now();
       const random = createRandom(params.seed * 1_000_003 + epoch);
       const order = shuffleInPlace(range(trainSet.count), random);
-      const shift = params.augment ? { random, maxShift: 2 } : undefined;
+      const shifts = params.augment ? drawShifts(trainSet.count, random, 2) : undefined;
       let lossSum = 0;
       let correct = 0;
       let seen = 0;
       let lastBatchLoss = Number.NaN;
       for (let b = 0; b < batches; b++) {
-        // Yield so an abort (or a lock renewal) scheduled on the event loop gets to run.
-        await new Promise<void>((resolve) => setImmediate(resolve));
         signal?.throwIfAborted();
         const start = b * params.batchSize;
         const end = Math.min(trainSet.count, start + params.batchSize);
-        const [loss, hits] = trainStep(model, optimizer, variables, () =>
-          maker.make(order, start, end, shift),
-        );
-        lastBatchLoss = loss;
-        lossSum += loss * (end - start);
-        correct += hits;
+        const step = (epoch - 1) * batches + b;
+        const stats = await runner.run({ order, ...(shifts ? { shifts } : {}), start, end, step });
+        // The runner yields to the event loop now and then: an abort may have landed meanwhile.
+        signal?.throwIfAborted();
+        lastBatchLoss = stats.lossSum / (end - start);
+        lossSum += stats.lossSum;
+        correct += stats.hits;
         seen += end - start;
         batchesRun++;
         const now = performance.now();
@@ -166,6 +167,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     model.dispose();
     throw error;
   } finally {
+    await runner.close();
+    stepper.dispose();
     optimizer.dispose();
   }
   const seconds = (performance.now() - started) / 1000;
@@ -201,29 +204,4 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
       etaSeconds: Math.max(0, batchesToRun - batchesRun) * perBatch,
     };
   }
-}
-
-/** One optimizer step; returns the batch's mean loss and how many it got right. */
-function trainStep(
-  model: tf.LayersModel,
-  optimizer: tf.Optimizer,
-  variables: tf.Variable[],
-  makeBatch: () => Batch,
-): [number, number] {
-  return tf.tidy(() => {
-    const { images, labels } = makeBatch();
-    let hits: tf.Tensor | undefined;
-    const loss = optimizer.minimize(
-      () => {
-        const logits = model.apply(images, { training: true }) as tf.Tensor2D;
-        hits = tf.keep(tf.sum(tf.equal(tf.argMax(logits, 1), tf.argMax(labels, 1))));
-        return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
-      },
-      true,
-      variables,
-    )!;
-    const result: [number, number] = [loss.dataSync()[0]!, hits!.dataSync()[0]!];
-    hits!.dispose();
-    return result;
-  });
 }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { BatchMaker } from '../../src/ml/batches.js';
+import { BatchMaker, drawShifts } from '../../src/ml/batches.js';
 import type { ImageSet } from '../../src/ml/data/dataset.js';
 import { createRandom } from '../../src/ml/random.js';
 
@@ -33,7 +33,7 @@ describe('BatchMaker', () => {
     const maker = new BatchMaker(tinySet());
     const random = createRandom(3);
     for (let trial = 0; trial < 20; trial++) {
-      const { images, labels } = maker.make([1], 0, 1, { random, maxShift: 1 });
+      const { images, labels } = maker.make([1], 0, 1, drawShifts(1, random, 1));
       const pixels = images.dataSync();
       const at = pixels.indexOf(1);
       // The bright pixel of image 1 sits at (1, 1): a shift of up to 1 keeps it inside a 4x4 image.
@@ -47,7 +47,12 @@ describe('BatchMaker', () => {
   it('when an image is shifted past its edge, then the ink that leaves is dropped, not wrapped', () => {
     const maker = new BatchMaker(tinySet());
     // random() = 0 gives the most negative shift in both axes: (-2, -2).
-    const { images, labels } = maker.make([0, 2], 0, 2, { random: () => 0, maxShift: 2 });
+    const { images, labels } = maker.make(
+      [0, 2],
+      0,
+      2,
+      drawShifts(2, () => 0, 2),
+    );
     const pixels = images.dataSync();
     expect(sum(pixels.slice(0, 16))).toBe(0);
     expect(pixels[16 + 0]).toBe(1);
