@@ -100,6 +100,11 @@ export const configSchema = z.object({
   /** Training jobs one worker process runs at once; training is CPU-bound, so one per core. */
   WORKER_CONCURRENCY: intFromEnv(1, 1, 64),
   /**
+   * Threads each training job trains on, data-parallel; 0 = the machine's cores shared out between
+   * the jobs that can run on it at once (see trainingThreads). Same seed and thread count, same model.
+   */
+  TRAINING_THREADS: intFromEnv(0, 0, 64),
+  /**
    * How long a worker's claim on a job lasts without renewal, and how often workers look for
    * claims that lapsed: a crashed worker's job moves on to another within about twice this.
    */
@@ -202,6 +207,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
 }
 
 /** Addresses only this machine can reach: a listener on one of them is not on the network. */
+/**
+ * Threads per training job: TRAINING_THREADS when set, else the cores shared out between the jobs
+ * that can train at once on this machine (`workers` processes of WORKER_CONCURRENCY jobs each),
+ * so they never ask for more threads than there are cores.
+ */
+export function trainingThreads(config: Config, workers = 1, cores = availableParallelism()): number {
+  if (config.TRAINING_THREADS > 0) return config.TRAINING_THREADS;
+  return Math.max(1, Math.floor(cores / (workers * config.WORKER_CONCURRENCY)));
+}
+
 export function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   return bare === 'localhost' || bare === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(bare);

@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { checkApiExposure, loadConfig } from './config.js';
+import { checkApiExposure, loadConfig, trainingThreads } from './config.js';
 import { redisAnswers } from './redis-answers.js';
 import { createLogger } from './logger.js';
 import { runProcess } from './run-process.js';
@@ -40,7 +40,12 @@ runProcess(async () => {
   const start = (name: string, file: string) => {
     const child = spawn(process.execPath, [...process.execArgv, file], {
       stdio: 'inherit',
-      env: { MALLOC_ARENA_MAX: GLIBC_ARENAS, ...process.env },
+      env: {
+        MALLOC_ARENA_MAX: GLIBC_ARENAS,
+        ...process.env,
+        // The cores are shared out between all the workers started here, not per worker.
+        TRAINING_THREADS: String(trainingThreads(config, config.WORKERS)),
+      },
     });
     children.add(child);
     child.once('exit', (code, signal) => {

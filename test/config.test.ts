@@ -1,7 +1,14 @@
 import { readFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { checkApiExposure, ConfigError, configSchema, isLoopbackHost, loadConfig } from '../src/config.js';
+import {
+  checkApiExposure,
+  ConfigError,
+  configSchema,
+  isLoopbackHost,
+  loadConfig,
+  trainingThreads,
+} from '../src/config.js';
 
 describe('config', () => {
   it('when nothing is set, then every setting has its documented default', () => {
@@ -14,6 +21,7 @@ describe('config', () => {
       CHECKPOINT_DIR: './data/checkpoints',
       LOG_LEVEL: 'info',
       WORKER_CONCURRENCY: 1,
+      TRAINING_THREADS: 0,
       WORKER_LOCK_MS: 30_000,
       JOB_ATTEMPTS: 3,
       JOB_RETENTION_COUNT: 1000,
@@ -30,6 +38,21 @@ describe('config', () => {
       ALLOW_UNAUTHENTICATED: false,
     });
   });
+
+  it.each([
+    [{}, 1, 2, 2],
+    [{}, 1, 1, 1],
+    [{}, 2, 2, 1],
+    [{ WORKER_CONCURRENCY: '2' }, 1, 2, 1],
+    [{ WORKER_CONCURRENCY: '2' }, 1, 8, 4],
+    [{ WORKER_CONCURRENCY: '4' }, 2, 2, 1],
+    [{ TRAINING_THREADS: '3' }, 2, 2, 3],
+  ])(
+    'when the settings are %j with %i worker(s) on %i cores, then each job trains on %i thread(s)',
+    (env, workers, cores, expected) => {
+      expect(trainingThreads(loadConfig(env), workers, cores)).toBe(expected);
+    },
+  );
 
   it.each([
     ['true', true],
@@ -91,6 +114,9 @@ describe('config', () => {
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ TF_BACKEND: 'gpu' }, 'TF_BACKEND'],
     [{ WORKER_CONCURRENCY: '0' }, 'WORKER_CONCURRENCY'],
+    [{ TRAINING_THREADS: '-1' }, 'TRAINING_THREADS'],
+    [{ TRAINING_THREADS: '65' }, 'TRAINING_THREADS'],
+    [{ TRAINING_THREADS: 'two' }, 'TRAINING_THREADS'],
     [{ JOB_ATTEMPTS: '1.5' }, 'JOB_ATTEMPTS'],
     [{ API_KEY: 'short' }, 'API_KEY: must be at least 16 characters'],
     [{ PREDICT_REQUIRES_KEY: 'yes' }, 'PREDICT_REQUIRES_KEY: must be true or false'],

@@ -1,5 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backendNameSchema, initBackend } from '../ml/backend/index.js';
 import { saveModel } from '../ml/model-io.js';
@@ -23,6 +24,7 @@ Options (defaults are the seed tutorial's recipe):
   --dataset NAME        mnist | fashion-mnist | /absolute/dir/with/idx/files (default mnist)
   --augment             shift training images by up to 2 pixels at random
   --backend NAME        node | wasm | cpu; also TF_BACKEND (default: fastest available)
+  --threads N           data-parallel training threads, 1..64 (default: this machine's cores)
   --out DIR             save the model (model.json, weights.bin) and training.json there
   --json                print the final report as JSON instead of a table
   -h, --help            show this help
@@ -41,6 +43,7 @@ const options = {
   dataset: { type: 'string' },
   augment: { type: 'boolean' },
   backend: { type: 'string' },
+  threads: { type: 'string' },
   out: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -59,7 +62,7 @@ function parseCommandLine(argv: string[]) {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const { help, json, out, backend, ...rest } = parsed.values;
+  const { help, json, out, backend, threads: threadsFlag, ...rest } = parsed.values;
   const raw: Record<string, unknown> = {};
   for (const [flag, value] of Object.entries(rest)) {
     const key = camel(flag);
@@ -74,7 +77,17 @@ function parseCommandLine(argv: string[]) {
   const chosen = backendName ? backendNameSchema.safeParse(backendName) : undefined;
   if (chosen && !chosen.success)
     throw new UsageError(`--backend: expected node, wasm or cpu, got '${backendName}'`);
-  return { help: help ?? false, json: json ?? false, out, backend: chosen?.data, params: params.data };
+  const threads = threadsFlag === undefined ? availableParallelism() : Number(threadsFlag);
+  if (!Number.isInteger(threads) || threads < 1 || threads > 64)
+    throw new UsageError(`--threads: expected a whole number from 1 to 64, got '${threadsFlag}'`);
+  return {
+    help: help ?? false,
+    json: json ?? false,
+    out,
+    backend: chosen?.data,
+    threads,
+    params: params.data,
+  };
 }
 
 const pct = (x: number | null) => (x === null ? '   -   ' : `${(100 * x).toFixed(2)} %`);
@@ -104,7 +117,7 @@ function summary(report: TrainingReport): string {
       .slice(0, 8)
       .map((m) => `#${m.index} predicted ${m.predicted}, true ${m.label} (${pct(m.confidence)})`)
       .join('; ')}`,
-    `training time ${report.trainingSeconds.toFixed(1)} s on ${report.backend}, ` +
+    `training time ${report.trainingSeconds.toFixed(1)} s on ${report.backend} (${report.threads} threads), ` +
       `${Math.round(report.imagesPerSecond)} images/s, ${report.parameterCount.toLocaleString('en')} parameters`,
   ];
   return lines.join('\n');
@@ -134,6 +147,7 @@ async function main(argv: string[]): Promise<number> {
   process.once('SIGINT', () => controller.abort(new Error('interrupted')));
   const { model, report } = await runTraining(cli.params, {
     backend,
+    threads: cli.threads,
     signal: controller.signal,
     onProgress: (p) => p.kind === 'epoch' && log(epochLine(p)),
   });

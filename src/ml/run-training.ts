@@ -14,6 +14,8 @@ export interface TrainingReport {
   /** Training time, per-epoch validation included; final evaluation excluded. */
   trainingSeconds: number;
   imagesPerSecond: number;
+  /** Data-parallel threads it trained on. */
+  threads: number;
   accuracy: { train: number; validation: number | null; test: number };
   loss: { train: number; validation: number | null; test: number };
   history: EpochSummary[];
@@ -25,7 +27,7 @@ export interface TrainingReport {
 
 export interface RunTrainingOptions extends Pick<
   TrainOptions,
-  'signal' | 'onProgress' | 'onEpochEnd' | 'resume'
+  'signal' | 'onProgress' | 'onEpochEnd' | 'resume' | 'threads'
 > {
   backend: BackendInfo;
   /** How many test errors to keep in the report; default 100. */
@@ -60,6 +62,7 @@ export async function runTraining(
       trainImages: trainSet.count,
       trainingSeconds: result.seconds,
       imagesPerSecond: result.imagesPerSecond,
+      threads: options.threads ?? 1,
       accuracy: {
         train: onTrain.accuracy,
         validation: onValidation?.accuracy ?? null,

@@ -4,9 +4,12 @@ import { BatchMaker, drawShifts } from './batches.js';
 import { subset, type DatasetSplits } from './data/dataset.js';
 import { evaluate } from './evaluate.js';
 import { createRandom, range, shuffleInPlace } from './random.js';
+import { activeBackend } from './backend/index.js';
+import { ReplicaPool } from './parallel/replica-pool.js';
 import { localRunner, type StepRunner } from './step-runner.js';
 import { createTrainStepper } from './train-step.js';
-import type { OptimizerName, TrainParams } from './train-params.js';
+import { createOptimizer } from './optimizers.js';
+import type { TrainParams } from './train-params.js';
 
 export interface TrainProgress {
   kind: 'batch' | 'epoch';
@@ -60,6 +63,11 @@ export interface TrainOptions {
   progressIntervalMs?: number;
   /** Awaited after each epoch, before the next starts: the place to checkpoint. */
   onEpochEnd?: (end: EpochEnd) => Promise<void> | void;
+  /**
+   * Threads training in parallel, each on a slice of every batch (src/ml/parallel); the same
+   * seed, backend and thread count give the same weights. Default 1.
+   */
+  threads?: number;
   /** Continue a run from a checkpoint: its model, the epochs it finished and the optimizer's state. */
   resume?: { model: tf.LayersModel; history: EpochSummary[]; optimizerWeights?: NamedTensor[] };
 }
@@ -73,19 +81,6 @@ export interface TrainResult {
   /** Training time of the epochs run in this call, validation included. */
   seconds: number;
   imagesPerSecond: number;
-}
-
-export function createOptimizer(name: OptimizerName, learningRate: number): tf.Optimizer {
-  switch (name) {
-    case 'adam':
-      return tf.train.adam(learningRate);
-    case 'sgd':
-      return tf.train.sgd(learningRate);
-    case 'momentum':
-      return tf.train.momentum(learningRate, 0.9);
-    case 'rmsprop':
-      return tf.train.rmsprop(learningRate);
-  }
 }
 
 /**
@@ -105,7 +100,9 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   if (options.resume?.optimizerWeights) await optimizer.setWeights(options.resume.optimizerWeights);
 
   const stepper = createTrainStepper(model, optimizer);
-  const runner: StepRunner = localRunner(stepper, new BatchMaker(trainSet));
+  const maker = new BatchMaker(trainSet);
+  const threads = options.threads ?? 1;
+  let runner: StepRunner | undefined;
   const batches = Math.ceil(trainSet.count / params.batchSize);
   const firstEpoch = history.length + 1;
   const batchesToRun = (params.epochs - history.length) * batches;
@@ -113,6 +110,21 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   let batchesRun = 0;
   let lastEmit = 0;
   try {
+    runner =
+      threads > 1
+        ? await ReplicaPool.start({
+            threads,
+            backend: activeBackend(),
+            params,
+            model,
+            ...(options.resume?.optimizerWeights
+              ? { optimizerWeights: options.resume.optimizerWeights }
+              : {}),
+            trainSet,
+            stepper,
+            maker,
+          })
+        : localRunner(stepper, maker);
     for (let epoch = firstEpoch; epoch <= params.epochs; epoch++) {
       const epochStarted = performance.now();
       const random = createRandom(params.seed * 1_000_003 + epoch);
@@ -167,7 +179,7 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     model.dispose();
     throw error;
   } finally {
-    await runner.close();
+    await runner?.close();
     stepper.dispose();
     optimizer.dispose();
   }

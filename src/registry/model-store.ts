@@ -70,6 +70,8 @@ export const trainingReportSchema = z.object({
   trainImages: z.int().min(0),
   trainingSeconds: z.number(),
   imagesPerSecond: z.number(),
+  /** Data-parallel threads it trained on (versions from before threads were recorded: 1). */
+  threads: z.int().min(1).default(1),
   accuracy: metricsSchema,
   loss: metricsSchema,
   history: z.array(epochSummarySchema),

@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { loadConfig } from '../config.js';
+import { loadConfig, trainingThreads } from '../config.js';
 import { createLogger } from '../logger.js';
 import { runProcess } from '../run-process.js';
 import { startTrainingWorker } from './training-worker.js';
@@ -15,6 +15,7 @@ runProcess(async () => {
     modelDir: config.MODEL_DIR,
     checkpointDir: config.CHECKPOINT_DIR,
     concurrency: config.WORKER_CONCURRENCY,
+    threads: trainingThreads(config),
     logger,
     maxStalledCount: config.JOB_ATTEMPTS,
     ...(config.TF_BACKEND ? { backend: config.TF_BACKEND } : {}),
@@ -24,7 +25,7 @@ runProcess(async () => {
     jobMaxSeconds: config.JOB_MAX_SECONDS,
   });
   logger.info(
-    { concurrency: config.WORKER_CONCURRENCY, modelDir: config.MODEL_DIR },
+    { concurrency: config.WORKER_CONCURRENCY, threads: trainingThreads(config), modelDir: config.MODEL_DIR },
     'training worker ready',
   );
   return async (signal: string) => {

@@ -9,6 +9,8 @@ export interface ThreadInput {
   modelDir: string;
   checkpointDir: string;
   backend?: BackendName;
+  /** Data-parallel threads the job trains on (src/ml/parallel). */
+  threads: number;
   /** Least time between two progress messages. */
   progressIntervalMs: number;
 }

@@ -95,6 +95,7 @@ async function main(): Promise<void> {
     misclassifiedImages,
   } = await runTraining(input.params, {
     backend,
+    threads: input.threads,
     signal: controller.signal,
     ...(checkpoint ? { resume: checkpoint } : {}),
     onProgress: (p) => {

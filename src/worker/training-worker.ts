@@ -1,4 +1,4 @@
-import { Worker as Thread } from 'node:worker_threads';
+import type { Worker as Thread } from 'node:worker_threads';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -19,6 +19,7 @@ import { subscribeChannel } from '../redis-channel.js';
 import { publishVersion } from '../registry/announcer.js';
 import { ModelStore } from '../registry/model-store.js';
 import { cleanLeftovers } from '../registry/store-cleanup.js';
+import { siblingModule, startThread } from '../thread-start.js';
 import { Checkpoints } from './checkpoints.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
@@ -30,6 +31,8 @@ export interface TrainingWorkerOptions {
   logger: Logger;
   /** Jobs trained at once by this process; @default 1 (training is CPU-bound) */
   concurrency?: number;
+  /** Threads each job trains on, data-parallel (src/ml/parallel); @default 1 */
+  threads?: number;
   backend?: BackendName;
   /** BullMQ lock settings; shorter values make a crashed worker's job move on sooner. */
   lockDuration?: number;
@@ -55,19 +58,7 @@ export interface TrainingWorkerOptions {
   jobs?: TrainingJobs;
 }
 
-const fromSource = import.meta.url.endsWith('.ts');
-const threadFile = new URL(`./training-thread${fromSource ? '.ts' : '.js'}`, import.meta.url);
-
-/**
- * Built, the thread is the .js beside us. From source (development, tests), Node 20 does not pass
- * tsx's loader on to worker threads, so the thread registers it before importing the .ts file.
- */
-function startThread(input: ThreadInput): Thread {
-  if (!fromSource) return new Thread(threadFile, { workerData: input });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(threadFile.href)}); })`;
-  return new Thread(boot, { eval: true, workerData: input });
-}
+const threadFile = siblingModule(import.meta.url, 'training-thread');
 
 /**
  * A BullMQ worker for the training queue. Each job trains in its own worker thread, so this
@@ -152,9 +143,10 @@ export async function startTrainingWorker(
       modelDir: options.modelDir,
       checkpointDir: options.checkpointDir,
       progressIntervalMs: options.progressIntervalMs ?? 250,
+      threads: options.threads ?? 1,
       ...(options.backend ? { backend: options.backend } : {}),
     };
-    const thread = startThread(input);
+    const thread = startThread(threadFile, input);
     running.add(thread);
     const cancel = () => thread.postMessage({ type: 'cancel', reason: CANCELLED_REASON } satisfies ToThread);
     const limit = timeLimit(job, options.jobMaxSeconds, () => {

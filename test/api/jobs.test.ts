@@ -34,6 +34,8 @@ describe('training jobs over HTTP', () => {
       checkpointDir: join(dir, 'checkpoints'),
       logger,
       backend: 'wasm',
+      // Jobs train data-parallel on two threads, as on a 2-core machine by default.
+      threads: 2,
     });
   }
 
@@ -122,6 +124,7 @@ describe('training jobs over HTTP', () => {
         backend: 'wasm',
         architecture: 'seed',
         parameterCount: 60_074,
+        threads: 2,
       });
       expect(metadata.confusion).toHaveLength(10);
       const late = await request(app.server).delete(`/jobs/${created.id}`).expect(409);

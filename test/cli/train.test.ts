@@ -40,6 +40,7 @@ describe('npm run train', () => {
       '--dataset',
       '--augment',
       '--backend',
+      '--threads',
       '--out',
       '--json',
     ]) {
@@ -56,6 +57,9 @@ describe('npm run train', () => {
     [['--architecture', 'resnet'], '--architecture: Invalid option'],
     [['--dataset', 'relative/dir'], '--dataset: dataset must be'],
     [['--backend', 'gpu'], "--backend: expected node, wasm or cpu, got 'gpu'"],
+    [['--threads', '0'], "--threads: expected a whole number from 1 to 64, got '0'"],
+    [['--threads', '1.5'], "--threads: expected a whole number from 1 to 64, got '1.5'"],
+    [['--threads', 'all'], "--threads: expected a whole number from 1 to 64, got 'all'"],
     [['--bogus'], "Unknown option '--bogus'"],
     [['extra'], 'Unexpected argument'],
   ])('when given %j, then it exits 2 naming the problem', async (args, message) => {
@@ -74,7 +78,7 @@ describe('npm run train', () => {
     const out = join(dir, 'model');
     const { code, stdout, stderr } = await cli([
       ...['--epochs', '1', '--train-size', '1000', '--validation-size', '500', '--backend', 'wasm'],
-      ...['--out', out, '--json'],
+      ...['--threads', '2', '--out', out, '--json'],
     ]);
     expect(code).toBe(0);
     expect(stderr).toMatch(/backend: wasm/);
@@ -83,12 +87,13 @@ describe('npm run train', () => {
     );
     const report = JSON.parse(stdout) as {
       backend: string;
+      threads: number;
       parameterCount: number;
       trainImages: number;
       accuracy: { train: number; validation: number; test: number };
       confusion: number[][];
     };
-    expect(report).toMatchObject({ backend: 'wasm', parameterCount: 60_074, trainImages: 1000 });
+    expect(report).toMatchObject({ backend: 'wasm', threads: 2, parameterCount: 60_074, trainImages: 1000 });
     expect(report.accuracy.test).toBeGreaterThan(0.5);
     expect(report.confusion.flat().reduce((a, b) => a + b, 0)).toBe(10_000);
     for (const file of ['model.json', 'weights.bin', 'training.json']) {

@@ -25,6 +25,7 @@ export function trainingReportFixture(overrides: Partial<TrainingReport> = {}): 
     trainImages: 50_000,
     trainingSeconds: 50,
     imagesPerSecond: 2_000,
+    threads: 1,
     accuracy: { train: 0.99, validation: 0.985, test: 0.986 },
     loss: { train: 0.03, validation: 0.05, test: 0.045 },
     history: [1, 2].map((epoch) => ({

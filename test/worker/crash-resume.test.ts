@@ -20,7 +20,10 @@ describe('worker processes', () => {
   let jobs: TrainingJobs;
   const children: ChildProcess[] = [];
 
-  /** A real worker process, as `npm run start:worker` starts it, with a short lock so crashes show fast. */
+  /**
+   * A real worker process, as `npm run start:worker` starts it, with a short lock so crashes show
+   * fast, training each job on two data-parallel threads (whatever the machine's cores).
+   */
   function startWorker(env: Record<string, string> = {}): ChildProcess {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
       env: {
@@ -31,6 +34,7 @@ describe('worker processes', () => {
         CHECKPOINT_DIR: join(dir, 'checkpoints'),
         TF_BACKEND: 'wasm',
         WORKER_LOCK_MS: '1500',
+        TRAINING_THREADS: '2',
         LOG_LEVEL: 'warn',
         ...env,
       },
@@ -107,6 +111,7 @@ describe('worker processes', () => {
       expect(versions.length - before).toBe(1);
       expect(versions.at(-1)!.jobId).toBe(view.id);
       expect(versions.at(-1)!.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
+      expect(versions.at(-1)!.threads).toBe(2);
       expect(existsSync(join(dir, 'checkpoints', view.id))).toBe(false);
     },
   );

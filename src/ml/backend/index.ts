@@ -56,6 +56,12 @@ export async function initBackend(preferred?: BackendName): Promise<BackendInfo>
   throw new Error(`No TensorFlow.js backend could start: ${JSON.stringify(skipped)}`);
 }
 
+/** The backend `initBackend` chose in this thread: what a data-parallel replica must start too. */
+export function activeBackend(): BackendName {
+  if (!chosen) throw new Error('initBackend has not run in this thread');
+  return chosen.name;
+}
+
 async function activate(name: BackendName): Promise<void> {
   if (name === 'node') {
     // A variable specifier keeps TypeScript from requiring the optional package's types.
