@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { buildModel } from './architectures.js';
 import { BatchMaker, drawShifts } from './batches.js';
 import { subset, type DatasetSplits } from './data/dataset.js';
