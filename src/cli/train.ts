@@ -17,6 +17,8 @@ Options (defaults are the seed tutorial's recipe):
   --epochs N            1..100                              (default 10)
   --batch-size N        1..1024                             (default 64)
   --learning-rate X     in (0, 1]                           (default 0.001)
+  --learning-rate-schedule NAME
+                        constant | cosine (down to 0 over the run) (default constant)
   --optimizer NAME      adam | sgd | momentum | rmsprop     (default adam)
   --seed N              0..2147483647; same seed and backend, same weights (default 42)
   --train-size N        train on the first N training images only (default: all 50,000)
@@ -36,6 +38,7 @@ const options = {
   epochs: { type: 'string' },
   'batch-size': { type: 'string' },
   'learning-rate': { type: 'string' },
+  'learning-rate-schedule': { type: 'string' },
   optimizer: { type: 'string' },
   seed: { type: 'string' },
   'train-size': { type: 'string' },

@@ -6,6 +6,11 @@ export const architectureSchema = z
   .describe("'seed': the tutorial's 60,074-parameter CNN; 'wide': more filters, batch norm and dropout");
 export type Architecture = z.infer<typeof architectureSchema>;
 
+export const learningRateScheduleSchema = z
+  .enum(['constant', 'cosine'])
+  .describe("'constant': learningRate throughout; 'cosine': from learningRate down to 0 over the run");
+export type LearningRateSchedule = z.infer<typeof learningRateScheduleSchema>;
+
 export const optimizerSchema = z.enum(['adam', 'sgd', 'momentum', 'rmsprop']);
 export type OptimizerName = z.infer<typeof optimizerSchema>;
 
@@ -23,6 +28,7 @@ export const trainParamsSchema = z
     epochs: z.int().min(1).max(100).default(10),
     batchSize: z.int().min(1).max(1024).default(64),
     learningRate: z.number().gt(0).max(1).default(0.001).describe('in (0, 1]'),
+    learningRateSchedule: learningRateScheduleSchema.default('constant'),
     optimizer: optimizerSchema.default('adam'),
     seed: z
       .int()

@@ -14,6 +14,7 @@ export function trainingReportFixture(overrides: Partial<TrainingReport> = {}): 
       epochs: 2,
       batchSize: 64,
       learningRate: 0.001,
+      learningRateSchedule: 'constant',
       optimizer: 'adam',
       seed: 42,
       augment: false,

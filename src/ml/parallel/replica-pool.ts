@@ -24,6 +24,8 @@ export interface ReplicaPoolOptions {
   /** The leader's own stepper and batch maker. */
   stepper: TrainStepper;
   maker: BatchMaker;
+  /** The leader's learning-rate schedule hook (train.ts); replicas build their own alike. */
+  beforeApply?: (step: number) => void;
 }
 
 /**
@@ -44,7 +46,7 @@ export class ReplicaPool implements StepRunner {
   static async start(options: ReplicaPoolOptions): Promise<ReplicaPool> {
     const { threads: count, stepper, params } = options;
     const shared = allocateSharedStep(count, stepper.gradientSize, params.batchSize);
-    const step = new SharedStep(shared, 0, stepper, options.maker);
+    const step = new SharedStep(shared, 0, stepper, options.maker, options.beforeApply);
     const base = {
       shared,
       backend: options.backend,

@@ -65,13 +65,15 @@ export class SharedStep {
   private readonly mean: Float32Array;
   /** Commands this replica has taken part in: its barrier waits for replicas * (syncs + 1). */
   private syncs = 0;
-  private pending: { count: number; parity: number } | undefined;
+  private pending: { count: number; parity: number; step: number } | undefined;
 
   constructor(
     readonly buffers: SharedStepBuffers,
     readonly replica: number,
     private readonly stepper: TrainStepper,
     private readonly maker: BatchMaker,
+    /** Runs before each update with the step's number: the learning-rate schedule. */
+    private readonly beforeApply?: (step: number) => void,
   ) {
     if (stepper.gradientSize !== buffers.gradientSize)
       throw new Error(
@@ -137,7 +139,7 @@ export class SharedStep {
     const at = 2 * (parity * this.buffers.replicas + this.replica);
     this.stats[at] = stats.lossSum;
     this.stats[at + 1] = stats.hits;
-    this.pending = { count, parity };
+    this.pending = { count, parity, step };
     if (Atomics.add(this.control, ARRIVED, 1) + 1 >= this.arrivalTarget) {
       Atomics.notify(this.control, ARRIVED);
     }
@@ -154,7 +156,7 @@ export class SharedStep {
 
   /** After every replica arrived: the mean gradient's update, and the whole batch's stats. */
   finish(): StepStats {
-    const { count, parity } = this.pending!;
+    const { count, parity, step } = this.pending!;
     this.pending = undefined;
     const { replicas, gradientSize: size } = this.buffers;
     const base = parity * replicas * size;
@@ -165,6 +167,7 @@ export class SharedStep {
       for (let i = 0; i < size; i++) mean[i] = mean[i]! + this.gradients[from + i]!;
     }
     for (let i = 0; i < size; i++) mean[i] = mean[i]! / count;
+    this.beforeApply?.(step);
     this.stepper.apply(mean);
     const total: StepStats = { lossSum: 0, hits: 0 };
     for (let r = 0; r < replicas; r++) {
