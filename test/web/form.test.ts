@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { formErrors } from '../../web/src/logic/form-errors.js';
 import { parseRoute, routeHash } from '../../web/src/logic/route.js';
+import { PRESETS, presetValues } from '../../web/src/logic/presets.js';
 import { bodyFromValues, fieldsFromSchema, labelFor } from '../../web/src/logic/train-form.js';
+import { trainParamsSchema } from '../../src/ml/train-params.js';
 
 const FIELDS = ['epochs', 'learningRate', 'dataset'];
 
@@ -142,5 +144,50 @@ describe('page addresses', () => {
   ])('when the hash is %j, then the route is %j and it round-trips', (hash, route) => {
     expect(parseRoute(hash)).toEqual(route);
     expect(parseRoute(routeHash(parseRoute(hash)))).toEqual(route);
+  });
+});
+
+describe("the form's recipes", () => {
+  it("when a recipe is posted, then the API's own schema takes it as it is", () => {
+    for (const preset of PRESETS) {
+      const parsed = trainParamsSchema.safeParse(preset.body);
+      expect(parsed.success, `${preset.id}: ${parsed.error?.message}`).toBe(true);
+      expect(parsed.data).toMatchObject(preset.body);
+    }
+  });
+
+  it('when a recipe fills the form, then its fields take its values and the others their defaults', () => {
+    const fields = fieldsFromSchema({
+      properties: {
+        architecture: { enum: ['seed', 'wide'], default: 'seed' },
+        epochs: { type: 'integer', default: 10 },
+        augment: { type: 'boolean', default: false },
+        trainSize: { type: 'integer' },
+      },
+    });
+    const accurate = PRESETS.find((p) => p.id === 'accurate')!;
+    expect(presetValues(fields, accurate)).toEqual({
+      architecture: 'wide',
+      epochs: String(accurate.body.epochs),
+      augment: true,
+      trainSize: '',
+    });
+    expect(
+      presetValues(
+        fields,
+        PRESETS.find((p) => p.id === 'seed')!,
+      ),
+    ).toEqual({
+      architecture: 'seed',
+      epochs: '10',
+      augment: false,
+      trainSize: '',
+    });
+    // What the form then posts is the recipe itself.
+    expect(bodyFromValues(fields, presetValues(fields, accurate))).toEqual({
+      architecture: 'wide',
+      epochs: accurate.body.epochs,
+      augment: true,
+    });
   });
 });

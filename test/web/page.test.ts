@@ -268,6 +268,17 @@ describe('the web page in Chromium', () => {
       expect(await epochs.inputValue({ timeout: PATIENCE_MS })).toBe('10');
       expect(await page.getByLabel('Optimizer').inputValue()).toBe('adam');
 
+      // A recipe fills in its fields; the seed recipe puts the defaults back.
+      const recipes = page.getByRole('group', { name: 'Recipes' });
+      await recipes.getByRole('button', { name: 'Best accuracy' }).click();
+      expect(await page.getByLabel('Architecture').inputValue()).toBe('wide');
+      expect(await page.getByLabel('Learning rate schedule').inputValue()).toBe('cosine');
+      expect(await page.getByLabel('Augment').isChecked()).toBe(true);
+      await recipes.getByRole('button', { name: 'Seed recipe' }).click();
+      expect(await epochs.inputValue()).toBe('10');
+      expect(await page.getByLabel('Architecture').inputValue()).toBe('seed');
+      expect(await page.getByLabel('Augment').isChecked()).toBe(false);
+
       await epochs.fill('0');
       await page.getByRole('button', { name: 'Start training' }).click();
       const epochsError = page.locator('#field-epochs-error');

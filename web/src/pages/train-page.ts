@@ -2,6 +2,7 @@ import { ApiError, apiRequest } from '../api/client.js';
 import type { JobList, JobView } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
 import { formErrors } from '../logic/form-errors.js';
+import { PRESETS, presetValues } from '../logic/presets.js';
 import { bodyFromValues, fieldsFromSchema, jobBodySchema, type FieldSpec } from '../logic/train-form.js';
 import { jobView } from './job-view.js';
 import type { Page } from './page.js';
@@ -132,6 +133,28 @@ async function buildForm(form: HTMLFormElement, started: (job: JobView) => void)
     messages.set(field.name, message);
     grid.append(row);
   }
+  const presets = h(
+    'div',
+    { class: 'presets', role: 'group', 'aria-label': 'Recipes' },
+    'Recipes: ',
+    ...PRESETS.map((preset) => {
+      const button = h(
+        'button',
+        { type: 'button', class: 'secondary small', title: preset.description },
+        preset.label,
+      );
+      button.addEventListener('click', () => {
+        for (const [name, value] of Object.entries(presetValues(fields, preset))) {
+          const control = controls.get(name)!;
+          if (control instanceof HTMLInputElement && control.type === 'checkbox')
+            control.checked = value === true;
+          else control.value = String(value);
+        }
+        showErrors({ fields: {}, general: [] });
+      });
+      return button;
+    }),
+  );
   fill(
     form,
     h(
@@ -139,6 +162,7 @@ async function buildForm(form: HTMLFormElement, started: (job: JobView) => void)
       { class: 'hint' },
       'Defaults are the service\u2019s own; the seed tutorial\u2019s recipe unless you change them.',
     ),
+    presets,
     grid,
     general,
     submit,
