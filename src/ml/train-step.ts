@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from './batches.js';
+import { fusedAdam } from './fused-adam.js';
+import { trainingPlan } from './training-plan.js';
 
 /** Where a step sits in a run: what per-step randomness (dropout) is derived from. */
 export interface StepContext {
@@ -40,7 +42,16 @@ export interface TrainStepper {
  * Every data-parallel replica must build its stepper with this same function, so they agree.
  */
 export function createTrainStepper(model: tf.LayersModel, optimizer: tf.Optimizer): TrainStepper {
-  return autodiffStepper(model, optimizer);
+  const reference = autodiffStepper(model, optimizer);
+  const gradients = trainingPlan(model);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const apply = fusedAdam(optimizer, variables, (mean) => reference.apply(mean));
+  return {
+    gradientSize: reference.gradientSize,
+    gradients: gradients ?? ((batch, into, context) => reference.gradients(batch, into, context)),
+    apply: apply ?? ((mean) => reference.apply(mean)),
+    dispose: () => reference.dispose(),
+  };
 }
 
 /**
