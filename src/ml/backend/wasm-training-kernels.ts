@@ -26,7 +26,7 @@ export function registerWasmTrainingKernels(): void {
     wasmConv2DBackpropFilterConfig(k),
     wasmConv2DBackpropInputConfig(k),
     wasmMaxPoolGradConfig,
-    wasmReluBiasGradConfig,
+    wasmReluBiasGradConfig(),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, config.backendName)) {
