@@ -39,6 +39,9 @@ export interface TrainStepper {
 
 /**
  * The stepper training uses: the fastest one that handles this model and optimizer here.
+ * Gradients come from the training plan (fused forward, hand-written backward) when it knows
+ * every layer, else from autodiff; Adam's update runs on all weights at once on wasm, else the
+ * optimizer's own. Each half falls back on its own, and every path gives tfjs's result.
  * Every data-parallel replica must build its stepper with this same function, so they agree.
  */
 export function createTrainStepper(model: tf.LayersModel, optimizer: tf.Optimizer): TrainStepper {

@@ -177,6 +177,25 @@ describe('training plan', () => {
     },
   );
 
+  it.each(['seed', 'wide'] as const)(
+    'when the %s model comes back from a save (a resumed run), then the plan still takes it',
+    async (architecture) => {
+      await tf.setBackend('wasm');
+      const model = buildModel(architecture, 1);
+      let artifacts: tf.io.ModelArtifacts | undefined;
+      await model.save(
+        tf.io.withSaveHandler(async (a) => {
+          artifacts = a;
+          return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+        }),
+      );
+      const loaded = await tf.loadLayersModel(tf.io.fromMemory(artifacts!));
+      expect(trainingPlan(loaded)).not.toBeNull();
+      model.dispose();
+      loaded.dispose();
+    },
+  );
+
   it('when the model has a layer or activation the plan does not know, then the stepper falls back to autodiff', async () => {
     await tf.setBackend('wasm');
     const unknown = [
