@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from './batches.js';
+import { fusedAdam } from './fused-adam.js';
+import { trainingPlan } from './training-plan.js';
 
 /** Where a step sits in a run: what per-step randomness (dropout) is derived from. */
 export interface StepContext {
@@ -37,10 +39,22 @@ export interface TrainStepper {
 
 /**
  * The stepper training uses: the fastest one that handles this model and optimizer here.
+ * Gradients come from the training plan (fused forward, hand-written backward) when it knows
+ * every layer, else from autodiff; Adam's update runs on all weights at once on wasm, else the
+ * optimizer's own. Each half falls back on its own, and every path gives tfjs's result.
  * Every data-parallel replica must build its stepper with this same function, so they agree.
  */
 export function createTrainStepper(model: tf.LayersModel, optimizer: tf.Optimizer): TrainStepper {
-  return autodiffStepper(model, optimizer);
+  const reference = autodiffStepper(model, optimizer);
+  const gradients = trainingPlan(model);
+  const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const apply = fusedAdam(optimizer, variables, (mean) => reference.apply(mean));
+  return {
+    gradientSize: reference.gradientSize,
+    gradients: gradients ?? ((batch, into, context) => reference.gradients(batch, into, context)),
+    apply: apply ?? ((mean) => reference.apply(mean)),
+    dispose: () => reference.dispose(),
+  };
 }
 
 /**

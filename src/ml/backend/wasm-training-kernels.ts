@@ -4,6 +4,7 @@ import { wasmConv2DBackpropFilterConfig } from './wasm-conv2d-backprop-filter.js
 import { wasmConv2DBackpropInputConfig } from './wasm-conv2d-backprop-input.js';
 import type { WasmKernels } from './wasm-kernel-context.js';
 import { wasmMaxPoolGradConfig } from './wasm-max-pool-grad.js';
+import { wasmReluBiasGradConfig } from './wasm-relu-bias-grad.js';
 
 let registered = false;
 
@@ -25,6 +26,7 @@ export function registerWasmTrainingKernels(): void {
     wasmConv2DBackpropFilterConfig(k),
     wasmConv2DBackpropInputConfig(k),
     wasmMaxPoolGradConfig,
+    wasmReluBiasGradConfig(),
   ];
   for (const config of configs) {
     if (tf.getKernel(config.kernelName, config.backendName)) {
