@@ -7,8 +7,8 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { gatherPatchesByTap, patchGeometry } from './conv2d-patches.js';
-import { heapF32, matMul, viewAs, type WasmKernels } from './wasm-kernel-context.js';
+import { patchGeometry } from './conv2d-patches.js';
+import { matMul, viewAs, type WasmKernels } from './wasm-kernel-context.js';
 
 /**
  * The filter gradient of a 2-D convolution, which the wasm backend does not ship
@@ -42,7 +42,7 @@ export function wasmConv2DBackpropFilterConfig(k: WasmKernels): KernelConfig {
     const outChannels = attrs.filterShape[3];
     const patches = backend.makeOutput([1, taps, positions], 'float32');
     try {
-      gatherPatchesByTap(heapF32(backend, x), heapF32(backend, patches), g);
+      k.loops.gatherPatchesByTap(backend, x, patches, g);
       const dw = matMul(k, backend, patches, viewAs(dy, [1, positions, outChannels]));
       dw.shape = [...attrs.filterShape];
       return dw;
