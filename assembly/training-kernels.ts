@@ -369,3 +369,68 @@ function zeroUncovered(dx: usize, batch: i32, h: i32, w: i32, c: i32, coveredH: 
       memory.fill(image + <usize>(coveredH * w) * pixel, 0, <usize>((h - coveredH) * w) * pixel);
   }
 }
+
+/**
+ * c[m x n] = a[m x k] x b[k x n], all row-major, n >= 4: the filter gradient's product of the
+ * patches (one row per filter tap, k = every output position) with dy. The shipped BatchMatMul
+ * first packs b into its own layout, once per tensor; in training every dy is new, and on these
+ * shapes that packing cost more than the product. This reads b where it lies. Blocks of 4 rows
+ * by 8 columns keep 8 sums in registers; the last blocks overlap the ones before them when m or
+ * n is not a multiple, and recompute those sums identically. Each sum runs over k in order.
+ */
+export function matMulUnpacked(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32): void {
+  const aRow = <usize>k * F;
+  const bRow = <usize>n * F;
+  for (let j = 0; j < n; j += 8) {
+    const j0 = <usize>min(j, n - 4) * F;
+    const j1 = <usize>min(j + 4, n - 4) * F;
+    for (let i = 0; i < m; i += 4) {
+      const r = <usize>max(0, min(i, m - 4));
+      const r1 = <usize>min(<i32>r + 1, m - 1);
+      const r2 = <usize>min(<i32>r + 2, m - 1);
+      const r3 = <usize>min(<i32>r + 3, m - 1);
+      let p0 = a + r * aRow;
+      let p1 = a + r1 * aRow;
+      let p2 = a + r2 * aRow;
+      let p3 = a + r3 * aRow;
+      let q = b;
+      let s00 = f32x4.splat(0);
+      let s01 = f32x4.splat(0);
+      let s10 = f32x4.splat(0);
+      let s11 = f32x4.splat(0);
+      let s20 = f32x4.splat(0);
+      let s21 = f32x4.splat(0);
+      let s30 = f32x4.splat(0);
+      let s31 = f32x4.splat(0);
+      for (let kk = 0; kk < k; kk++) {
+        const b0 = v128.load(q + j0);
+        const b1 = v128.load(q + j1);
+        const a0 = v128.load32_splat(p0);
+        const a1 = v128.load32_splat(p1);
+        const a2 = v128.load32_splat(p2);
+        const a3 = v128.load32_splat(p3);
+        s00 = f32x4.add(s00, f32x4.mul(a0, b0));
+        s01 = f32x4.add(s01, f32x4.mul(a0, b1));
+        s10 = f32x4.add(s10, f32x4.mul(a1, b0));
+        s11 = f32x4.add(s11, f32x4.mul(a1, b1));
+        s20 = f32x4.add(s20, f32x4.mul(a2, b0));
+        s21 = f32x4.add(s21, f32x4.mul(a2, b1));
+        s30 = f32x4.add(s30, f32x4.mul(a3, b0));
+        s31 = f32x4.add(s31, f32x4.mul(a3, b1));
+        p0 += F;
+        p1 += F;
+        p2 += F;
+        p3 += F;
+        q += bRow;
+      }
+      v128.store(c + r3 * bRow + j0, s30);
+      v128.store(c + r3 * bRow + j1, s31);
+      v128.store(c + r2 * bRow + j0, s20);
+      v128.store(c + r2 * bRow + j1, s21);
+      v128.store(c + r1 * bRow + j0, s10);
+      v128.store(c + r1 * bRow + j1, s11);
+      v128.store(c + r * bRow + j0, s00);
+      v128.store(c + r * bRow + j1, s01);
+    }
+  }
+}

@@ -36,6 +36,7 @@ interface Exports {
   gatherPatchesByTap(src: number, dst: number, ...g: Geometry): void;
   scatterPatches(cols: number, dx: number, ...g: Geometry): void;
   maxPoolGrad(x: number, dy: number, dx: number, ...g: Geometry): void;
+  matMulUnpacked(a: number, b: number, c: number, m: number, k: number, n: number): void;
 }
 
 /**
@@ -67,6 +68,16 @@ export function simdTrainingLoops(): TrainingLoops {
     },
     maxPoolGrad(backend, x, dy, dx, g) {
       exportsFor(backend).maxPoolGrad(at(backend, x), at(backend, dy), at(backend, dx), ...geometry(g));
+    },
+    matMulUnpacked(backend, a, b, c) {
+      const [m, k] = a.shape.slice(-2) as [number, number];
+      const n = b.shape[b.shape.length - 1]!;
+      if (n < 4 || b.shape[b.shape.length - 2] !== k || c.shape.slice(-2).join() !== `${m},${n}`) {
+        throw new Error(
+          `matMulUnpacked needs [m, k] x [k, n >= 4] into [m, n], got ${a.shape} x ${b.shape} into ${c.shape}`,
+        );
+      }
+      exportsFor(backend).matMulUnpacked(at(backend, a), at(backend, b), at(backend, c), m, k, n);
     },
   };
 }

@@ -34,6 +34,12 @@ export interface TrainingLoops {
    * does (strict '>' from -Infinity, so an all-NaN window gets no gradient).
    */
   maxPoolGrad(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, dx: TensorInfo, g: PatchGeometry): void;
+  /**
+   * c = a x b for a [m, k] and b [k, n >= 4], reading b where it lies: the shipped BatchMatMul
+   * first packs b, once per tensor, which costs more than the whole product on the filter
+   * gradient's shapes. Absent where only the shipped one is to be used.
+   */
+  matMulUnpacked?(backend: BackendWasm, a: TensorInfo, b: TensorInfo, c: TensorInfo): void;
 }
 
 export function heapF32(backend: BackendWasm, t: TensorInfo): Float32Array {

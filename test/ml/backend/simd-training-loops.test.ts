@@ -7,7 +7,7 @@ import { simdTrainingLoops } from '../../../src/ml/backend/simd-training-loops.j
 import type { TrainingLoops } from '../../../src/ml/backend/wasm-kernel-context.js';
 
 // The SIMD loops on the wasm heap, bit for bit against references written from their definitions
-// (im2col and col2im) or against the cpu backend (max-pool gradient).
+// (im2col, col2im, the product) or against the cpu backend (max-pool gradient).
 
 type Pad = 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
 interface ConvCase {
@@ -229,6 +229,35 @@ describe('wasm SIMD training loops', () => {
       const scale = reference.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
       const worst = ours.reduce((m, v, i) => Math.max(m, Math.abs(v - reference[i]!)), 0);
       expect(worst).toBeLessThanOrEqual(1e-6 * scale);
+    },
+  );
+
+  const products = [
+    { m: 9, k: 1000, n: 6 },
+    { m: 54, k: 777, n: 16 },
+    { m: 1, k: 5, n: 4 },
+    { m: 2, k: 3, n: 5 },
+    { m: 3, k: 1, n: 7 },
+    { m: 5, k: 64, n: 33 },
+  ];
+  it.each(products)(
+    'when multiplying [$m, $k] by [$k, $n] unpacked, then each value is the float32 sum over k in order',
+    ({ m, k, n }) => {
+      const av = tf.tidy(() => tf.randomNormal([m * k], 0, 1, 'float32', 6).dataSync() as Float32Array);
+      const bv = tf.tidy(() => tf.randomNormal([k * n], 0, 1, 'float32', 7).dataSync() as Float32Array);
+      const a = tf.tensor(av, [1, m, k]);
+      const b = tf.tensor(bv, [1, k, n]);
+      const c = intoGarbage([1, m, n], (out) => loops.matMulUnpacked!(backend, a, b, out));
+      tf.dispose([a, b]);
+      const reference = new Float32Array(m * n);
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let sum = 0;
+          for (let t = 0; t < k; t++) sum = Math.fround(sum + Math.fround(av[i * k + t]! * bv[t * n + j]!));
+          reference[i * n + j] = sum;
+        }
+      }
+      expectSameBits(c, reference);
     },
   );
 
