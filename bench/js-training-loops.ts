@@ -1,6 +1,7 @@
 /**
  * The JavaScript loops that our wasm training kernels ran before they moved to WebAssembly SIMD
  * (assembly/training-kernels.ts), kept for bench/kernels.ts to measure against in the same run.
+ * They have no unpacked product, so kernels given them use the shipped BatchMatMul, as before.
  * Not used by the service.
  */
 import type { TensorInfo } from '@tensorflow/tfjs';

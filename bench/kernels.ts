@@ -1,9 +1,10 @@
 /**
- * Our wasm training kernels, whose loops run in WebAssembly SIMD (assembly/training-kernels.ts),
- * against the same kernels with their previous JavaScript loops (bench/js-training-loops.ts) and
- * against what the wasm backend ships, on the seed and wide CNNs' shapes at batch 64, all in the
- * same process (ratios survive a noisy machine). Then whole training steps with either set of
- * loops, alternated, and where the time of one seed-CNN step goes. Prints one JSON object.
+ * Our wasm training kernels, whose loops and products run in WebAssembly SIMD
+ * (assembly/training-kernels.ts), against the same kernels as they were before (JavaScript loops,
+ * bench/js-training-loops.ts, and the shipped BatchMatMul for every product) and against what the
+ * wasm backend ships, on the seed and wide CNNs' shapes at batch 64, all in the same process
+ * (ratios survive a noisy machine). Then whole training steps with either set, alternated, and
+ * where the time of one seed-CNN step goes. Prints one JSON object.
  *
  *   npm run bench:kernels
  */
@@ -12,6 +13,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { buildModel } from '../src/ml/architectures.js';
 import { initBackend } from '../src/ml/backend/index.js';
+import { wasmBatchMatMulConfig } from '../src/ml/backend/wasm-batch-mat-mul.js';
 import { simdTrainingLoops } from '../src/ml/backend/simd-training-loops.js';
 import { wasmConv2DBackpropFilterConfig } from '../src/ml/backend/wasm-conv2d-backprop-filter.js';
 import { wasmConv2DBackpropInputConfig } from '../src/ml/backend/wasm-conv2d-backprop-input.js';
@@ -37,7 +39,12 @@ const base = {
 };
 const kernelsWith = (loops: WasmKernels['loops']) => {
   const k: WasmKernels = { ...base, loops };
-  return [wasmConv2DBackpropFilterConfig(k), wasmConv2DBackpropInputConfig(k), wasmMaxPoolGradConfig(k)];
+  return [
+    wasmConv2DBackpropFilterConfig(k),
+    wasmConv2DBackpropInputConfig(k),
+    wasmMaxPoolGradConfig(k),
+    wasmBatchMatMulConfig(shipped.BatchMatMul!, k),
+  ];
 };
 const simd = kernelsWith(simdTrainingLoops());
 const js = kernelsWith(jsTrainingLoops);
@@ -161,7 +168,38 @@ for (const p of pools) {
   );
 }
 
-/** Registers our three kernels with the given loops for the engine (the models' steps). */
+// The seed's dense layers' products in training: forward (the fused kernel takes those in the
+// models), then dx = dy x W^T and dW = x^T x dy.
+for (const [m, k, n] of [
+  [64, 400, 120],
+  [64, 120, 84],
+]) {
+  const x = tf.randomNormal([m!, k!]);
+  const w = tf.randomNormal([k!, n!]);
+  const dy = tf.randomNormal([m!, n!]);
+  const cases = [
+    {
+      what: `x W, ${m}x${k} by ${k}x${n}`,
+      inputs: { a: x, b: w },
+      attrs: { transposeA: false, transposeB: false },
+    },
+    {
+      what: `dy W^T, ${m}x${n} by (${k}x${n})^T`,
+      inputs: { a: dy, b: w },
+      attrs: { transposeA: false, transposeB: true },
+    },
+    {
+      what: `x^T dy, (${m}x${k})^T by ${m}x${n}`,
+      inputs: { a: x, b: dy },
+      attrs: { transposeA: true, transposeB: false },
+    },
+  ];
+  for (const c of cases) {
+    compare('BatchMatMul', c.what, c.inputs, c.attrs, () => run(shipped.BatchMatMul!, c.inputs, c.attrs, 20));
+  }
+}
+
+/** Registers our kernels with the given loops for the engine (the models' steps). */
 function register(configs: tf.KernelConfig[]): void {
   for (const config of configs) {
     tf.unregisterKernel(config.kernelName, config.backendName);

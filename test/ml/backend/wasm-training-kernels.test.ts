@@ -159,6 +159,9 @@ describe('wasm training kernels', () => {
     { a: [2, 3, 4], b: [2, 5, 4], transposeA: false, transposeB: true },
     { a: [2, 4, 3], b: [1, 4, 5], transposeA: true, transposeB: false },
     { a: [7, 6], b: [6, 2], transposeA: false, transposeB: false },
+    { a: [64, 400], b: [400, 120], transposeA: false, transposeB: false },
+    { a: [1, 9, 50], b: [1, 50, 6], transposeA: false, transposeB: false },
+    { a: [1, 5, 9], b: [6, 5], transposeA: true, transposeB: true },
   ];
   it.each(matMulCases)(
     'BatchMatMul equals cpu for $a x $b (transposeA $transposeA, transposeB $transposeB)',
