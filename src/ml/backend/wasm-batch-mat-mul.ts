@@ -12,6 +12,7 @@ import { matMul, transposeLast2, viewAs, type WasmKernels } from './wasm-kernel-
  * BatchMatMul for wasm that never asks the shipped kernel for a transpose: its transposed paths
  * run about 10x slower than the plain one (64x400 by 400x120: 3.2-3.8 ms against 0.28 ms), and
  * every dense layer's backward pass asks for them. Transposing the operand first costs far less.
+ * Single matrices go to our unpacked SIMD product, which skips the shipped one's packing of b.
  */
 export function wasmBatchMatMulConfig(shipped: KernelConfig, k: WasmKernels): KernelConfig {
   const kernelFunc = (args: {
@@ -20,7 +21,9 @@ export function wasmBatchMatMulConfig(shipped: KernelConfig, k: WasmKernels): Ke
     attrs: BatchMatMulAttrs;
   }): TensorInfo => {
     const { inputs, backend, attrs } = args;
-    if (!attrs.transposeA && !attrs.transposeB) return shipped.kernelFunc(args as never) as TensorInfo;
+    const unpacked = k.loops.matMulUnpacked && singleFloatMatrices(inputs.a, inputs.b, attrs);
+    if (!unpacked && !attrs.transposeA && !attrs.transposeB)
+      return shipped.kernelFunc(args as never) as TensorInfo;
     const temporaries: TensorInfo[] = [];
     const plain = (t: TensorInfo, transposed: boolean): TensorInfo => {
       if (!transposed) return t;
@@ -34,7 +37,20 @@ export function wasmBatchMatMulConfig(shipped: KernelConfig, k: WasmKernels): Ke
       return viewAs(swapped, [...outer, cols, rows]);
     };
     try {
-      return matMul(k, backend, plain(inputs.a, attrs.transposeA), plain(inputs.b, attrs.transposeB));
+      const a = plain(inputs.a, attrs.transposeA);
+      const b = plain(inputs.b, attrs.transposeB);
+      if (!unpacked) return matMul(k, backend, a, b);
+      const [m, depth] = a.shape.slice(-2) as [number, number];
+      const n = b.shape[b.shape.length - 1]!;
+      const outer = (a.shape.length > b.shape.length ? a : b).shape.slice(0, -2);
+      const c = backend.makeOutput([...outer, m, n], 'float32');
+      k.loops.matMulUnpacked!(
+        backend,
+        viewAs(a, [1, m, depth]),
+        viewAs(b, [1, depth, n]),
+        viewAs(c, [1, m, n]),
+      );
+      return c;
     } finally {
       for (const t of temporaries) backend.disposeData(t.dataId);
     }
@@ -46,4 +62,15 @@ export function wasmBatchMatMulConfig(shipped: KernelConfig, k: WasmKernels): Ke
     ...(shipped.setupFunc ? { setupFunc: shipped.setupFunc } : {}),
     kernelFunc: kernelFunc as unknown as KernelFunc,
   };
+}
+
+/**
+ * One float32 matrix each (any leading dimensions are 1) with at least 4 output columns: the
+ * shapes our unpacked product takes. The shipped one packs b first, once per tensor, and in
+ * training every b is new: 0.31 ms against 0.12 ms for the seed's 64x400 by 400x120.
+ */
+function singleFloatMatrices(a: TensorInfo, b: TensorInfo, attrs: BatchMatMulAttrs): boolean {
+  const single = (t: TensorInfo) => t.shape.slice(0, -2).every((d) => d === 1);
+  const n = attrs.transposeB ? b.shape[b.shape.length - 2]! : b.shape[b.shape.length - 1]!;
+  return a.dtype === 'float32' && b.dtype === 'float32' && single(a) && single(b) && n >= 4;
 }

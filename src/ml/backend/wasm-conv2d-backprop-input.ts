@@ -7,7 +7,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { patchGeometry, scatterPatches, type PatchGeometry } from './conv2d-patches.js';
+import { patchGeometry, type PatchGeometry } from './conv2d-patches.js';
 import { assertFloatNHWC } from './wasm-conv2d-backprop-filter.js';
 import { heapF32, matMul, transposeLast2, viewAs, type WasmKernels } from './wasm-kernel-context.js';
 
@@ -103,9 +103,7 @@ function byPatches(
     const patchGrads = matMul(k, backend, viewAs(dy, [1, positions, outChannels]), filterT);
     temporaries.push(patchGrads);
     const dx = backend.makeOutput([...inputShape], 'float32');
-    const dxValues = heapF32(backend, dx);
-    dxValues.fill(0);
-    scatterPatches(heapF32(backend, patchGrads), dxValues, g);
+    k.loops.scatterPatches(backend, patchGrads, dx, g);
     return dx;
   } finally {
     for (const t of temporaries) backend.disposeData(t.dataId);

@@ -5,6 +5,7 @@ import { wasmConv2DBackpropInputConfig } from './wasm-conv2d-backprop-input.js';
 import type { WasmKernels } from './wasm-kernel-context.js';
 import { wasmMaxPoolGradConfig } from './wasm-max-pool-grad.js';
 import { wasmReluBiasGradConfig } from './wasm-relu-bias-grad.js';
+import { simdTrainingLoops } from './simd-training-loops.js';
 
 let registered = false;
 
@@ -20,12 +21,13 @@ export function registerWasmTrainingKernels(): void {
     matMul: shippedMatMul.kernelFunc,
     transpose: shipped('Transpose').kernelFunc,
     conv2d: shipped('Conv2D').kernelFunc,
+    loops: simdTrainingLoops(),
   };
   const configs = [
     wasmBatchMatMulConfig(shippedMatMul, k),
     wasmConv2DBackpropFilterConfig(k),
     wasmConv2DBackpropInputConfig(k),
-    wasmMaxPoolGradConfig,
+    wasmMaxPoolGradConfig(k),
     wasmReluBiasGradConfig(),
   ];
   for (const config of configs) {

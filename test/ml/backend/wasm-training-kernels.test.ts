@@ -49,6 +49,12 @@ interface ConvCase {
 const convCases: ConvCase[] = [
   { x: [64, 28, 28, 1], filter: [3, 3, 1, 6], strides: 1, pad: 'valid' },
   { x: [64, 13, 13, 6], filter: [3, 3, 6, 16], strides: 1, pad: 'valid' },
+  // The wide CNN's layers, at a small batch for the cpu reference's sake.
+  { x: [4, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1, pad: 'valid' },
+  { x: [4, 13, 13, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'valid' },
+  { x: [4, 11, 11, 64], filter: [3, 3, 64, 64], strides: 1, pad: 'valid' },
+  { x: [3, 9, 7, 5], filter: [3, 3, 5, 2], strides: 2, pad: 'same' },
+  { x: [1, 3, 3, 9], filter: [5, 5, 9, 1], strides: 1, pad: 'same' },
   { x: [3, 9, 7, 4], filter: [3, 3, 4, 5], strides: 1, pad: 'same' },
   { x: [3, 9, 7, 4], filter: [3, 3, 4, 5], strides: 2, pad: 'same' },
   { x: [2, 10, 11, 3], filter: [3, 3, 3, 2], strides: 2, pad: 'valid' },
@@ -103,6 +109,10 @@ describe('wasm training kernels', () => {
   const poolCases = [
     { x: [64, 26, 26, 6], size: 2, strides: 2, pad: 'valid' },
     { x: [3, 11, 11, 16], size: 2, strides: 2, pad: 'valid' },
+    { x: [8, 26, 26, 32], size: 2, strides: 2, pad: 'valid' },
+    { x: [8, 9, 9, 64], size: 2, strides: 2, pad: 'valid' },
+    { x: [3, 11, 11, 5], size: 2, strides: 2, pad: 'valid' },
+    { x: [1, 7, 9, 3], size: 2, strides: 2, pad: 'same' },
     { x: [2, 9, 7, 3], size: 3, strides: 2, pad: 'same' },
     { x: [2, 6, 6, 4], size: 3, strides: 1, pad: 'same' },
     { x: [1, 5, 8, 2], size: [2, 3], strides: [1, 2], pad: 'valid' },
@@ -149,6 +159,9 @@ describe('wasm training kernels', () => {
     { a: [2, 3, 4], b: [2, 5, 4], transposeA: false, transposeB: true },
     { a: [2, 4, 3], b: [1, 4, 5], transposeA: true, transposeB: false },
     { a: [7, 6], b: [6, 2], transposeA: false, transposeB: false },
+    { a: [64, 400], b: [400, 120], transposeA: false, transposeB: false },
+    { a: [1, 9, 50], b: [1, 50, 6], transposeA: false, transposeB: false },
+    { a: [1, 5, 9], b: [6, 5], transposeA: true, transposeB: true },
   ];
   it.each(matMulCases)(
     'BatchMatMul equals cpu for $a x $b (transposeA $transposeA, transposeB $transposeB)',
