@@ -35,8 +35,12 @@ export const configSchema = z.object({
   MODEL_DIR: z.string().min(1).default('./data/models'),
   /** Where `npm start`'s private Redis (if it starts one) keeps its append-only file. */
   REDIS_DATA_DIR: z.string().min(1).default('./data/redis'),
-  /** Training worker processes `npm start` runs beside the API: one per core by default. */
-  WORKERS: intFromEnv(availableParallelism(), 0, 64),
+  /**
+   * Training worker processes `npm start` runs beside the API. One, whose job trains on every core:
+   * a job alone finishes soonest, and a second one waits rather than oversubscribes the cores
+   * (bench/RESULTS.md, "The seed recipe as a job").
+   */
+  WORKERS: intFromEnv(1, 0, 64),
   CHECKPOINT_DIR: z.string().min(1).default('./data/checkpoints'),
   /** Directories (comma-separated) whose idx data sets jobs may name by absolute path. */
   DATASET_DIRS: z
@@ -97,7 +101,7 @@ export const configSchema = z.object({
   PREDICT_RATE_LIMIT_PER_MINUTE: intFromEnv(0, 0, 100_000_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TF_BACKEND: backendNameSchema.optional(),
-  /** Training jobs one worker process runs at once; training is CPU-bound, so one per core. */
+  /** Training jobs one worker process runs at once; training is CPU-bound, its threads share the cores. */
   WORKER_CONCURRENCY: intFromEnv(1, 1, 64),
   /**
    * Threads each training job trains on, data-parallel; 0 = the machine's cores shared out between

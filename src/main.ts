@@ -15,9 +15,10 @@ import { runProcess } from './run-process.js';
 const GLIBC_ARENAS = '2';
 
 /**
- * `npm start`: the whole product on one machine. The API and WORKERS training workers, each its
- * own process; and, when nothing answers at REDIS_URL but redis-server is installed, a private
- * Redis with persistence under REDIS_DATA_DIR, stopped again on exit.
+ * `npm start`: the whole product on one machine. The API and WORKERS training workers (one by
+ * default, training each job on every core), each its own process; and, when nothing answers at
+ * REDIS_URL but redis-server is installed, a private Redis with persistence under REDIS_DATA_DIR,
+ * stopped again on exit.
  */
 const fromSource = import.meta.url.endsWith('.ts');
 const entry = (name: string) => new URL(`./${name}${fromSource ? '.ts' : '.js'}`, import.meta.url).pathname;

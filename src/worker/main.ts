@@ -4,7 +4,7 @@ import { createLogger } from '../logger.js';
 import { runProcess } from '../run-process.js';
 import { startTrainingWorker } from './training-worker.js';
 
-/** A training worker process: `npm run start:worker`. Start one per core, on any machine. */
+/** A training worker process: `npm run start:worker`. Its jobs train on TRAINING_THREADS threads. */
 runProcess(async () => {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'worker');

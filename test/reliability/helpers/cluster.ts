@@ -111,6 +111,9 @@ export class Cluster {
       MODEL_DIR: this.modelDir,
       CHECKPOINT_DIR: this.checkpointDir,
       TF_BACKEND: 'wasm',
+      // Scenarios run two or three workers side by side on a 2-core machine: a thread per job
+      // keeps them from asking for more threads than there are cores.
+      TRAINING_THREADS: '1',
       // The suite sends thousands of requests from one address; scenario 6 turns the limit on.
       RATE_LIMIT_PER_MINUTE: '0',
       LOG_LEVEL: 'warn',
