@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import type { LayerConfig } from './layer-config.js';
 
 /** Logits for a batch of inputs; allocates tensors, so call it inside tf.tidy. */
 export type ForwardPass = (input: tf.Tensor4D) => tf.Tensor;
@@ -21,16 +22,6 @@ export function inferencePlan(model: tf.LayersModel): ForwardPass {
     steps.push(step);
   }
   return (input) => steps.reduce<tf.Tensor>((x, step) => step(x), input);
-}
-
-interface LayerConfig {
-  activation?: string;
-  padding?: 'valid' | 'same';
-  strides?: [number, number];
-  dilationRate?: number | [number, number];
-  dataFormat?: string;
-  poolSize?: [number, number];
-  useBias?: boolean;
 }
 
 const FUSABLE = new Set(['relu', 'linear']);

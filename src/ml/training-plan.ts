@@ -3,6 +3,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { Batch } from './batches.js';
 import { biasActivationGrad } from './relu-bias-grad.js';
 import type { StepContext, StepStats } from './train-step.js';
+import type { LayerConfig } from './layer-config.js';
 
 /** What a layer's backward pass returns: its input's gradient (when asked) and its weights'. */
 interface LayerGrads {
@@ -101,18 +102,6 @@ function writeFlat(t: tf.Tensor, into: Float32Array, offset: number): void {
   const backend = tf.backend();
   const values = tf.getBackend() === 'wasm' ? (backend as BackendWasm).typedArrayFromHeap(t) : t.dataSync();
   into.set(values as Float32Array, offset);
-}
-
-interface LayerConfig {
-  activation?: string;
-  padding?: 'valid' | 'same';
-  strides?: [number, number];
-  dilationRate?: number | [number, number];
-  dataFormat?: string;
-  poolSize?: [number, number];
-  useBias?: boolean;
-  rate?: number;
-  seed?: number;
 }
 
 function planFor(layer: tf.layers.Layer): PlanLayer | null {
