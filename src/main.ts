@@ -33,8 +33,11 @@ runProcess(async () => {
     : startPrivateRedis(config.REDIS_URL, config.REDIS_DATA_DIR);
   if (redis) {
     logger.info({ url: config.REDIS_URL, dir: config.REDIS_DATA_DIR }, 'started a private Redis');
-    if (!(await waitForRedis(config.REDIS_URL)))
+    if (!(await waitForRedis(config.REDIS_URL, redis))) {
+      // Not left behind to answer the next start in its place.
+      await stopChild(redis, 'SIGTERM', 5000);
       throw new Error(`the private Redis did not answer at ${config.REDIS_URL}`);
+    }
   }
   const children = new Set<ChildProcess>();
   let stopping = false;
@@ -73,8 +76,13 @@ runProcess(async () => {
   };
 });
 
-async function waitForRedis(url: string): Promise<boolean> {
-  for (let i = 0; i < 50; i++) {
+/**
+ * Until the private Redis answers, or its process exits. It starts in milliseconds on a quiet
+ * machine; on one loaded with other work it can take seconds, hence the generous bound.
+ */
+async function waitForRedis(url: string, child: ChildProcess, patienceMs = 60_000): Promise<boolean> {
+  const until = Date.now() + patienceMs;
+  while (Date.now() < until && child.exitCode === null && child.signalCode === null) {
     if (await redisAnswers(url)) return true;
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -1,8 +1,8 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // A port no other test uses; the private Redis of `npm start` goes there.
@@ -30,9 +30,20 @@ describe('npm start', () => {
     ...extra,
   });
 
-  async function becomesReady(): Promise<boolean> {
-    // A net, not a bar: start-up takes a few seconds on a quiet machine.
-    for (let i = 0; i < 500; i++) {
+  // Start-up takes a few seconds on a quiet machine and far longer on a loaded one: the tests wait
+  // for it without a bound of their own (the test's timeout is the only net).
+  const STARTUP_PATIENCE_MS = 300_000;
+  const started: ChildProcess[] = [];
+  const start = (extra: Record<string, string>, options: Parameters<typeof spawn>[2] = {}) => {
+    const main = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: env(extra), ...options });
+    started.push(main);
+    return main;
+  };
+
+  /** True once /readyz answers 200; false if the process exits first. */
+  async function becomesReady(main: ChildProcess): Promise<boolean> {
+    for (;;) {
+      if (main.exitCode !== null || main.signalCode !== null) return false;
       const ready = await fetch(`http://127.0.0.1:${apiPort}/readyz`).then(
         (r) => r.ok,
         () => false,
@@ -40,18 +51,27 @@ describe('npm start', () => {
       if (ready) return true;
       await sleep(100);
     }
-    return false;
   }
+
+  // A test that failed half-way must not leave its processes, or its private Redis, to the next.
+  afterEach(() => {
+    for (const main of started.splice(0)) {
+      if (main.exitCode !== null || main.signalCode !== null) continue;
+      spawnSync('pkill', ['-KILL', '-P', String(main.pid)]);
+      main.kill('SIGKILL');
+    }
+    spawnSync('redis-cli', ['-p', String(redisPort), 'shutdown', 'nosave']);
+  });
 
   it(
     'when no Redis answers, then it starts a private one with persistence, serves /readyz, and stops everything on SIGTERM',
-    { timeout: 60_000 },
+    { timeout: STARTUP_PATIENCE_MS },
     async () => {
-      const main = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-        env: env(),
-        stdio: 'ignore',
-      });
-      expect(await becomesReady()).toBe(true);
+      const main = start({}, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      main.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      // What it said, should it exit instead of becoming ready.
+      expect(await becomesReady(main), stderr).toBe(true);
       expect(await readdir(join(dir, 'redis'))).toContain('appendonlydir');
       // The API and the worker run with 2 glibc malloc arenas (see src/main.ts).
       const children = spawnSync('pgrep', ['-P', String(main.pid)], { encoding: 'utf8' })
@@ -75,17 +95,13 @@ describe('npm start', () => {
 
   it(
     'when Ctrl-C reaches the whole process group, then the API and workers stop cleanly before the private Redis, and it exits 0',
-    { timeout: 60_000 },
+    { timeout: STARTUP_PATIENCE_MS },
     async () => {
       // Its own process group, as a terminal gives `npm start`.
-      const main = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-        env: env({ LOG_LEVEL: 'info' }),
-        stdio: ['ignore', 'pipe', 'ignore'],
-        detached: true,
-      });
+      const main = start({ LOG_LEVEL: 'info' }, { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
       let out = '';
       main.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
-      expect(await becomesReady()).toBe(true);
+      expect(await becomesReady(main)).toBe(true);
       // A process still loading has no signal handler yet and would die of the SIGINT: wait for the
       // worker too, which starts beside the API and may be ready later.
       while (!out.includes('training worker ready')) await sleep(50);
@@ -109,16 +125,17 @@ describe('npm start', () => {
     },
   );
 
-  it('when no Redis answers and redis-server is not installed, then it exits 1 saying how to get Redis', async () => {
-    const main = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {
-      env: env({ PATH: '/nonexistent' }),
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    main.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => main.once('exit', resolve));
-    expect(code).toBe(1);
-    expect(stderr).toContain('redis-server is not installed');
-    expect(stderr).toContain('REDIS_URL');
-  });
+  it(
+    'when no Redis answers and redis-server is not installed, then it exits 1 saying how to get Redis',
+    { timeout: STARTUP_PATIENCE_MS },
+    async () => {
+      const main = start({ PATH: '/nonexistent' }, { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      main.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const code = await new Promise<number | null>((resolve) => main.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(stderr).toContain('redis-server is not installed');
+      expect(stderr).toContain('REDIS_URL');
+    },
+  );
 });
