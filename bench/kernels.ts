@@ -220,7 +220,7 @@ function trainingStep(architecture: 'seed' | 'wide'): () => void {
   return () => {
     stepper.gradients({ images, labels }, gradient, { step, replica: 0 });
     for (let i = 0; i < gradient.length; i++) gradient[i] = gradient[i]! / 64;
-    stepper.apply(gradient);
+    stepper.apply(gradient, step);
     step++;
   };
 }

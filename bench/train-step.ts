@@ -54,7 +54,7 @@ for (const n of values.batches.split(',').map(Number)) {
         stepper.gradients(batch, gradient, { step: i, replica: 0 });
         for (let k = 0; k < gradient.length; k++) gradient[k] = gradient[k]! / n;
         const t1 = performance.now();
-        stepper.apply(gradient);
+        stepper.apply(gradient, i);
         const t2 = performance.now();
         return [t2 - t0, t1 - t0, t2 - t1] as const;
       };

@@ -37,12 +37,11 @@ export function setLearningRate(optimizer: tf.Optimizer, rate: number): void {
   else (optimizer as unknown as { learningRate: number }).learningRate = rate;
 }
 
-/** What to run before each update so the optimizer follows the schedule; none when constant. */
-export function scheduleHook(
-  optimizer: tf.Optimizer,
+/** The run's learning rate as a function of the step; none when it is constant. */
+export function learningRateSchedule(
   params: Pick<TrainParams, 'learningRate' | 'learningRateSchedule' | 'epochs'>,
   stepsPerEpoch: number,
-): ((step: number) => void) | undefined {
+): ((step: number) => number) | undefined {
   if (params.learningRateSchedule === 'constant') return undefined;
-  return (step) => setLearningRate(optimizer, learningRateAt(params, step, stepsPerEpoch));
+  return (step) => learningRateAt(params, step, stepsPerEpoch);
 }

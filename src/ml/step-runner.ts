@@ -25,12 +25,7 @@ export interface StepRunner {
  * abort lands) only when `yieldEveryMs` has passed since the last time: a yield per batch cost
  * about 0.3 ms of an 18 ms step.
  */
-export function localRunner(
-  stepper: TrainStepper,
-  maker: BatchMaker,
-  beforeApply?: (step: number) => void,
-  yieldEveryMs = 20,
-): StepRunner {
+export function localRunner(stepper: TrainStepper, maker: BatchMaker, yieldEveryMs = 20): StepRunner {
   const gradient = new Float32Array(stepper.gradientSize);
   let lastYield = performance.now();
   return {
@@ -44,8 +39,7 @@ export function localRunner(
       );
       const count = plan.end - plan.start;
       for (let i = 0; i < gradient.length; i++) gradient[i] = gradient[i]! / count;
-      beforeApply?.(plan.step);
-      stepper.apply(gradient);
+      stepper.apply(gradient, plan.step);
       return stats;
     },
     close: () => Promise.resolve(),

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Batch } from './batches.js';
-import { fusedAdam } from './fused-adam.js';
+import { fusedAdam, type FlatApply } from './fused-adam.js';
 import { trainingPlan } from './training-plan.js';
+import { setLearningRate } from './optimizers.js';
 
 /** Where a step sits in a run: what per-step randomness (dropout) is derived from. */
 export interface StepContext {
@@ -31,8 +32,8 @@ export interface TrainStepper {
    * SUM of the per-image losses into `into`, so slices add up to the whole batch's.
    */
   gradients(batch: Batch, into: Float32Array, context: StepContext): StepStats;
-  /** One optimizer update with the mean gradient over the whole batch. */
-  apply(meanGradient: Float32Array): void;
+  /** Optimizer step `step` (StepContext.step) with the mean gradient over the whole batch. */
+  apply(meanGradient: Float32Array, step: number): void;
   /** Frees what the stepper owns (never the model or the optimizer). */
   dispose(): void;
 }
@@ -42,17 +43,26 @@ export interface TrainStepper {
  * Gradients come from the training plan (fused forward, hand-written backward) when it knows
  * every layer, else from autodiff; Adam's update runs on all weights at once on wasm, else the
  * optimizer's own. Each half falls back on its own, and every path gives tfjs's result.
+ * `schedule`, when given, sets the optimizer's learning rate for each step before its update.
  * Every data-parallel replica must build its stepper with this same function, so they agree.
  */
-export function createTrainStepper(model: tf.LayersModel, optimizer: tf.Optimizer): TrainStepper {
+export function createTrainStepper(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  schedule?: (step: number) => number,
+): TrainStepper {
   const reference = autodiffStepper(model, optimizer);
   const gradients = trainingPlan(model);
   const variables = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const apply = fusedAdam(optimizer, variables, (mean) => reference.apply(mean));
+  const plain = optimizerUpdate(optimizer, variables);
+  const update = fusedAdam(optimizer, variables, plain) ?? plain;
   return {
     gradientSize: reference.gradientSize,
     gradients: gradients ?? ((batch, into, context) => reference.gradients(batch, into, context)),
-    apply: apply ?? ((mean) => reference.apply(mean)),
+    apply(mean, step) {
+      if (schedule) setLearningRate(optimizer, schedule(step));
+      update(mean);
+    },
     dispose: () => reference.dispose(),
   };
 }
@@ -91,17 +101,21 @@ export function autodiffStepper(model: tf.LayersModel, optimizer: tf.Optimizer):
         return stats;
       });
     },
-    apply(meanGradient) {
-      tf.tidy(() => {
-        let offset = 0;
-        const named: tf.NamedTensorMap = {};
-        for (const v of variables) {
-          named[v.name] = tf.tensor(meanGradient.subarray(offset, offset + v.size), v.shape);
-          offset += v.size;
-        }
-        optimizer.applyGradients(named);
-      });
-    },
+    apply: optimizerUpdate(optimizer, variables),
     dispose() {},
   };
+}
+
+/** The optimizer's own update from a flat mean gradient: works for any optimizer, on any backend. */
+function optimizerUpdate(optimizer: tf.Optimizer, variables: tf.Variable[]): FlatApply {
+  return (meanGradient) =>
+    tf.tidy(() => {
+      let offset = 0;
+      const named: tf.NamedTensorMap = {};
+      for (const v of variables) {
+        named[v.name] = tf.tensor(meanGradient.subarray(offset, offset + v.size), v.shape);
+        offset += v.size;
+      }
+      optimizer.applyGradients(named);
+    });
 }

@@ -8,7 +8,7 @@ import { activeBackend } from './backend/index.js';
 import { ReplicaPool } from './parallel/replica-pool.js';
 import { localRunner, type StepRunner } from './step-runner.js';
 import { createTrainStepper } from './train-step.js';
-import { createOptimizer, scheduleHook } from './optimizers.js';
+import { createOptimizer, learningRateSchedule } from './optimizers.js';
 import type { TrainParams } from './train-params.js';
 
 export interface TrainProgress {
@@ -99,11 +99,10 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
   const optimizer = createOptimizer(params.optimizer, params.learningRate);
   if (options.resume?.optimizerWeights) await optimizer.setWeights(options.resume.optimizerWeights);
 
-  const stepper = createTrainStepper(model, optimizer);
+  const batches = Math.ceil(trainSet.count / params.batchSize);
+  const stepper = createTrainStepper(model, optimizer, learningRateSchedule(params, batches));
   const maker = new BatchMaker(trainSet);
   const threads = options.threads ?? 1;
-  const batches = Math.ceil(trainSet.count / params.batchSize);
-  const beforeApply = scheduleHook(optimizer, params, batches);
   let runner: StepRunner | undefined;
   const firstEpoch = history.length + 1;
   const batchesToRun = (params.epochs - history.length) * batches;
@@ -124,9 +123,8 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
             trainSet,
             stepper,
             maker,
-            ...(beforeApply ? { beforeApply } : {}),
           })
-        : localRunner(stepper, maker, beforeApply);
+        : localRunner(stepper, maker);
     for (let epoch = firstEpoch; epoch <= params.epochs; epoch++) {
       const epochStarted = performance.now();
       const random = createRandom(params.seed * 1_000_003 + epoch);

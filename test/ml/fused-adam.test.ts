@@ -52,7 +52,7 @@ function expectSameState(ours: State, theirs: State) {
 }
 
 function run(stepper: TrainStepper, steps: Float32Array[]) {
-  for (const g of steps) stepper.apply(g);
+  steps.forEach((g, step) => stepper.apply(g, step));
 }
 
 describe('fused Adam', () => {
@@ -74,10 +74,10 @@ describe('fused Adam', () => {
       stepper.gradients(batch, new Float32Array(stepper.gradientSize), { step: 0, replica: 0 }).lossSum;
     // A forward pass before each step: the wasm conv and dense kernels keep the weights they
     // packed, keyed by buffer, so weights written in place would go unseen by the next one.
-    for (const g of steps) {
+    steps.forEach((g, step) => {
       lossOf(fused);
-      fused.apply(g);
-    }
+      fused.apply(g, step);
+    });
     run(reference, steps);
     const expected = await state(theirs.model, theirs.optimizer);
     expectSameState(await state(ours.model, ours.optimizer), expected);
@@ -142,7 +142,7 @@ describe('fused Adam', () => {
     const optimizer = tf.train.adam(0.001);
     const stepper = createTrainStepper(model, optimizer);
     const steps = gradients(stepper.gradientSize, 4, 4);
-    stepper.apply(steps[0]!); // creates the moments
+    stepper.apply(steps[0]!, 0); // creates the moments
     const before = tf.memory().numTensors;
     run(stepper, steps.slice(1));
     expect(tf.memory().numTensors).toBe(before);

@@ -64,22 +64,26 @@ describe('train', () => {
     expect(await weights(6)).not.toEqual(first);
   });
 
-  it('when the signal aborts mid-epoch, then training stops within one batch and rejects with the reason', async () => {
-    const controller = new AbortController();
-    const batches: number[] = [];
-    const run = train({
-      params: params({ epochs: 3, trainSize: 3200 }),
-      data: small(100),
-      signal: controller.signal,
-      progressIntervalMs: 0,
-      onProgress: (p) => {
-        batches.push(p.batch);
-        if (p.kind === 'batch' && p.batch === 10) controller.abort(new Error('cancelled by test'));
-      },
-    });
-    await expect(run).rejects.toThrow('cancelled by test');
-    expect(batches.at(-1)).toBe(10);
-  });
+  it.each([1, 2])(
+    'when the signal aborts mid-epoch on %i thread(s), then training stops within one batch and rejects with the reason',
+    async (threads) => {
+      const controller = new AbortController();
+      const batches: number[] = [];
+      const run = train({
+        params: params({ epochs: 3, trainSize: 3200 }),
+        data: small(100),
+        threads,
+        signal: controller.signal,
+        progressIntervalMs: 0,
+        onProgress: (p) => {
+          batches.push(p.batch);
+          if (p.kind === 'batch' && p.batch === 10) controller.abort(new Error('cancelled by test'));
+        },
+      });
+      await expect(run).rejects.toThrow('cancelled by test');
+      expect(batches.at(-1)).toBe(10);
+    },
+  );
 
   it('when aborted from a timer while training, then the loop yields to the event loop and stops', async () => {
     const controller = new AbortController();

@@ -24,8 +24,6 @@ export interface ReplicaPoolOptions {
   /** The leader's own stepper and batch maker. */
   stepper: TrainStepper;
   maker: BatchMaker;
-  /** The leader's learning-rate schedule hook (train.ts); replicas build their own alike. */
-  beforeApply?: (step: number) => void;
 }
 
 /**
@@ -37,6 +35,7 @@ export interface ReplicaPoolOptions {
  */
 export class ReplicaPool implements StepRunner {
   private failure: Error | undefined;
+  private closed = false;
 
   private constructor(
     private readonly step: SharedStep,
@@ -46,7 +45,7 @@ export class ReplicaPool implements StepRunner {
   static async start(options: ReplicaPoolOptions): Promise<ReplicaPool> {
     const { threads: count, stepper, params } = options;
     const shared = allocateSharedStep(count, stepper.gradientSize, params.batchSize);
-    const step = new SharedStep(shared, 0, stepper, options.maker, options.beforeApply);
+    const step = new SharedStep(shared, 0, stepper, options.maker);
     const base = {
       shared,
       backend: options.backend,
@@ -92,8 +91,6 @@ export class ReplicaPool implements StepRunner {
       });
     });
   }
-
-  private closed = false;
 
   async run(plan: BatchPlan): Promise<StepStats> {
     if (this.failure) throw this.failure;

@@ -3,7 +3,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { buildModel } from '../architectures.js';
 import { initBackend } from '../backend/index.js';
 import { BatchMaker } from '../batches.js';
-import { createOptimizer, scheduleHook } from '../optimizers.js';
+import { createOptimizer, learningRateSchedule } from '../optimizers.js';
 import { createTrainStepper } from '../train-step.js';
 import type { FromReplica, ReplicaInput, TensorValues } from './replica-messages.js';
 import { SharedStep, STOP_COMMAND } from './shared-step.js';
@@ -27,11 +27,10 @@ async function main(): Promise<void> {
   if (input.optimizerWeights) {
     await optimizer.setWeights(input.optimizerWeights.map((t) => ({ name: t.name, tensor: toTensor(t) })));
   }
-  const stepper = createTrainStepper(model, optimizer);
-  const maker = new BatchMaker({ ...input.train });
   const stepsPerEpoch = Math.ceil(input.train.count / input.params.batchSize);
-  const beforeApply = scheduleHook(optimizer, input.params, stepsPerEpoch);
-  step = new SharedStep(input.shared, input.replica, stepper, maker, beforeApply);
+  const stepper = createTrainStepper(model, optimizer, learningRateSchedule(input.params, stepsPerEpoch));
+  const maker = new BatchMaker({ ...input.train });
+  step = new SharedStep(input.shared, input.replica, stepper, maker);
   send({ type: 'ready' });
   let seen = 0;
   for (;;) {

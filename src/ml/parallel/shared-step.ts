@@ -72,8 +72,6 @@ export class SharedStep {
     readonly replica: number,
     private readonly stepper: TrainStepper,
     private readonly maker: BatchMaker,
-    /** Runs before each update with the step's number: the learning-rate schedule. */
-    private readonly beforeApply?: (step: number) => void,
   ) {
     if (stepper.gradientSize !== buffers.gradientSize)
       throw new Error(
@@ -167,8 +165,7 @@ export class SharedStep {
       for (let i = 0; i < size; i++) mean[i] = mean[i]! + this.gradients[from + i]!;
     }
     for (let i = 0; i < size; i++) mean[i] = mean[i]! / count;
-    this.beforeApply?.(step);
-    this.stepper.apply(mean);
+    this.stepper.apply(mean, step);
     const total: StepStats = { lossSum: 0, hits: 0 };
     for (let r = 0; r < replicas; r++) {
       const at = 2 * (parity * replicas + r);
