@@ -5,6 +5,7 @@ import { checkApiExposure, loadConfig, trainingThreads } from './config.js';
 import { redisAnswers } from './redis-answers.js';
 import { createLogger } from './logger.js';
 import { runProcess } from './run-process.js';
+import { siblingModule } from './thread-start.js';
 
 /**
  * glibc's malloc arenas for the processes started here, unless MALLOC_ARENA_MAX is already set.
@@ -20,8 +21,7 @@ const GLIBC_ARENAS = '2';
  * REDIS_URL but redis-server is installed, a private Redis with persistence under REDIS_DATA_DIR,
  * stopped again on exit.
  */
-const fromSource = import.meta.url.endsWith('.ts');
-const entry = (name: string) => new URL(`./${name}${fromSource ? '.ts' : '.js'}`, import.meta.url).pathname;
+const entry = (name: string) => siblingModule(import.meta.url, name).pathname;
 
 runProcess(async () => {
   const config = loadConfig();

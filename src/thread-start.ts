@@ -12,7 +12,7 @@ export function startThread(file: URL, workerData: unknown): Thread {
   return new Thread(boot, { eval: true, workerData });
 }
 
-/** The module `name` (without extension) beside `importMetaUrl`, as .ts from source or .js built. */
+/** The module at path `name` (no extension) from `importMetaUrl`'s folder: .ts from source, .js built. */
 export function siblingModule(importMetaUrl: string, name: string): URL {
   const fromSource = importMetaUrl.endsWith('.ts');
   return new URL(`./${name}${fromSource ? '.ts' : '.js'}`, importMetaUrl);

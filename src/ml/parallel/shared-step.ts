@@ -85,10 +85,6 @@ export class SharedStep {
     this.mean = new Float32Array(buffers.gradientSize);
   }
 
-  get sequence(): number {
-    return Atomics.load(this.control, SEQ);
-  }
-
   get command(): number {
     return Atomics.load(this.control, COMMAND);
   }
@@ -146,10 +142,6 @@ export class SharedStep {
   /** Arrivals that mean every replica has finished the current command's slice. */
   get arrivalTarget(): number {
     return this.buffers.replicas * (this.syncs + 1);
-  }
-
-  allArrived(): boolean {
-    return Atomics.load(this.control, ARRIVED) >= this.arrivalTarget;
   }
 
   /** After every replica arrived: the mean gradient's update, and the whole batch's stats. */
