@@ -195,6 +195,12 @@ export const configSchema = z.object({
 
 export type Config = z.infer<typeof configSchema>;
 
+/**
+ * Every setting at its default: the one place modules that take options find the value to fall
+ * back on, so each default is written once, in the schema above.
+ */
+export const configDefaults: Readonly<Config> = Object.freeze(configSchema.parse({}));
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
@@ -210,7 +216,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
 }
 
-/** Addresses only this machine can reach: a listener on one of them is not on the network. */
 /**
  * Threads per training job: TRAINING_THREADS when set, else the cores shared out between the jobs
  * that can train at once on this machine (`workers` processes of WORKER_CONCURRENCY jobs each),
@@ -221,6 +226,7 @@ export function trainingThreads(config: Config, workers = 1, cores = availablePa
   return Math.max(1, Math.floor(cores / (workers * config.WORKER_CONCURRENCY)));
 }
 
+/** Addresses only this machine can reach: a listener on one of them is not on the network. */
 export function isLoopbackHost(host: string): boolean {
   const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
   return bare === 'localhost' || bare === '::1' || /^(::ffff:)?127(\.\d{1,3}){3}$/.test(bare);
