@@ -16,33 +16,70 @@ const boolFromEnv = () =>
 const PROXY_RANGES = new Set(['loopback', 'linklocal', 'uniquelocal']);
 const isProxyAddress = (entry: string) => PROXY_RANGES.has(entry) || isIP(entry.split('/')[0]!) !== 0;
 
+// The descriptions are the reference for operators: scripts/config-docs.ts renders them, with
+// each default and range, into docs/configuration.md.
+declare module 'zod' {
+  interface GlobalMeta {
+    /** The default as docs/configuration.md shows it, where it depends on the machine. */
+    shownDefault?: string;
+  }
+}
+
 /**
  * Every setting, from the environment, validated once at start-up. A bad value stops the
  * process with a message naming the variable.
  */
 export const configSchema = z.object({
-  HOST: z.string().min(1).default('127.0.0.1'),
-  PORT: intFromEnv(3000, 0, 65_535),
+  // Where the API listens, how processes log, which TensorFlow.js backend they use.
+  HOST: z
+    .string()
+    .min(1)
+    .default('127.0.0.1')
+    .describe(
+      'Address the API listens on (the Docker image sets `0.0.0.0`). On an address other machines ' +
+        'can reach, the API needs `API_KEY`, or `ALLOW_UNAUTHENTICATED=true`.',
+    ),
+  PORT: intFromEnv(3000, 0, 65_535).describe('Port the API listens on.'),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])
+    .default('info')
+    .describe(
+      'pino log level. Logs are JSON lines with request and job ids; on a terminal, outside ' +
+        'production, they are printed as readable lines instead.',
+    ),
+  TF_BACKEND: backendNameSchema
+    .optional()
+    .describe(
+      'TensorFlow.js backend (`node` is tfjs-node, an optional dependency). Unset: the fastest ' +
+        'one that starts. A backend named here that cannot start stops the process.',
+    ),
+
+  // Redis and the directories every process shares.
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-    .default('redis://127.0.0.1:6379'),
-  /** Prefix of every Redis key and channel we use, so several deployments can share one Redis. */
+    .default('redis://127.0.0.1:6379')
+    .describe('Redis for queues, job state, announcements, aliases and rate limits; `rediss://` for TLS.'),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _.:- only')
-    .default('digits'),
-  MODEL_DIR: z.string().min(1).default('./data/models'),
-  /** Where `npm start`'s private Redis (if it starts one) keeps its append-only file. */
-  REDIS_DATA_DIR: z.string().min(1).default('./data/redis'),
-  /**
-   * Training worker processes `npm start` runs beside the API. One, whose job trains on every core:
-   * a job alone finishes soonest, and a second one waits rather than oversubscribes the cores
-   * (bench/RESULTS.md, "The seed recipe as a job").
-   */
-  WORKERS: intFromEnv(1, 0, 64),
-  CHECKPOINT_DIR: z.string().min(1).default('./data/checkpoints'),
-  /** Directories (comma-separated) whose idx data sets jobs may name by absolute path. */
+    .default('digits')
+    .describe('Prefix of every Redis key and channel, so several deployments can share one Redis.'),
+  REDIS_DATA_DIR: z
+    .string()
+    .min(1)
+    .default('./data/redis')
+    .describe("Where `npm start`'s private Redis, if it starts one, keeps its append-only file."),
+  MODEL_DIR: z
+    .string()
+    .min(1)
+    .default('./data/models')
+    .describe('The model store, shared by every API and worker.'),
+  CHECKPOINT_DIR: z
+    .string()
+    .min(1)
+    .default('./data/checkpoints')
+    .describe("Per-job checkpoints, shared by the workers; a job's are removed when it ends."),
   DATASET_DIRS: z
     .string()
     .default('')
@@ -51,23 +88,141 @@ export const configSchema = z.object({
         .split(',')
         .map((d) => d.trim())
         .filter(Boolean),
+    )
+    .describe(
+      "Directories, comma-separated, under which a job's `dataset` may be an absolute path to idx " +
+        'files. Without them a job may name only `mnist` and `fashion-mnist`.',
     ),
-  /** When set, job and model administration need it (Authorization: Bearer, or X-API-Key). */
-  API_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
-  /** Require API_KEY for /predict too. */
-  PREDICT_REQUIRES_KEY: boolFromEnv(),
-  /** Require API_KEY for /metrics too (a Prometheus scraper then sends it). */
-  METRICS_REQUIRES_KEY: boolFromEnv(),
-  /**
-   * Start on a HOST other machines can reach without API_KEY, leaving job and model
-   * administration open to the network. Without it, the API refuses to start that way.
-   */
-  ALLOW_UNAUTHENTICATED: boolFromEnv(),
-  /**
-   * Which proxies in front of the API to believe about the client's address (X-Forwarded-For),
-   * so rate limits count per client behind a load balancer: false (default: the socket's
-   * address), true (any), a number of hops, or addresses and CIDR ranges, comma-separated.
-   */
+
+  // Training workers and the jobs they take.
+  WORKERS: intFromEnv(1, 0, 64).describe(
+    'Training worker processes `npm start` runs beside the API. One, training each job on every ' +
+      'core: a job alone finishes soonest, and a second one waits rather than crowd the cores.',
+  ),
+  WORKER_CONCURRENCY: intFromEnv(1, 1, 64).describe(
+    'Jobs one worker process trains at once. Training is CPU-bound: jobs at once share the cores.',
+  ),
+  TRAINING_THREADS: intFromEnv(0, 0, 64).describe(
+    "Threads each job trains on, data-parallel. 0: the machine's cores shared out between the jobs " +
+      'that can run on it at once, so they never ask for more threads than there are cores. The ' +
+      'same seed and thread count give the same model.',
+  ),
+  WORKER_LOCK_MS: intFromEnv(30_000, 1000, 600_000).describe(
+    "How long a worker's claim on a job lasts without renewal, and how often workers look for " +
+      "claims that lapsed: a crashed worker's job moves on to another within about twice this.",
+  ),
+  WORKER_SHUTDOWN_GRACE_MS: intFromEnv(15_000, 0, 600_000).describe(
+    'On SIGTERM, how long a running job may take to finish its epoch before it stops mid-epoch. ' +
+      'Either way the job goes back to the queue and another worker resumes it.',
+  ),
+  JOB_ATTEMPTS: intFromEnv(3, 1, 20).describe(
+    'Attempts per job before it fails for good, crashes and lost workers included. A SIGTERM ' +
+      'hand-over does not count; bad parameters fail at once.',
+  ),
+  JOB_MAX_IMAGES: intFromEnv(1_500_000, 1, 100_000_000).describe(
+    'Most training one job may ask for, as epochs x training images (the seed recipe is ' +
+      '10 x 50,000). A job over it is refused with a 400, so no client can hold a worker for a day.',
+  ),
+  JOB_MAX_SECONDS: intFromEnv(21_600, 0, 30 * 24 * 3600).describe(
+    'Longest a job may train, in seconds, over all its attempts; then it stops and fails saying so. ' +
+      '`JOB_MAX_IMAGES` bounds the work asked for, this the time, whatever the hardware or a slow ' +
+      'recipe makes of it. 0: no limit.',
+  ),
+  JOB_MAX_WAITING: intFromEnv(1000, 1, 1_000_000).describe(
+    'Most jobs waiting for a worker; `POST /jobs` beyond it gets 429 with `Retry-After`.',
+  ),
+  JOB_RETENTION_COUNT: intFromEnv(1000, 1, 1_000_000).describe(
+    'Finished jobs kept readable: at most this many (see `JOB_RETENTION_HOURS`).',
+  ),
+  JOB_RETENTION_HOURS: intFromEnv(24 * 7, 1, 24 * 365).describe(
+    'Finished jobs kept readable: for at most this many hours (see `JOB_RETENTION_COUNT`).',
+  ),
+
+  // The API: shutdown, the models it serves, /predict.
+  SHUTDOWN_DRAIN_MS: intFromEnv(0, 0, 120_000).describe(
+    'On SIGTERM, how long the API keeps serving, with `/readyz` at 503, before it stops accepting ' +
+      'connections, so a load balancer takes it out of rotation first: 0 on a laptop, a little ' +
+      "above the balancer's check interval behind one.",
+  ),
+  MODEL_POLL_MS: intFromEnv(10_000, 100, 3_600_000).describe(
+    'How often the API looks in the model store for a version it was not told of (one announced ' +
+      'while Redis was away).',
+  ),
+  PREDICT_MAX_BATCH: intFromEnv(64, 1, 1024).describe(
+    'Micro-batching of single-image `/predict` requests: the largest batch.',
+  ),
+  PREDICT_MAX_DELAY_MS: intFromEnv(0, 0, 1000).describe(
+    'Micro-batching: the longest a request waits for others to batch with. 0: a batch is what ' +
+      'arrived in the same tick.',
+  ),
+  BODY_LIMIT_BYTES: intFromEnv(1024 * 1024, 1024, 1024 ** 3).describe(
+    'Largest request body, `/predict` apart; 413 above it.',
+  ),
+  PREDICT_BODY_LIMIT_BYTES: intFromEnv(16 * 1024 * 1024, 1024, 1024 ** 3).describe(
+    'Largest `/predict` body; 413 above it. Larger than the others, since a batch of images as ' +
+      'JSON numbers takes a few MB.',
+  ),
+  PREDICT_MAX_IMAGES: intFromEnv(256, 1, 4096).describe(
+    'Most images one `/predict` request may carry (PNG/JPEG ones: `PREDICT_MAX_ENCODED_IMAGES`).',
+  ),
+  PREDICT_MAX_ENCODED_IMAGES: intFromEnv(16, 1, 4096).describe(
+    'Most PNG/JPEG images one `/predict` request may carry: each is decoded, which costs far more ' +
+      'than reading an image sent as numbers.',
+  ),
+  PREDICT_DECODE_CONCURRENCY: intFromEnv(Math.max(1, Math.floor(availableParallelism() / 2)), 1, 64).meta({
+    description:
+      'Decodes of images over 512 x 512 running at once in one API process, half the cores by ' +
+      'default so the rest keep serving. Smaller images (a canvas drawing) have one slot of their ' +
+      'own besides.',
+    shownDefault: 'half the cores (at least 1)',
+  }),
+  PREDICT_DECODE_QUEUE: intFromEnv(32, 0, 100_000).describe(
+    'Decodes waiting for a slot, in arrival order, in each of the two lines; beyond them ' +
+      '`/predict` answers 503 with `Retry-After`.',
+  ),
+
+  // Connections: what one client can hold.
+  HTTP_REQUEST_TIMEOUT_MS: intFromEnv(30_000, 100, 3_600_000).describe(
+    'Longest a client may take to send a whole request, headers and body, before a 408: bounds ' +
+      'trickled bodies.',
+  ),
+  HTTP_HEADERS_TIMEOUT_MS: intFromEnv(10_000, 100, 3_600_000).describe(
+    'Longest a client may take to send the request line and headers, before a 408; keep it at ' +
+      'most `HTTP_REQUEST_TIMEOUT_MS`.',
+  ),
+  HTTP_IDLE_TIMEOUT_MS: intFromEnv(120_000, 20_000, 3_600_000).describe(
+    'A connection with a request under way and no traffic either way for this long is closed: a ' +
+      'client that stopped reading its answer. At least 20 s, so the heartbeat job event streams ' +
+      "send every 15 s keeps them open. Between requests, Fastify's keep-alive timeout applies.",
+  ),
+  HTTP_MAX_CONNECTIONS: intFromEnv(1000, 1, 1_000_000).describe(
+    'Open connections the API takes; one more is closed as soon as it is accepted.',
+  ),
+  EVENT_STREAMS_PER_CLIENT: intFromEnv(10, 1, 100_000).describe(
+    'Job event streams (`GET /jobs/:id/events`) open at once per client address; then 429.',
+  ),
+  EVENT_STREAMS_MAX: intFromEnv(500, 1, 1_000_000).describe(
+    'Job event streams open at once in all; then 429. A stream lasts as long as its job, so keep ' +
+      'this under `HTTP_MAX_CONNECTIONS`.',
+  ),
+
+  // Who may do what, and how much.
+  API_KEY: z
+    .string()
+    .min(16, 'must be at least 16 characters')
+    .optional()
+    .describe(
+      'When set, job and model administration need it, as `Authorization: Bearer <key>` or ' +
+        '`X-API-Key: <key>`. Unset, they are open on loopback only, and a warning is logged.',
+    ),
+  PREDICT_REQUIRES_KEY: boolFromEnv().describe('Require `API_KEY` for `/predict` too.'),
+  METRICS_REQUIRES_KEY: boolFromEnv().describe(
+    'Require `API_KEY` for `/metrics` too (a Prometheus scraper then sends it).',
+  ),
+  ALLOW_UNAUTHENTICATED: boolFromEnv().describe(
+    'Start on a `HOST` other machines can reach without `API_KEY`, leaving job and model ' +
+      'administration open to the network. Without it, the API refuses to start that way.',
+  ),
   TRUST_PROXY: z
     .string()
     .default('false')
@@ -85,8 +240,13 @@ export const configSchema = z.object({
           message: `must be true, false, a number of hops or addresses/CIDR ranges, comma-separated; not ${bad.join(', ') || 'empty'}`,
         });
       return entries;
-    }),
-  /** Browser origins allowed to call the API, comma-separated; empty = same origin only. */
+    })
+    .describe(
+      "Which proxies in front of the API to believe about the client's address " +
+        '(`X-Forwarded-For`), so rate limits count per client behind a load balancer: `false` ' +
+        "(the socket's address), `true` (any), a number of hops (only when clients reach the API " +
+        'through the proxies alone), or addresses and CIDR ranges, comma-separated.',
+    ),
   CORS_ORIGINS: z
     .string()
     .default('')
@@ -95,102 +255,14 @@ export const configSchema = z.object({
         .split(',')
         .map((o) => o.trim())
         .filter(Boolean),
-    ),
-  /** Requests per minute per client (shared across replicas through Redis); 0 = no limit. */
-  RATE_LIMIT_PER_MINUTE: intFromEnv(600, 0, 1_000_000),
-  PREDICT_RATE_LIMIT_PER_MINUTE: intFromEnv(0, 0, 100_000_000),
-  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  TF_BACKEND: backendNameSchema.optional(),
-  /** Training jobs one worker process runs at once; training is CPU-bound, its threads share the cores. */
-  WORKER_CONCURRENCY: intFromEnv(1, 1, 64),
-  /**
-   * Threads each training job trains on, data-parallel; 0 = the machine's cores shared out between
-   * the jobs that can run on it at once (see trainingThreads). Same seed and thread count, same model.
-   */
-  TRAINING_THREADS: intFromEnv(0, 0, 64),
-  /**
-   * How long a worker's claim on a job lasts without renewal, and how often workers look for
-   * claims that lapsed: a crashed worker's job moves on to another within about twice this.
-   */
-  WORKER_LOCK_MS: intFromEnv(30_000, 1000, 600_000),
-  /**
-   * On SIGTERM, how long the API keeps serving (with /readyz at 503) before it stops accepting
-   * connections, so a load balancer can take it out of rotation first. 0 on a laptop; a few
-   * seconds behind Kubernetes or any balancer that polls readiness.
-   */
-  SHUTDOWN_DRAIN_MS: intFromEnv(0, 0, 120_000),
-  /**
-   * On SIGTERM, how long a worker lets a running job finish its epoch before stopping it
-   * mid-epoch; either way the job goes back to the queue and another worker resumes it.
-   */
-  WORKER_SHUTDOWN_GRACE_MS: intFromEnv(15_000, 0, 600_000),
-  /**
-   * Most training a job may ask for, as epochs x training images: the seed recipe is 500,000
-   * (10 x 50,000). A job over it is refused with a 400, so no client can hold a worker for a day.
-   */
-  JOB_MAX_IMAGES: intFromEnv(1_500_000, 1, 100_000_000),
-  /**
-   * Longest a job may train, in seconds, over all its attempts; then it stops and fails saying so.
-   * JOB_MAX_IMAGES bounds the work asked for; this bounds the time, whatever the hardware or a
-   * slow recipe (batch size 1) makes of it. The largest default job, the wide net with
-   * augmentation on 1,500,000 images, takes about 1.5 h here. 0: no limit.
-   */
-  JOB_MAX_SECONDS: intFromEnv(21_600, 0, 30 * 24 * 3600),
-  /** Most jobs waiting for a worker; POST /jobs beyond it gets 429 with Retry-After. */
-  JOB_MAX_WAITING: intFromEnv(1000, 1, 1_000_000),
-  /** Attempts per job before it fails for good (crashes, lost workers); bad parameters fail at once. */
-  JOB_ATTEMPTS: intFromEnv(3, 1, 20),
-  /** How often the API checks the model store for a version it missed (e.g. while Redis was away). */
-  MODEL_POLL_MS: intFromEnv(10_000, 100, 3_600_000),
-  /**
-   * Micro-batching of single-image /predict requests: largest batch, and longest wait for one.
-   * 0 ms (batch what arrived in the same tick) measured best: 8,280 and 7,861 req/s at full load
-   * against 6,929 and 7,684 with 1 ms, and a p50 of 0.8-0.9 ms instead of 2.2-2.5 at 500 req/s
-   * (bench/RESULTS.md).
-   */
-  PREDICT_MAX_BATCH: intFromEnv(64, 1, 1024),
-  PREDICT_MAX_DELAY_MS: intFromEnv(0, 0, 1000),
-  /** Largest request body: /predict apart, since a batch of images as JSON numbers is a few MB. */
-  BODY_LIMIT_BYTES: intFromEnv(1024 * 1024, 1024, 1024 ** 3),
-  PREDICT_BODY_LIMIT_BYTES: intFromEnv(16 * 1024 * 1024, 1024, 1024 ** 3),
-  /** Most images one /predict request may carry. */
-  PREDICT_MAX_IMAGES: intFromEnv(256, 1, 4096),
-  /**
-   * Most PNG/JPEG images one /predict request may carry: each is decoded, up to a few hundred ms
-   * of a core for a large PNG, where a numeric image costs microseconds (issue 12).
-   */
-  PREDICT_MAX_ENCODED_IMAGES: intFromEnv(16, 1, 4096),
-  /**
-   * Decodes of images over 512 x 512 running at once in one API process: half the cores, so the
-   * rest keep serving. Smaller images (a canvas drawing) have one slot of their own besides.
-   */
-  PREDICT_DECODE_CONCURRENCY: intFromEnv(Math.max(1, Math.floor(availableParallelism() / 2)), 1, 64),
-  /** Decodes waiting for a slot, in arrival order, in each of the two lines; beyond, 503 with Retry-After. */
-  PREDICT_DECODE_QUEUE: intFromEnv(32, 0, 100_000),
-  /**
-   * Longest a client may take to send a whole request, headers and body, before a 408: bounds
-   * trickled bodies. A full 16 MiB /predict body needs about 4.5 Mbit/s to make the default.
-   */
-  HTTP_REQUEST_TIMEOUT_MS: intFromEnv(30_000, 100, 3_600_000),
-  /** Longest a client may take to send the request line and headers, before a 408 (at most the above). */
-  HTTP_HEADERS_TIMEOUT_MS: intFromEnv(10_000, 100, 3_600_000),
-  /**
-   * A connection with a request under way and no traffic either way for this long is closed: a
-   * client that stopped reading its answer. At least 20 s, so the 15 s heartbeat keeps job event
-   * streams open. Between requests Fastify's keep-alive timeout (72 s) applies instead.
-   */
-  HTTP_IDLE_TIMEOUT_MS: intFromEnv(120_000, 20_000, 3_600_000),
-  /** Open connections the API takes; one more is closed as soon as it is accepted. */
-  HTTP_MAX_CONNECTIONS: intFromEnv(1000, 1, 1_000_000),
-  /**
-   * Job event streams (GET /jobs/:id/events) open at once per client address, and in all; then 429.
-   * Streams last as long as their job, so keep the total under HTTP_MAX_CONNECTIONS.
-   */
-  EVENT_STREAMS_PER_CLIENT: intFromEnv(10, 1, 100_000),
-  EVENT_STREAMS_MAX: intFromEnv(500, 1, 1_000_000),
-  /** Finished jobs kept readable: at most this many, for at most this long. */
-  JOB_RETENTION_COUNT: intFromEnv(1000, 1, 1_000_000),
-  JOB_RETENTION_HOURS: intFromEnv(24 * 7, 1, 24 * 365),
+    )
+    .describe('Browser origins allowed to call the API, comma-separated; none: the same origin only.'),
+  RATE_LIMIT_PER_MINUTE: intFromEnv(600, 0, 1_000_000).describe(
+    'Requests per minute per client, counted in Redis so every replica shares the count; 0: no limit.',
+  ),
+  PREDICT_RATE_LIMIT_PER_MINUTE: intFromEnv(0, 0, 100_000_000).describe(
+    'Requests per minute per client to `/predict`, counted apart from the others; 0: no limit.',
+  ),
 });
 
 export type Config = z.infer<typeof configSchema>;
