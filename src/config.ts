@@ -213,7 +213,8 @@ export const configSchema = z.object({
     .optional()
     .describe(
       'When set, job and model administration need it, as `Authorization: Bearer <key>` or ' +
-        '`X-API-Key: <key>`. Unset, they are open on loopback only, and a warning is logged.',
+        '`X-API-Key: <key>`. Unset, they are open (on loopback only, unless `ALLOW_UNAUTHENTICATED`) ' +
+        'and a warning is logged.',
     ),
   PREDICT_REQUIRES_KEY: boolFromEnv().describe('Require `API_KEY` for `/predict` too.'),
   METRICS_REQUIRES_KEY: boolFromEnv().describe(
