@@ -4,7 +4,6 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import {
   jobDataSchema,
-  jobIdSchema,
   jobProgressSchema,
   TRAINING_QUEUE,
   type JobData,
@@ -12,10 +11,10 @@ import {
 } from '../jobs/job-schema.js';
 import { clientFailure } from '../jobs/job-failure.js';
 import { LOCK_LOST } from '../jobs/job-endings.js';
-import { CANCELLED_REASON, cancelChannel, TrainingJobs } from '../jobs/training-jobs.js';
+import { subscribeCancels } from '../jobs/cancel-channel.js';
+import { CANCELLED_REASON, TrainingJobs } from '../jobs/training-jobs.js';
 import { errorMessage } from '../fs-durable.js';
 import type { BackendName } from '../ml/backend/index.js';
-import { subscribeChannel } from '../redis-channel.js';
 import { publishVersion } from '../registry/announcer.js';
 import { ModelStore } from '../registry/model-store.js';
 import { cleanLeftovers } from '../registry/store-cleanup.js';
@@ -110,15 +109,17 @@ export async function startTrainingWorker(
     logger.info({ jobId: job.id, modelVersion: result.modelVersion }, 'training job completed');
   });
 
-  // The message is a bare job id; anything else is logged and dropped.
-  const cancels = await subscribeChannel(options.connection, cancelChannel(options.prefix), jobIdSchema, {
-    decode: (text) => text,
-    onMessage: (jobId) => {
+  const cancels = await subscribeCancels(
+    options.connection,
+    options.prefix,
+    (jobId) => {
       if (worker.cancelJob(jobId, CANCELLED_REASON)) logger.info({ jobId }, 'cancelling training job');
     },
-    onInvalid: (problem) => logger.warn({ problem }, 'dropped a malformed pub/sub message'),
-    onError: (err) => logger.warn({ err }, 'cancel channel: Redis connection trouble'),
-  });
+    {
+      onInvalid: (problem) => logger.warn({ problem }, 'dropped a malformed pub/sub message'),
+      onError: (err) => logger.warn({ err }, 'cancel channel: Redis connection trouble'),
+    },
+  );
 
   async function processJob(
     job: Job<JobData, JobResult>,
