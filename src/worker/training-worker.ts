@@ -13,6 +13,7 @@ import { clientFailure } from '../jobs/job-failure.js';
 import { LOCK_LOST } from '../jobs/job-endings.js';
 import { subscribeCancels } from '../jobs/cancel-channel.js';
 import { CANCELLED_REASON, TrainingJobs } from '../jobs/training-jobs.js';
+import { configDefaults } from '../config.js';
 import { errorMessage } from '../fs-durable.js';
 import type { BackendName } from '../ml/backend/index.js';
 import { publishVersion } from '../registry/announcer.js';
@@ -28,21 +29,23 @@ export interface TrainingWorkerOptions {
   modelDir: string;
   checkpointDir: string;
   logger: Logger;
-  /** Jobs trained at once by this process; @default 1 (training is CPU-bound) */
+  /** Jobs trained at once by this process; @default configDefaults.WORKER_CONCURRENCY (training is CPU-bound) */
   concurrency?: number;
   /** Threads each job trains on, data-parallel (src/ml/parallel); @default 1 */
   threads?: number;
   backend?: BackendName;
-  /** BullMQ lock settings; shorter values make a crashed worker's job move on sooner. */
+  /**
+   * BullMQ lock settings; shorter values make a crashed worker's job move on sooner.
+   * @default configDefaults.WORKER_LOCK_MS, both
+   */
   lockDuration?: number;
   stalledInterval?: number;
-  /** Times a job may be recovered after its worker died before it fails; @default 3 */
+  /** Times a job may be recovered after its worker died before it fails; @default configDefaults.JOB_ATTEMPTS */
   maxStalledCount?: number;
-  /** Least time between two progress updates written to Redis; @default 250 ms */
-  progressIntervalMs?: number;
   /**
    * On close, how long a running job may go on to finish its epoch (and save it) before it stops
-   * mid-epoch; either way it goes back to the queue for another worker. @default 15,000 ms
+   * mid-epoch; either way it goes back to the queue for another worker.
+   * @default configDefaults.WORKER_SHUTDOWN_GRACE_MS
    */
   shutdownGraceMs?: number;
   /**
@@ -82,10 +85,10 @@ export async function startTrainingWorker(
     {
       connection: options.connection.duplicate({ maxRetriesPerRequest: null }),
       prefix: options.prefix,
-      concurrency: options.concurrency ?? 1,
-      lockDuration: options.lockDuration ?? 30_000,
-      stalledInterval: options.stalledInterval ?? 30_000,
-      maxStalledCount: options.maxStalledCount ?? 3,
+      concurrency: options.concurrency ?? configDefaults.WORKER_CONCURRENCY,
+      lockDuration: options.lockDuration ?? configDefaults.WORKER_LOCK_MS,
+      stalledInterval: options.stalledInterval ?? configDefaults.WORKER_LOCK_MS,
+      maxStalledCount: options.maxStalledCount ?? configDefaults.JOB_ATTEMPTS,
     },
   );
   worker.on('error', (error) => logger.error({ err: error }, 'training worker error'));
@@ -143,7 +146,6 @@ export async function startTrainingWorker(
       params: parsed.data.params,
       modelDir: options.modelDir,
       checkpointDir: options.checkpointDir,
-      progressIntervalMs: options.progressIntervalMs ?? 250,
       threads: options.threads ?? 1,
       ...(options.backend ? { backend: options.backend } : {}),
     };
@@ -278,7 +280,7 @@ export async function startTrainingWorker(
   async function stop(): Promise<void> {
     closing = true;
     const closed = worker.close();
-    const graceMs = options.shutdownGraceMs ?? 15_000;
+    const graceMs = options.shutdownGraceMs ?? configDefaults.WORKER_SHUTDOWN_GRACE_MS;
     for (const thread of running) thread.postMessage({ type: 'handover', now: false } satisfies ToThread);
     const timer = setTimeout(() => {
       for (const thread of running) thread.postMessage({ type: 'handover', now: true } satisfies ToThread);
