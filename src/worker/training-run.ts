@@ -90,11 +90,11 @@ export class TrainingRun {
   }
 
   /**
-   * For a shutdown: stop at the end of the current epoch (its checkpoint saved), or within a batch
-   * when `now`; the job goes back to the queue.
+   * For a shutdown: stop at the end of the current epoch (its checkpoint saved), or `now`, within a
+   * batch; the job goes back to the queue.
    */
-  handOver(now: boolean): void {
-    if (!this.ended) this.send({ type: 'handover', now });
+  handOver(when: 'at epoch end' | 'now'): void {
+    if (!this.ended) this.send({ type: 'handover', now: when === 'now' });
   }
 
   /**

@@ -108,9 +108,9 @@ export async function startTrainingWorker(
   async function stop(): Promise<void> {
     closing = true;
     const closed = worker.close();
-    for (const run of runs) run.handOver(false);
+    for (const run of runs) run.handOver('at epoch end');
     const timer = setTimeout(() => {
-      for (const run of runs) run.handOver(true);
+      for (const run of runs) run.handOver('now');
     }, options.shutdownGraceMs ?? configDefaults.WORKER_SHUTDOWN_GRACE_MS);
     await closed.finally(() => clearTimeout(timer));
     await cancels.close();
