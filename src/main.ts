@@ -8,10 +8,10 @@ import { runProcess } from './run-process.js';
 import { siblingModule } from './thread-start.js';
 
 /**
- * glibc's malloc arenas for the processes started here, unless MALLOC_ARENA_MAX is already set.
- * Its default (8 per core) left the API 390-400 MiB after 12,500 bad requests; 2 left it at
- * 270-282 MiB, flat across rounds, with /predict no slower (docs/RELIABILITY.md). Read by glibc at
- * process start, so it is set for the children; the Dockerfile sets it for the image.
+ * glibc's malloc arenas for the processes started here, unless MALLOC_ARENA_MAX is already set:
+ * its default (8 per core) lets the API's memory grow with decoded images; 2 keeps it flat, with
+ * /predict no slower (docs/RELIABILITY.md). Read by glibc at process start, so it is set for the
+ * children; the Dockerfile sets it for the image.
  */
 const GLIBC_ARENAS = '2';
 

@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
-import { checkApiExposure, isLoopbackHost, loadConfig } from '../config.js';
+import type { Logger } from 'pino';
+import { checkApiExposure, isLoopbackHost, loadConfig, type Config } from '../config.js';
 import { JobEvents } from '../jobs/job-events.js';
 import { TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
@@ -14,11 +15,29 @@ import { ServiceMetrics } from './plugins/metrics.js';
 import { Predictor } from './predictor.js';
 import { followRegistry } from './registry-updates.js';
 
+type Connections = ReturnType<typeof connect>;
+type Services = Awaited<ReturnType<typeof buildServices>>;
+type App = Awaited<ReturnType<typeof buildApp>>;
+type Parts = Connections & Services & { app: App };
+
 /** The API process: `npm run start:api`. The only place that listens on a port. */
 runProcess(async () => {
   const config = loadConfig();
   checkApiExposure(config);
   const logger = createLogger(config.LOG_LEVEL, 'api');
+  const connections = connect(config, logger);
+  const services = await buildServices(config, logger, connections);
+  let shuttingDown = false;
+  const app = await buildApiApp(config, logger, { ...connections, ...services }, () => shuttingDown);
+  await listen(config, logger, app);
+  return async (signal: string) => {
+    shuttingDown = true;
+    await shutdown(config, logger, { app, ...connections, ...services }, signal);
+  };
+});
+
+/** The Redis connection the whole process shares, and the job queue and job events over it. */
+function connect(config: Config, logger: Logger) {
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
   const jobs = new TrainingJobs({
     connection: redis,
@@ -32,6 +51,11 @@ runProcess(async () => {
     onError: (err) => logger.warn({ err }, 'job event stream: Redis connection trouble'),
     onInvalid: (problem) => logger.warn({ problem }, 'dropped a malformed job event'),
   });
+  return { redis, jobs, jobEvents };
+}
+
+/** The model store and what serves from it, loaded with the latest version and following the registry. */
+async function buildServices(config: Config, logger: Logger, { redis, jobs }: Connections) {
   const backend = await initBackend(config.TF_BACKEND);
   logger.info(
     { backend: backend.name, reason: backend.reason, skipped: backend.skipped },
@@ -60,8 +84,16 @@ runProcess(async () => {
     logger,
     pollMs: config.MODEL_POLL_MS,
   });
-  let shuttingDown = false;
-  const app = await buildApp(
+  return { store, metrics, predictor, aliases, updates };
+}
+
+function buildApiApp(
+  config: Config,
+  logger: Logger,
+  { redis, jobs, jobEvents, store, metrics, predictor, aliases }: Connections & Services,
+  shuttingDown: () => boolean,
+) {
+  return buildApp(
     { jobs, jobEvents, serving: { predictor, store, aliases, maxBatch: config.PREDICT_MAX_IMAGES } },
     {
       logger,
@@ -96,24 +128,36 @@ runProcess(async () => {
         perMinute: config.RATE_LIMIT_PER_MINUTE,
         predictPerMinute: config.PREDICT_RATE_LIMIT_PER_MINUTE,
       },
-      shuttingDown: () => shuttingDown,
+      shuttingDown,
     },
   );
+}
+
+async function listen(config: Config, logger: Logger, app: App): Promise<void> {
   if (!config.API_KEY)
     logger.warn('API_KEY is not set: anyone who can reach the API can start jobs and change models');
   await app.listen({ host: config.HOST, port: config.PORT });
-  return async (signal: string) => {
-    shuttingDown = true;
-    if (config.SHUTDOWN_DRAIN_MS > 0) {
-      logger.info({ signal, drainMs: config.SHUTDOWN_DRAIN_MS }, 'stopping: not ready, still serving');
-      await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_MS));
-    }
-    logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
-    await app.close();
-    await updates.close();
-    predictor.close();
-    await jobEvents.close();
-    await jobs.close();
-    await redis.quit();
-  };
-});
+}
+
+/**
+ * Readiness already answers 503 (the caller set shuttingDown): serve on through the drain time so a
+ * load balancer takes us out of rotation, then close the listener, the services and Redis last.
+ */
+async function shutdown(
+  config: Config,
+  logger: Logger,
+  { app, updates, predictor, jobEvents, jobs, redis }: Parts,
+  signal: string,
+): Promise<void> {
+  if (config.SHUTDOWN_DRAIN_MS > 0) {
+    logger.info({ signal, drainMs: config.SHUTDOWN_DRAIN_MS }, 'stopping: not ready, still serving');
+    await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_MS));
+  }
+  logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
+  await app.close();
+  await updates.close();
+  predictor.close();
+  await jobEvents.close();
+  await jobs.close();
+  await redis.quit();
+}

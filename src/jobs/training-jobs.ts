@@ -11,6 +11,7 @@ import {
   type JobState,
   type JobView,
 } from './job-schema.js';
+import { publishCancel } from './cancel-channel.js';
 import { JobEndings } from './job-endings.js';
 import { publicFailure } from './job-failure.js';
 import { listJobIds } from './job-listing.js';
@@ -192,7 +193,7 @@ export class TrainingJobs {
         `job ${id} has finished training and is publishing its model version; it can no longer be cancelled`,
       );
     }
-    await this.redis.publish(cancelChannel(this.prefix), id);
+    await publishCancel(this.redis, this.prefix, id);
     return this.view(job);
   }
 
@@ -265,10 +266,6 @@ export class TrainingJobs {
       errorCode: failure?.code ?? null,
     };
   }
-}
-
-export function cancelChannel(prefix: string): string {
-  return `${prefix}:cancel`;
 }
 
 function stateOf(raw: string, failedReason: string | undefined, cancelRequested: boolean): JobState {

@@ -11,8 +11,6 @@ export interface ThreadInput {
   backend?: BackendName;
   /** Data-parallel threads the job trains on (src/ml/parallel). */
   threads: number;
-  /** Least time between two progress messages. */
-  progressIntervalMs: number;
 }
 
 export type FromThread =
