@@ -13,10 +13,10 @@ import type { StreamCapOptions } from './stream-caps.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { authPlugin, type AuthOptions } from './plugins/auth.js';
-import { registerMetrics, type ServiceMetrics } from './plugins/metrics.js';
-import { registerOpenApi } from './plugins/openapi.js';
-import { registerRateLimit, type RateLimitSettings } from './plugins/rate-limit.js';
-import { registerWeb, type WebOptions } from './plugins/web.js';
+import { metricsPlugin, type ServiceMetrics } from './plugins/metrics.js';
+import { openApiPlugin } from './plugins/openapi.js';
+import { rateLimitPlugin, type RateLimitSettings } from './plugins/rate-limit.js';
+import { webPlugin, type WebOptions } from './plugins/web.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
@@ -112,10 +112,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   // at / sets a strict one of its own). The rest of helmet's headers apply to every answer.
   await app.register(helmet, { contentSecurityPolicy: false });
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
-  if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
+  if (options.rateLimit) await app.register(rateLimitPlugin, options.rateLimit);
   await app.register(authPlugin, options.auth ?? {});
-  if (options.metrics) registerMetrics(app, options.metrics);
-  await registerOpenApi(app);
+  if (options.metrics) await app.register(metricsPlugin, { metrics: options.metrics });
+  await app.register(openApiPlugin);
   await app.register(healthRoutes, {
     ...(deps.serving ? { modelDir: deps.serving.store.root } : {}),
     ...(options.shuttingDown ? { shuttingDown: options.shuttingDown } : {}),
@@ -137,6 +137,6 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
       decoder: options.imageDecoder ?? new ImageDecoder(),
     });
   }
-  await registerWeb(app, options.web);
+  await app.register(webPlugin, options.web ?? {});
   return app;
 }
