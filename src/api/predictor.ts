@@ -2,7 +2,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import { predictBatch, PIXELS, type Prediction } from '../ml/predict.js';
 import type { ModelStore } from '../registry/model-store.js';
-import { HttpError } from './http-error.js';
+import { notFound, DomainError } from '../errors.js';
 import { serialRefresh } from '../serial-refresh.js';
 import { MicroBatcher } from './micro-batcher.js';
 
@@ -55,18 +55,16 @@ export class Predictor {
   }
 
   async predict(images: Float32Array[], version?: number): Promise<PredictResult> {
-    if (version !== undefined && this.deleted.has(version))
-      throw new HttpError(404, 'not_found', `model version ${version} not found`);
+    if (version !== undefined && this.deleted.has(version)) throw notFound(`model version ${version}`);
     const loaded =
       version === undefined || version === this.current?.version
         ? this.current
         : await this.pinnedVersion(version);
     if (!loaded)
-      throw new HttpError(
-        503,
-        'no_model',
-        'No model is trained yet: start a training job with POST /jobs first',
-      );
+      throw new DomainError('No model is trained yet: start a training job with POST /jobs first', {
+        status: 503,
+        code: 'no_model',
+      });
     let predictions: Prediction[];
     if (images.length === 1) predictions = [await loaded.batcher.submit(images[0]!)];
     else {
@@ -171,8 +169,7 @@ export class Predictor {
       this.pinned.set(version, cached);
       return cached;
     }
-    if (!(await this.options.store.get(version)))
-      throw new HttpError(404, 'not_found', `model version ${version} not found`);
+    if (!(await this.options.store.get(version))) throw notFound(`model version ${version}`);
     const loading = this.load(version);
     this.pinned.set(version, loading);
     loading.catch(() => this.pinned.delete(version));

@@ -2,7 +2,7 @@ import rateLimit from '@fastify/rate-limit';
 import type { FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import { HttpError } from '../http-error.js';
+import { DomainError } from '../../errors.js';
 
 /**
  * Which count a route's requests use: 'predict' apart, so a client's predictions do not use up
@@ -64,10 +64,13 @@ export const rateLimitPlugin = fp<RateLimitSettings>(
       keyGenerator: (request) => `${request.ip}:${bucketOf(request)}`,
       max: (request) => limits[bucketOf(request)] || UNLIMITED,
       errorResponseBuilder: (_request, context) =>
-        new HttpError(
-          429,
-          'rate_limited',
+        // Retry-After is the plugin's own header.
+        new DomainError(
           `rate limit of ${context.max} requests per minute reached; retry in ${context.after}`,
+          {
+            status: 429,
+            code: 'rate_limited',
+          },
         ),
     });
   },

@@ -6,7 +6,7 @@ import { errorMessage } from '../../fs-durable.js';
 import { trainingImageCount } from '../../ml/data/dataset.js';
 import { trainParamsSchema, type TrainParams } from '../../ml/train-params.js';
 import { errorBodySchema } from '../error-handler.js';
-import { HttpError, notFound } from '../http-error.js';
+import { invalidField, notFound } from '../../errors.js';
 import { StreamCaps, type StreamCapOptions } from '../stream-caps.js';
 
 const idParams = z.object({ id: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'not a job id') });
@@ -203,7 +203,7 @@ function checkDatasetAllowed(dataset: string, allowed: string[]): void {
   const message = allowed.length
     ? `dataset: ${dataset} is not under a directory this service reads from (DATASET_DIRS)`
     : "dataset: this service trains only on 'mnist' and 'fashion-mnist' (DATASET_DIRS is not set)";
-  throw new HttpError(400, 'invalid_request', message, [{ field: 'body.dataset', message }]);
+  throw invalidField('body.dataset', message);
 }
 
 async function checkWorkBound(params: TrainParams, maxImages: number | undefined): Promise<void> {
@@ -217,7 +217,7 @@ async function checkWorkBound(params: TrainParams, maxImages: number | undefined
   const message =
     `epochs x training images is ${images.toLocaleString('en-US')}; this service trains at most ` +
     `${maxImages.toLocaleString('en-US')} per job (JOB_MAX_IMAGES): lower epochs or trainSize`;
-  throw new HttpError(400, 'invalid_request', message, [{ field: 'body.epochs', message }]);
+  throw invalidField('body.epochs', message);
 }
 
 /** Without its size the bound cannot be checked: the job is refused, saying why. */
@@ -226,6 +226,6 @@ async function datasetSize(dataset: string): Promise<number> {
     return await trainingImageCount(dataset);
   } catch (err) {
     const message = `dataset: cannot read its size to check it against JOB_MAX_IMAGES: ${errorMessage(err)}`;
-    throw new HttpError(400, 'invalid_request', message, [{ field: 'body.dataset', message }]);
+    throw invalidField('body.dataset', message);
   }
 }

@@ -3,9 +3,8 @@ import { z } from 'zod';
 import { ImageInputError, mnistImageToPng } from '../../ml/image-preprocess.js';
 import { PIXELS } from '../../ml/predict.js';
 import { aliasNameSchema } from '../../registry/model-aliases.js';
-import { QueueFullError } from '../concurrency-limit.js';
+import { DomainError, notFound } from '../../errors.js';
 import { errorBodySchema } from '../error-handler.js';
-import { HttpError } from '../http-error.js';
 import type { ImageDecoder } from '../image-decoder.js';
 
 const SIDE = 28;
@@ -130,7 +129,7 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
   async function resolveVersion(version: number | string | undefined): Promise<number | undefined> {
     if (typeof version !== 'string') return version;
     const aliased = await app.aliases.get(version);
-    if (aliased === null) throw new HttpError(404, 'not_found', `alias ${version} not found`);
+    if (aliased === null) throw notFound(`alias ${version}`);
     return aliased;
   }
 
@@ -174,33 +173,20 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
       };
       const raw = images ?? [image!];
       if (raw.length > options.maxBatch) {
-        throw new HttpError(
-          400,
-          'batch_too_large',
-          `images has ${raw.length} images; at most ${options.maxBatch} per request`,
-        );
+        throw new DomainError(`images has ${raw.length} images; at most ${options.maxBatch} per request`, {
+          status: 400,
+          code: 'batch_too_large',
+        });
       }
       const encoded = raw.filter((img) => !Array.isArray(img)).length;
       if (encoded > options.maxEncodedImages) {
-        throw new HttpError(
-          400,
-          'batch_too_large',
+        throw new DomainError(
           `images has ${encoded} PNG/JPEG images; at most ${options.maxEncodedImages} per request ` +
             `(as numbers, up to ${options.maxBatch})`,
+          { status: 400, code: 'batch_too_large' },
         );
       }
       const pixels = await toModelInputs(raw, scales[scale], images ? 'images' : undefined, options.decoder);
-      if (!pixels) {
-        return reply
-          .status(503)
-          .header('retry-after', String(DECODE_RETRY_AFTER_S))
-          .send({
-            error: {
-              code: 'overloaded',
-              message: `this server is decoding as many images as it can; try again in ${DECODE_RETRY_AFTER_S} s`,
-            },
-          });
-      }
       const result = await app.predictor.predict(pixels, await resolveVersion(request.query.version));
       reply.header('server-timing', `predict;dur=${(performance.now() - started).toFixed(2)}`);
       if (request.query.include !== 'input') return result;
@@ -219,11 +205,8 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
 
 type RawImage = string | Buffer | (number | number[])[];
 
-/** A decode takes at most a few hundred ms, so the line is usually gone within a second. */
-const DECODE_RETRY_AFTER_S = 1;
-
 /**
- * The model input of every image, in order; undefined when the decoder's line is full. Numbers
+ * The model input of every image, in order. Numbers
  * first, since checking them is cheap; then the files one at a time, so a bad one stops the rest
  * before they are decoded and one request never holds more than one decode slot.
  */
@@ -232,7 +215,7 @@ async function toModelInputs(
   max: number,
   batchName: string | undefined,
   decoder: ImageDecoder,
-): Promise<Float32Array[] | undefined> {
+): Promise<Float32Array[]> {
   const name = (i: number) => (batchName ? `${batchName}[${i}]` : 'image');
   const pixels: Float32Array[] = [];
   raw.forEach((image, i) => {
@@ -246,10 +229,13 @@ async function toModelInputs(
     try {
       pixels[i] = (await decoder.decode(bytes)).pixels;
     } catch (error) {
-      if (error instanceof QueueFullError) return undefined;
-      if (error instanceof ImageInputError)
-        throw new HttpError(400, 'invalid_image', `${name(i)}: ${error.message}`);
-      throw error;
+      // Which image of the request it was, which only the caller knows.
+      if (!(error instanceof ImageInputError)) throw error;
+      throw new DomainError(`${name(i)}: ${error.message}`, {
+        status: 400,
+        code: 'invalid_image',
+        cause: error,
+      });
     }
   }
   return pixels;
@@ -264,10 +250,12 @@ function toPixels(image: (number | number[])[], max: number, name: string): Floa
     const v = rows ? (image[(i / SIDE) | 0] as number[])[i % SIDE]! : (image[i] as number);
     if (!(v >= 0 && v <= max)) {
       const where = `${name}[${Math.floor(i / SIDE)}][${i % SIDE}]`;
-      throw new HttpError(
-        400,
-        'out_of_range',
+      throw new DomainError(
         `${where} is ${v}, outside 0..${max} for scale '${max === 1 ? 'unit' : 'byte'}'`,
+        {
+          status: 400,
+          code: 'out_of_range',
+        },
       );
     }
     out[i] = v / max;
