@@ -1,5 +1,6 @@
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { configDefaults } from '../config.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import type { TrainingJobs } from '../jobs/training-jobs.js';
 import type { ModelAliases } from '../registry/model-aliases.js';
@@ -27,7 +28,7 @@ export interface AppDeps {
   jobs: TrainingJobs;
   jobEvents: JobEvents;
   /** Inference: the served model and the store it comes from. */
-  serving?: { predictor: Predictor; store: ModelStore; aliases: ModelAliases; maxBatch?: number };
+  serving?: { predictor: Predictor; store: ModelStore; aliases: ModelAliases };
 }
 
 declare module 'fastify' {
@@ -42,6 +43,7 @@ declare module 'fastify' {
 
 export interface AppOptions {
   logger?: FastifyServerOptions['loggerInstance'] | boolean;
+  /** Largest request body but /predict's, in bytes; @default configDefaults.BODY_LIMIT_BYTES */
   bodyLimit?: number;
   auth?: AuthOptions;
   /** Origins allowed to call the API from a browser; @default none (same origin only) */
@@ -50,9 +52,14 @@ export interface AppOptions {
   metrics?: ServiceMetrics;
   /** Per-client request limits kept in Redis; @default none */
   rateLimit?: RateLimitSettings;
-  /** Largest /predict body in bytes (a batch of images as JSON numbers is a few MB); @default 16 MiB */
+  /**
+   * Largest /predict body in bytes (a batch of images as JSON numbers is a few MB).
+   * @default configDefaults.PREDICT_BODY_LIMIT_BYTES
+   */
   predictBodyLimit?: number;
-  /** Most PNG/JPEG images in one /predict request; @default 16 */
+  /** Most images in one /predict request; @default configDefaults.PREDICT_MAX_IMAGES */
+  predictMaxImages?: number;
+  /** Most PNG/JPEG images in one /predict request; @default configDefaults.PREDICT_MAX_ENCODED_IMAGES */
   predictMaxEncodedImages?: number;
   /** Decodes /predict's PNG/JPEG images, a bounded number at a time; @default one at a time */
   imageDecoder?: ImageDecoder;
@@ -81,7 +88,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     ...(typeof options.logger === 'object'
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
-    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    bodyLimit: options.bodyLimit ?? configDefaults.BODY_LIMIT_BYTES,
     ...frameworkErrorOptions,
     requestIdHeader: 'x-request-id',
     // A request that reached us while closing is served, not turned away: load balancers were
@@ -131,9 +138,9 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     app.decorate('aliases', deps.serving.aliases);
     await app.register(modelRoutes);
     await app.register(predictRoutes, {
-      maxBatch: deps.serving.maxBatch ?? 256,
-      maxEncodedImages: options.predictMaxEncodedImages ?? 16,
-      bodyLimit: options.predictBodyLimit ?? 16 * 1024 * 1024,
+      maxImages: options.predictMaxImages ?? configDefaults.PREDICT_MAX_IMAGES,
+      maxEncodedImages: options.predictMaxEncodedImages ?? configDefaults.PREDICT_MAX_ENCODED_IMAGES,
+      bodyLimit: options.predictBodyLimit ?? configDefaults.PREDICT_BODY_LIMIT_BYTES,
       decoder: options.imageDecoder ?? new ImageDecoder(),
     });
   }

@@ -1,4 +1,5 @@
 import { imageSize, imageToMnist, WORKING_SIZE, type MnistImage } from '../ml/image-preprocess.js';
+import { configDefaults } from '../config.js';
 import { DomainError } from '../errors.js';
 import { ConcurrencyLimit, QueueFullError } from './concurrency-limit.js';
 
@@ -11,7 +12,10 @@ const RETRY_AFTER_SECONDS = 1;
 export interface ImageDecoderOptions {
   /** Large images decoded at once in this process; @default 1 */
   concurrency?: number;
-  /** Images waiting for a decode slot, in each line; one more is refused (503); @default 32 */
+  /**
+   * Images waiting for a decode slot, in each line; one more is refused (503).
+   * @default configDefaults.PREDICT_DECODE_QUEUE
+   */
   maxWaiting?: number;
 }
 
@@ -35,7 +39,7 @@ export class ImageDecoder {
   readonly counts = { decodes: 0, analysedPixels: 0 };
 
   constructor(options: ImageDecoderOptions = {}) {
-    const maxWaiting = options.maxWaiting ?? 32;
+    const maxWaiting = options.maxWaiting ?? configDefaults.PREDICT_DECODE_QUEUE;
     this.slots = new ConcurrencyLimit({ concurrency: options.concurrency ?? 1, maxWaiting });
     this.smallSlots = new ConcurrencyLimit({ concurrency: 1, maxWaiting });
   }

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import { predictBatch, PIXELS, type Prediction } from '../ml/predict.js';
+import { configDefaults } from '../config.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { notFound, DomainError } from '../errors.js';
 import { serialRefresh } from '../serial-refresh.js';
@@ -9,8 +10,9 @@ import { MicroBatcher } from './micro-batcher.js';
 export interface PredictorOptions {
   store: ModelStore;
   logger: Logger;
-  /** Micro-batching: most single-image requests run together, and how long one waits for others. */
+  /** Micro-batching: most single-image requests per model call; @default configDefaults.PREDICT_MAX_BATCH */
   maxBatch?: number;
+  /** Micro-batching: longest a request waits for others; @default configDefaults.PREDICT_MAX_DELAY_MS */
   maxDelayMs?: number;
   /** Pinned (non-current) versions kept loaded, least recently used out first. @default 4 */
   pinnedCacheSize?: number;
@@ -149,7 +151,10 @@ export class Predictor {
         this.options.observe?.batch(version, images.length);
         return predictBatch(model, images);
       },
-      { maxBatch: this.options.maxBatch ?? 64, maxDelayMs: this.options.maxDelayMs ?? 0 },
+      {
+        maxBatch: this.options.maxBatch ?? configDefaults.PREDICT_MAX_BATCH,
+        maxDelayMs: this.options.maxDelayMs ?? configDefaults.PREDICT_MAX_DELAY_MS,
+      },
     );
     this.options.observe?.load((performance.now() - started) / 1000);
     return { version, model, batcher };

@@ -43,7 +43,8 @@ const predictResponseSchema = z.object({ modelVersion: z.int(), predictions: z.a
 export type PredictResponse = z.infer<typeof predictResponseSchema>;
 
 export interface PredictRouteOptions {
-  maxBatch: number;
+  /** Most images per request, numeric or encoded. */
+  maxImages: number;
   /** Most PNG/JPEG images per request: each costs a decode, numeric ones almost nothing. */
   maxEncodedImages: number;
   bodyLimit: number;
@@ -106,8 +107,8 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
         scale: 'unit' | 'byte';
       };
       const raw = images ?? [image!];
-      if (raw.length > options.maxBatch) {
-        throw new DomainError(`images has ${raw.length} images; at most ${options.maxBatch} per request`, {
+      if (raw.length > options.maxImages) {
+        throw new DomainError(`images has ${raw.length} images; at most ${options.maxImages} per request`, {
           status: 400,
           code: 'batch_too_large',
         });
@@ -116,7 +117,7 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
       if (encoded > options.maxEncodedImages) {
         throw new DomainError(
           `images has ${encoded} PNG/JPEG images; at most ${options.maxEncodedImages} per request ` +
-            `(as numbers, up to ${options.maxBatch})`,
+            `(as numbers, up to ${options.maxImages})`,
           { status: 400, code: 'batch_too_large' },
         );
       }
