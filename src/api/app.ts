@@ -1,5 +1,6 @@
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import { configDefaults } from '../config.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import type { TrainingJobs } from '../jobs/training-jobs.js';
 import type { ModelAliases } from '../registry/model-aliases.js';
@@ -13,10 +14,10 @@ import type { StreamCapOptions } from './stream-caps.js';
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { authPlugin, type AuthOptions } from './plugins/auth.js';
-import { registerMetrics, type ServiceMetrics } from './plugins/metrics.js';
-import { registerOpenApi } from './plugins/openapi.js';
-import { registerRateLimit, type RateLimitSettings } from './plugins/rate-limit.js';
-import { registerWeb, type WebOptions } from './plugins/web.js';
+import { metricsPlugin, type ServiceMetrics } from './plugins/metrics.js';
+import { openApiPlugin } from './plugins/openapi.js';
+import { rateLimitPlugin, type RateLimitSettings } from './plugins/rate-limit.js';
+import { webPlugin, type WebOptions } from './plugins/web.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
@@ -27,7 +28,7 @@ export interface AppDeps {
   jobs: TrainingJobs;
   jobEvents: JobEvents;
   /** Inference: the served model and the store it comes from. */
-  serving?: { predictor: Predictor; store: ModelStore; aliases: ModelAliases; maxBatch?: number };
+  serving?: { predictor: Predictor; store: ModelStore; aliases: ModelAliases };
 }
 
 declare module 'fastify' {
@@ -42,6 +43,7 @@ declare module 'fastify' {
 
 export interface AppOptions {
   logger?: FastifyServerOptions['loggerInstance'] | boolean;
+  /** Largest request body but /predict's, in bytes; @default configDefaults.BODY_LIMIT_BYTES */
   bodyLimit?: number;
   auth?: AuthOptions;
   /** Origins allowed to call the API from a browser; @default none (same origin only) */
@@ -50,9 +52,14 @@ export interface AppOptions {
   metrics?: ServiceMetrics;
   /** Per-client request limits kept in Redis; @default none */
   rateLimit?: RateLimitSettings;
-  /** Largest /predict body in bytes (a batch of images as JSON numbers is a few MB); @default 16 MiB */
+  /**
+   * Largest /predict body in bytes (a batch of images as JSON numbers is a few MB).
+   * @default configDefaults.PREDICT_BODY_LIMIT_BYTES
+   */
   predictBodyLimit?: number;
-  /** Most PNG/JPEG images in one /predict request; @default 16 */
+  /** Most images in one /predict request; @default configDefaults.PREDICT_MAX_IMAGES */
+  predictMaxImages?: number;
+  /** Most PNG/JPEG images in one /predict request; @default configDefaults.PREDICT_MAX_ENCODED_IMAGES */
   predictMaxEncodedImages?: number;
   /** Decodes /predict's PNG/JPEG images, a bounded number at a time; @default one at a time */
   imageDecoder?: ImageDecoder;
@@ -81,7 +88,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     ...(typeof options.logger === 'object'
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
-    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    bodyLimit: options.bodyLimit ?? configDefaults.BODY_LIMIT_BYTES,
     ...frameworkErrorOptions,
     requestIdHeader: 'x-request-id',
     // A request that reached us while closing is served, not turned away: load balancers were
@@ -112,10 +119,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   // at / sets a strict one of its own). The rest of helmet's headers apply to every answer.
   await app.register(helmet, { contentSecurityPolicy: false });
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
-  if (options.rateLimit) await registerRateLimit(app, options.rateLimit);
+  if (options.rateLimit) await app.register(rateLimitPlugin, options.rateLimit);
   await app.register(authPlugin, options.auth ?? {});
-  if (options.metrics) registerMetrics(app, options.metrics);
-  await registerOpenApi(app);
+  if (options.metrics) await app.register(metricsPlugin, { metrics: options.metrics });
+  await app.register(openApiPlugin);
   await app.register(healthRoutes, {
     ...(deps.serving ? { modelDir: deps.serving.store.root } : {}),
     ...(options.shuttingDown ? { shuttingDown: options.shuttingDown } : {}),
@@ -131,12 +138,12 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     app.decorate('aliases', deps.serving.aliases);
     await app.register(modelRoutes);
     await app.register(predictRoutes, {
-      maxBatch: deps.serving.maxBatch ?? 256,
-      maxEncodedImages: options.predictMaxEncodedImages ?? 16,
-      bodyLimit: options.predictBodyLimit ?? 16 * 1024 * 1024,
+      maxImages: options.predictMaxImages ?? configDefaults.PREDICT_MAX_IMAGES,
+      maxEncodedImages: options.predictMaxEncodedImages ?? configDefaults.PREDICT_MAX_ENCODED_IMAGES,
+      bodyLimit: options.predictBodyLimit ?? configDefaults.PREDICT_BODY_LIMIT_BYTES,
       decoder: options.imageDecoder ?? new ImageDecoder(),
     });
   }
-  await registerWeb(app, options.web);
+  await app.register(webPlugin, options.web ?? {});
   return app;
 }

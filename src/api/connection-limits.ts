@@ -14,7 +14,7 @@ export interface ConnectionLimits {
 
 /**
  * The server options that bound slow and idle connections (issue 12: Fastify's requestTimeout is
- * 0 by default, so a body trickled a byte at a time held its connection and buffer forever).
+ * 0 by default, so a body trickled a byte at a time would hold its connection and buffer forever).
  * Timed-out requests get the 408 of framework-errors.ts. The connection cap is set on the server
  * once built (`server.maxConnections`).
  */

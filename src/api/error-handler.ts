@@ -1,8 +1,7 @@
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { IdempotencyBusyError, JobConflictError, QueueFullError } from '../jobs/training-jobs.js';
-import { HttpError } from './http-error.js';
+import { DomainError } from '../errors.js';
 import { lingerBeforeClose } from './lingering-close.js';
 
 declare module 'fastify' {
@@ -30,23 +29,15 @@ export function registerErrorHandler(app: FastifyInstance): void {
       const message = details.map((d) => `${d.field}: ${d.message}`).join('; ');
       return reply.status(400).send({ error: { code: 'invalid_request', message, details } });
     }
-    if (error instanceof HttpError) {
-      return reply.status(error.statusCode).send({
+    if (error instanceof DomainError) {
+      if (error.retryAfterSeconds !== undefined) reply.header('retry-after', String(error.retryAfterSeconds));
+      return reply.status(error.status).send({
         error: {
           code: error.code,
           message: error.message,
           ...(error.details ? { details: error.details } : {}),
         },
       });
-    }
-    if (error instanceof JobConflictError) {
-      return reply.status(409).send({ error: { code: 'conflict', message: error.message } });
-    }
-    if (error instanceof QueueFullError || error instanceof IdempotencyBusyError) {
-      const [status, code] =
-        error instanceof QueueFullError ? [429, 'queue_full'] : [409, 'idempotency_in_progress'];
-      reply.header('retry-after', String(error.retryAfterSeconds));
-      return reply.status(status).send({ error: { code, message: error.message } });
     }
     const status = error.statusCode ?? 500;
     if (status < 500) {

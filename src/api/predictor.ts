@@ -1,16 +1,18 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
 import { predictBatch, PIXELS, type Prediction } from '../ml/predict.js';
+import { configDefaults } from '../config.js';
 import type { ModelStore } from '../registry/model-store.js';
-import { HttpError } from './http-error.js';
+import { notFound, DomainError } from '../errors.js';
 import { serialRefresh } from '../serial-refresh.js';
 import { MicroBatcher } from './micro-batcher.js';
 
 export interface PredictorOptions {
   store: ModelStore;
   logger: Logger;
-  /** Micro-batching: most single-image requests run together, and how long one waits for others. */
+  /** Micro-batching: most single-image requests per model call; @default configDefaults.PREDICT_MAX_BATCH */
   maxBatch?: number;
+  /** Micro-batching: longest a request waits for others; @default configDefaults.PREDICT_MAX_DELAY_MS */
   maxDelayMs?: number;
   /** Pinned (non-current) versions kept loaded, least recently used out first. @default 4 */
   pinnedCacheSize?: number;
@@ -55,18 +57,16 @@ export class Predictor {
   }
 
   async predict(images: Float32Array[], version?: number): Promise<PredictResult> {
-    if (version !== undefined && this.deleted.has(version))
-      throw new HttpError(404, 'not_found', `model version ${version} not found`);
+    if (version !== undefined && this.deleted.has(version)) throw notFound(`model version ${version}`);
     const loaded =
       version === undefined || version === this.current?.version
         ? this.current
         : await this.pinnedVersion(version);
     if (!loaded)
-      throw new HttpError(
-        503,
-        'no_model',
-        'No model is trained yet: start a training job with POST /jobs first',
-      );
+      throw new DomainError('No model is trained yet: start a training job with POST /jobs first', {
+        status: 503,
+        code: 'no_model',
+      });
     let predictions: Prediction[];
     if (images.length === 1) predictions = [await loaded.batcher.submit(images[0]!)];
     else {
@@ -151,7 +151,10 @@ export class Predictor {
         this.options.observe?.batch(version, images.length);
         return predictBatch(model, images);
       },
-      { maxBatch: this.options.maxBatch ?? 64, maxDelayMs: this.options.maxDelayMs ?? 0 },
+      {
+        maxBatch: this.options.maxBatch ?? configDefaults.PREDICT_MAX_BATCH,
+        maxDelayMs: this.options.maxDelayMs ?? configDefaults.PREDICT_MAX_DELAY_MS,
+      },
     );
     this.options.observe?.load((performance.now() - started) / 1000);
     return { version, model, batcher };
@@ -171,8 +174,7 @@ export class Predictor {
       this.pinned.set(version, cached);
       return cached;
     }
-    if (!(await this.options.store.get(version)))
-      throw new HttpError(404, 'not_found', `model version ${version} not found`);
+    if (!(await this.options.store.get(version))) throw notFound(`model version ${version}`);
     const loading = this.load(version);
     this.pinned.set(version, loading);
     loading.catch(() => this.pinned.delete(version));

@@ -94,7 +94,7 @@ function buildApiApp(
   shuttingDown: () => boolean,
 ) {
   return buildApp(
-    { jobs, jobEvents, serving: { predictor, store, aliases, maxBatch: config.PREDICT_MAX_IMAGES } },
+    { jobs, jobEvents, serving: { predictor, store, aliases } },
     {
       logger,
       auth: {
@@ -109,6 +109,7 @@ function buildApiApp(
       datasetDirs: config.DATASET_DIRS,
       maxJobImages: config.JOB_MAX_IMAGES,
       predictBodyLimit: config.PREDICT_BODY_LIMIT_BYTES,
+      predictMaxImages: config.PREDICT_MAX_IMAGES,
       predictMaxEncodedImages: config.PREDICT_MAX_ENCODED_IMAGES,
       imageDecoder: new ImageDecoder({
         concurrency: config.PREDICT_DECODE_CONCURRENCY,

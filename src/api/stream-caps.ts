@@ -1,4 +1,6 @@
-import { HttpError } from './http-error.js';
+import { DomainError } from '../errors.js';
+
+const TOO_MANY = { status: 429, code: 'too_many_streams' };
 
 export interface StreamCapOptions {
   /** Streams one client address may have open at once. */
@@ -26,19 +28,17 @@ export class StreamCaps {
   admit(client: string): () => void {
     const mine = this.byClient.get(client) ?? 0;
     if (mine >= this.options.perClient) {
-      throw new HttpError(
-        429,
-        'too_many_streams',
+      throw new DomainError(
         `this client has ${mine} job event streams open, the most allowed per client ` +
           '(EVENT_STREAMS_PER_CLIENT); close one first',
+        TOO_MANY,
       );
     }
     if (this.open >= this.options.total) {
-      throw new HttpError(
-        429,
-        'too_many_streams',
+      throw new DomainError(
         `this server has ${this.open} job event streams open, the most it allows (EVENT_STREAMS_MAX); ` +
           'try again later or poll GET /jobs/:id',
+        TOO_MANY,
       );
     }
     this.byClient.set(client, mine + 1);

@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { DomainError } from '../errors.js';
 import type { TrainParams } from '../ml/train-params.js';
 import {
   jobProgressSchema,
@@ -22,21 +23,29 @@ export const CANCELLED_REASON = 'cancelled on request';
 /** How long one request may hold an Idempotency-Key while it creates its job. */
 const IDEMPOTENCY_LOCK_MS = 10_000;
 
-export class JobConflictError extends Error {
+/** The job is not in a state that allows the request, or an Idempotency-Key names other parameters. */
+export class JobConflictError extends DomainError {
   override name = 'JobConflictError';
+  constructor(message: string) {
+    super(message, { status: 409, code: 'conflict' });
+  }
 }
 
 /** JOB_MAX_WAITING jobs are waiting already: the client should come back later. */
-export class QueueFullError extends Error {
+export class QueueFullError extends DomainError {
   override name = 'QueueFullError';
-  /** A guess for Retry-After: training jobs take minutes, so the queue does not drain sooner. */
-  readonly retryAfterSeconds = 60;
+  constructor(message: string) {
+    // A guess for Retry-After: training jobs take minutes, so the queue does not drain sooner.
+    super(message, { status: 429, code: 'queue_full', retryAfterSeconds: 60 });
+  }
 }
 
 /** Another request with the same Idempotency-Key is still creating its job. */
-export class IdempotencyBusyError extends Error {
+export class IdempotencyBusyError extends DomainError {
   override name = 'IdempotencyBusyError';
-  readonly retryAfterSeconds = 1;
+  constructor(message: string) {
+    super(message, { status: 409, code: 'idempotency_in_progress', retryAfterSeconds: 1 });
+  }
 }
 
 /** The Redis key that puts requests with one Idempotency-Key in line (held while one creates the job). */

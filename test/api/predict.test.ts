@@ -42,7 +42,10 @@ describe('POST /predict and /models', () => {
     await initBackend('wasm');
     dir = await mkdtemp(join(tmpdir(), 'predict-'));
     test = subset((await loadDataset('mnist')).test, 0, 500);
-    api = await startTestApi(redis, prefix, join(dir, 'models'), { maxBatch: 256, imageDecoder: decoder });
+    api = await startTestApi(redis, prefix, join(dir, 'models'), {
+      predictMaxImages: 256,
+      imageDecoder: decoder,
+    });
     ({ app, predictor, store } = api);
   });
 

@@ -24,7 +24,6 @@ export async function startTestApi(
   prefix: string,
   modelDir: string,
   options: AppOptions & {
-    maxBatch?: number;
     predictor?: Partial<PredictorOptions>;
     /** The connection the aliases use (@default `redis`), for tests that take it away. */
     aliasConnection?: Redis;
@@ -32,22 +31,13 @@ export async function startTestApi(
     store?: ModelStore;
   } = {},
 ): Promise<TestApi> {
-  const {
-    maxBatch,
-    predictor: predictorOptions,
-    aliasConnection,
-    store: givenStore,
-    ...appOptions
-  } = options;
+  const { predictor: predictorOptions, aliasConnection, store: givenStore, ...appOptions } = options;
   const store = givenStore ?? new ModelStore(modelDir);
   const jobs = new TrainingJobs({ connection: redis, prefix });
   const jobEvents = new JobEvents(redis, prefix);
   const predictor = new Predictor({ store, logger: pino({ level: 'silent' }), ...predictorOptions });
   const aliases = new ModelAliases(aliasConnection ?? redis, prefix);
-  const app = await buildApp(
-    { jobs, jobEvents, serving: { predictor, store, aliases, ...(maxBatch ? { maxBatch } : {}) } },
-    appOptions,
-  );
+  const app = await buildApp({ jobs, jobEvents, serving: { predictor, store, aliases } }, appOptions);
   await app.ready();
   return {
     app,

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyContextConfig, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { HttpError } from '../http-error.js';
+import { DomainError } from '../../errors.js';
 
 /**
  * Who may call a route. 'admin': state changes (jobs, versions, aliases), the key whenever one is
@@ -83,12 +83,11 @@ export const authPlugin = fp<AuthOptions>(
       const key = presentedKey(request);
       if (key !== undefined && timingSafeEqual(digest(key), expected!)) return;
       reply.header('www-authenticate', 'Bearer');
-      throw new HttpError(
-        401,
-        'unauthorized',
+      throw new DomainError(
         key === undefined
           ? 'this route needs the API key: send Authorization: Bearer <key> or X-API-Key: <key>'
           : 'the API key is not valid',
+        { status: 401, code: 'unauthorized' },
       );
     });
   },
@@ -97,11 +96,10 @@ export const authPlugin = fp<AuthOptions>(
 
 function checkLoopbackHost(host: string | undefined): void {
   if (host !== undefined && LOOPBACK_HOST.test(host)) return;
-  throw new HttpError(
-    403,
-    'forbidden_host',
+  throw new DomainError(
     `Host ${host === undefined ? '(none)' : JSON.stringify(host.slice(0, 100))} is not this machine: ` +
       'without API_KEY, state-changing routes answer only requests addressed to localhost, ' +
       '127.0.0.1 or [::1] (a guard against DNS rebinding); set API_KEY to accept other names',
+    { status: 403, code: 'forbidden_host' },
   );
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -82,19 +82,30 @@ export class ServiceMetrics {
   }
 }
 
-export function registerMetrics(app: FastifyInstance, metrics: ServiceMetrics): void {
-  app.addHook('onResponse', async (request, reply) => {
-    // The route pattern, not the URL: ids would make one series per job.
-    const route = request.routeOptions.url ?? 'unmatched';
-    metrics.requestSeconds.observe(
-      { method: request.method, route, status: String(reply.statusCode) },
-      reply.elapsedTime / 1000,
-    );
-  });
-  // A Prometheus scraper must never be turned away by a rate limit; the key is METRICS_REQUIRES_KEY's call.
-  const config = { auth: 'metrics', rateLimitBucket: 'none' } as const;
-  app.get('/metrics', { config, schema: { hide: true } }, async (_request, reply) => {
-    reply.header('content-type', metrics.registry.contentType);
-    return metrics.registry.metrics();
-  });
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: ServiceMetrics;
+  }
 }
+
+/** Times every request and serves `/metrics`, protected as METRICS_REQUIRES_KEY says (auth plugin). */
+export const metricsPlugin = fp<{ metrics: ServiceMetrics }>(
+  async (app, { metrics }) => {
+    app.decorate('metrics', metrics);
+    app.addHook('onResponse', async (request, reply) => {
+      // The route pattern, not the URL: ids would make one series per job.
+      const route = request.routeOptions.url ?? 'unmatched';
+      metrics.requestSeconds.observe(
+        { method: request.method, route, status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    });
+    // A Prometheus scraper must never be turned away by a rate limit; the key is METRICS_REQUIRES_KEY's call.
+    const config = { auth: 'metrics', rateLimitBucket: 'none' } as const;
+    app.get('/metrics', { config, schema: { hide: true } }, async (_request, reply) => {
+      reply.header('content-type', metrics.registry.contentType);
+      return metrics.registry.metrics();
+    });
+  },
+  { name: 'metrics', dependencies: ['auth'] },
+);

@@ -1,7 +1,8 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
-import { HttpError } from '../http-error.js';
+import { DomainError } from '../../errors.js';
 
 /**
  * Which count a route's requests use: 'predict' apart, so a client's predictions do not use up
@@ -31,43 +32,50 @@ const UNLIMITED = Number.MAX_SAFE_INTEGER;
 /** How long a limit check may wait for Redis before the request goes ahead unchecked. */
 const CHECK_TIMEOUT_MS = 500;
 
-export async function registerRateLimit(app: FastifyInstance, settings: RateLimitSettings): Promise<void> {
-  const bucketOf = (request: FastifyRequest) => request.routeOptions.config.rateLimitBucket ?? 'api';
-  const limits: Record<RateLimitBucket, number> = {
-    api: settings.perMinute,
-    predict: settings.predictPerMinute,
-    none: 0,
-  };
-  // Checks fail open, on a connection of their own that never queues a command: while Redis is
-  // away, the shared connection would hold every request until it is back, and /predict must
-  // keep answering from the model it holds (invariant 4, docs/RELIABILITY.md scenario 3).
-  const redis = settings.redis.duplicate({
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    commandTimeout: CHECK_TIMEOUT_MS,
-  });
-  redis.on('error', () => undefined);
-  app.addHook('onClose', async () => redis.disconnect());
-  await readyWithin(redis, 2000);
-  await app.register(rateLimit, {
-    global: true,
-    redis,
-    skipOnError: true,
-    nameSpace: `${settings.prefix}:ratelimit:`,
-    timeWindow: 60_000,
-    // A route without a limit needs no count in Redis.
-    allowList: (request) => limits[bucketOf(request)] === 0,
-    // request.ip: the client behind trusted proxies (TRUST_PROXY), else the socket's address.
-    keyGenerator: (request) => `${request.ip}:${bucketOf(request)}`,
-    max: (request) => limits[bucketOf(request)] || UNLIMITED,
-    errorResponseBuilder: (_request, context) =>
-      new HttpError(
-        429,
-        'rate_limited',
-        `rate limit of ${context.max} requests per minute reached; retry in ${context.after}`,
-      ),
-  });
-}
+/** Per-client request counts in Redis, by the bucket each route declares; 429 with Retry-After past them. */
+export const rateLimitPlugin = fp<RateLimitSettings>(
+  async (app, settings) => {
+    const bucketOf = (request: FastifyRequest) => request.routeOptions.config.rateLimitBucket ?? 'api';
+    const limits: Record<RateLimitBucket, number> = {
+      api: settings.perMinute,
+      predict: settings.predictPerMinute,
+      none: 0,
+    };
+    // Checks fail open, on a connection of their own that never queues a command: while Redis is
+    // away, the shared connection would hold every request until it is back, and /predict must
+    // keep answering from the model it holds (invariant 4, docs/RELIABILITY.md scenario 3).
+    const redis = settings.redis.duplicate({
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      commandTimeout: CHECK_TIMEOUT_MS,
+    });
+    redis.on('error', () => undefined);
+    app.addHook('onClose', async () => redis.disconnect());
+    await readyWithin(redis, 2000);
+    await app.register(rateLimit, {
+      global: true,
+      redis,
+      skipOnError: true,
+      nameSpace: `${settings.prefix}:ratelimit:`,
+      timeWindow: 60_000,
+      // A route without a limit needs no count in Redis.
+      allowList: (request) => limits[bucketOf(request)] === 0,
+      // request.ip: the client behind trusted proxies (TRUST_PROXY), else the socket's address.
+      keyGenerator: (request) => `${request.ip}:${bucketOf(request)}`,
+      max: (request) => limits[bucketOf(request)] || UNLIMITED,
+      errorResponseBuilder: (_request, context) =>
+        // Retry-After is the plugin's own header.
+        new DomainError(
+          `rate limit of ${context.max} requests per minute reached; retry in ${context.after}`,
+          {
+            status: 429,
+            code: 'rate_limited',
+          },
+        ),
+    });
+  },
+  { name: 'rate-limit' },
+);
 
 /** Resolves once the connection is ready, or after `ms` (checks fail open meanwhile). */
 function readyWithin(redis: Redis, ms: number): Promise<void> {

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
-import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
 
 export interface WebOptions {
   /** The built page (`npm run build:web`); @default dist/web of this checkout */
@@ -45,35 +45,38 @@ then restart the API. The REST API works without it: see <a href="/docs">/docs</
 `;
 
 /**
- * The web page (issue 6) at `/`: static files from the vite build, hidden from the OpenAPI
+ * The web page at `/`: static files from the vite build, hidden from the OpenAPI
  * document. Without a build, `/` says how to make one instead of failing the API's start.
  */
-export async function registerWeb(app: FastifyInstance, options: WebOptions = {}): Promise<void> {
-  const root = path.resolve(options.root ?? DEFAULT_WEB_ROOT);
-  if (!existsSync(path.join(root, 'index.html'))) {
-    app.log.warn({ root }, 'the web page is not built (npm run build:web): / shows how to build it');
-    app.get('/', { schema: { hide: true } }, async (_request, reply) =>
-      reply
-        .status(503)
-        .type('text/html; charset=utf-8')
-        .header('content-security-policy', PAGE_CSP)
-        .send(NOT_BUILT),
-    );
-    return;
-  }
-  // Its own scope: /docs registers @fastify/static too, and reply decorators may exist only once.
-  await app.register(async (scope) => {
-    await scope.register(fastifyStatic, {
-      root,
-      prefix: '/',
-      decorateReply: false,
-      index: 'index.html',
-      cacheControl: false,
-      setHeaders: (reply, file) => {
-        reply.header('content-security-policy', PAGE_CSP);
-        const hashed = path.relative(root, file).startsWith(`assets${path.sep}`);
-        reply.header('cache-control', hashed ? IMMUTABLE : 'no-cache');
-      },
+export const webPlugin = fp<WebOptions>(
+  async (app, options) => {
+    const root = path.resolve(options.root ?? DEFAULT_WEB_ROOT);
+    if (!existsSync(path.join(root, 'index.html'))) {
+      app.log.warn({ root }, 'the web page is not built (npm run build:web): / shows how to build it');
+      app.get('/', { schema: { hide: true } }, async (_request, reply) =>
+        reply
+          .status(503)
+          .type('text/html; charset=utf-8')
+          .header('content-security-policy', PAGE_CSP)
+          .send(NOT_BUILT),
+      );
+      return;
+    }
+    // Its own scope: /docs registers @fastify/static too, and reply decorators may exist only once.
+    await app.register(async (scope) => {
+      await scope.register(fastifyStatic, {
+        root,
+        prefix: '/',
+        decorateReply: false,
+        index: 'index.html',
+        cacheControl: false,
+        setHeaders: (reply, file) => {
+          reply.header('content-security-policy', PAGE_CSP);
+          const hashed = path.relative(root, file).startsWith(`assets${path.sep}`);
+          reply.header('cache-control', hashed ? IMMUTABLE : 'no-cache');
+        },
+      });
     });
-  });
-}
+  },
+  { name: 'web' },
+);

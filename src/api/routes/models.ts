@@ -4,7 +4,7 @@ import { aliasNameSchema } from '../../registry/model-aliases.js';
 import { digitFromSprite } from '../../registry/digit-sprite.js';
 import { modelMetadataSchema } from '../../registry/model-store.js';
 import { errorBodySchema } from '../error-handler.js';
-import { HttpError, notFound } from '../http-error.js';
+import { DomainError, notFound } from '../../errors.js';
 
 const versionParams = z.object({ version: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
 const pngResponse = (description: string) => ({
@@ -64,10 +64,9 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     const sprite = await app.store.misclassifiedSprite(version);
     if (sprite) return sprite;
     if (!(await app.store.get(version))) throw notFound(`model version ${version}`);
-    throw new HttpError(
-      404,
-      'not_found',
+    throw new DomainError(
       `model version ${version} has no misclassified images (it has no errors, or was published before they were kept)`,
+      { status: 404, code: 'not_found' },
     );
   }
 
@@ -129,10 +128,9 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       // from here on no alias can be pointed at it, however the requests interleave.
       const aliases = await app.aliases.markDeleted(version);
       if (aliases.length > 0) {
-        throw new HttpError(
-          409,
-          'conflict',
+        throw new DomainError(
           `model version ${version} is aliased as ${aliases.join(', ')}; move the alias first`,
+          { status: 409, code: 'conflict' },
         );
       }
       if (!(await app.store.remove(version))) {
@@ -185,7 +183,10 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       if (!(await app.store.get(version))) throw notFound(`model version ${version}`);
       // Refused when a DELETE of the version got there first (checked in the same script).
       if (!(await app.aliases.set(name, version)))
-        throw new HttpError(404, 'not_found', `model version ${version} not found: it is being deleted`);
+        throw new DomainError(`model version ${version} not found: it is being deleted`, {
+          status: 404,
+          code: 'not_found',
+        });
       request.log.info({ alias: name, modelVersion: version }, 'alias moved');
       return { name, version };
     },

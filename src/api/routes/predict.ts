@@ -1,82 +1,15 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ImageInputError, mnistImageToPng } from '../../ml/image-preprocess.js';
-import { PIXELS } from '../../ml/predict.js';
+import { mnistImageToPng } from '../../ml/image-preprocess.js';
 import { aliasNameSchema } from '../../registry/model-aliases.js';
-import { QueueFullError } from '../concurrency-limit.js';
+import { DomainError, notFound } from '../../errors.js';
 import { errorBodySchema } from '../error-handler.js';
-import { HttpError } from '../http-error.js';
 import type { ImageDecoder } from '../image-decoder.js';
-
-const SIDE = 28;
-
-type NumericImage = (number | number[])[];
-
-const numbersSchema = (count: number) => ({
-  type: 'array',
-  items: { type: 'number' },
-  minItems: count,
-  maxItems: count,
-});
-
-/**
- * 784 numbers, or 28 rows of 28, checked in one loop with messages that say which and where.
- * Not z.array(z.union(...)): zod then builds a result object per pixel, about 120 KB of garbage
- * per image, which /predict pays on every request (young-generation GC was its latency tail).
- * The JSON Schema for the docs is given by hand, since a custom check has none.
- */
-const imageSchema = z
-  .custom<NumericImage>((value) => Array.isArray(value), { message: 'an image is an array of numbers' })
-  .superRefine((image, ctx) => {
-    const problem = imageProblem(image);
-    if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
-  })
-  .meta({
-    oneOf: [numbersSchema(PIXELS), { ...numbersSchema(SIDE), items: numbersSchema(SIDE) }],
-  } as Record<string, unknown>);
-
-function imageProblem(image: unknown[]): { message: string; path: (string | number)[] } | null {
-  const rows = Array.isArray(image[0]);
-  if (!rows) {
-    for (let i = 0; i < image.length; i++) {
-      if (typeof image[i] === 'number') continue;
-      return Array.isArray(image[i])
-        ? { message: 'an image is either all numbers or all rows, not a mix', path: [] }
-        : { message: `must be a number, got ${describe(image[i])}`, path: [i] };
-    }
-    if (image.length !== PIXELS)
-      return {
-        message: `an image is ${PIXELS} numbers or ${SIDE} rows of ${SIDE}; got ${image.length} numbers`,
-        path: [],
-      };
-    return null;
-  }
-  for (let r = 0; r < image.length; r++) {
-    const row = image[r];
-    if (!Array.isArray(row))
-      return { message: 'an image is either all numbers or all rows, not a mix', path: [] };
-    for (let c = 0; c < row.length; c++)
-      if (typeof row[c] !== 'number')
-        return { message: `must be a number, got ${describe(row[c])}`, path: [r, c] };
-  }
-  if (image.length !== SIDE || image.some((r) => (r as unknown[]).length !== SIDE)) {
-    const widths = [...new Set(image.map((r) => (r as unknown[]).length))].join('/');
-    return {
-      message: `an image is ${SIDE} rows of ${SIDE} numbers; got ${image.length} rows of ${widths}`,
-      path: [],
-    };
-  }
-  return null;
-}
-
-const describe = (value: unknown) =>
-  value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
-
-/** A PNG or JPEG file as base64, bare or as a data URL (what canvas.toDataURL gives). */
-const encodedImageSchema = z.string().min(1, 'an encoded image is empty').max(12_000_000);
+import { encodedImageSchema, numericImageSchema } from '../image-schema.js';
+import { toModelInputs, type RawImage } from '../predict-inputs.js';
 
 // Raw image bodies arrive as a Buffer in `image` (see the content-type parser below).
-const anyImageSchema = z.union([encodedImageSchema, imageSchema, z.instanceof(Buffer)]);
+const anyImageSchema = z.union([encodedImageSchema, numericImageSchema, z.instanceof(Buffer)]);
 
 const scales = { unit: 1, byte: 255 } as const;
 
@@ -110,7 +43,8 @@ const predictResponseSchema = z.object({ modelVersion: z.int(), predictions: z.a
 export type PredictResponse = z.infer<typeof predictResponseSchema>;
 
 export interface PredictRouteOptions {
-  maxBatch: number;
+  /** Most images per request, numeric or encoded. */
+  maxImages: number;
   /** Most PNG/JPEG images per request: each costs a decode, numeric ones almost nothing. */
   maxEncodedImages: number;
   bodyLimit: number;
@@ -130,7 +64,7 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
   async function resolveVersion(version: number | string | undefined): Promise<number | undefined> {
     if (typeof version !== 'string') return version;
     const aliased = await app.aliases.get(version);
-    if (aliased === null) throw new HttpError(404, 'not_found', `alias ${version} not found`);
+    if (aliased === null) throw notFound(`alias ${version}`);
     return aliased;
   }
 
@@ -173,38 +107,25 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
         scale: 'unit' | 'byte';
       };
       const raw = images ?? [image!];
-      if (raw.length > options.maxBatch) {
-        throw new HttpError(
-          400,
-          'batch_too_large',
-          `images has ${raw.length} images; at most ${options.maxBatch} per request`,
-        );
+      if (raw.length > options.maxImages) {
+        throw new DomainError(`images has ${raw.length} images; at most ${options.maxImages} per request`, {
+          status: 400,
+          code: 'batch_too_large',
+        });
       }
       const encoded = raw.filter((img) => !Array.isArray(img)).length;
       if (encoded > options.maxEncodedImages) {
-        throw new HttpError(
-          400,
-          'batch_too_large',
+        throw new DomainError(
           `images has ${encoded} PNG/JPEG images; at most ${options.maxEncodedImages} per request ` +
-            `(as numbers, up to ${options.maxBatch})`,
+            `(as numbers, up to ${options.maxImages})`,
+          { status: 400, code: 'batch_too_large' },
         );
       }
       const pixels = await toModelInputs(raw, scales[scale], images ? 'images' : undefined, options.decoder);
-      if (!pixels) {
-        return reply
-          .status(503)
-          .header('retry-after', String(DECODE_RETRY_AFTER_S))
-          .send({
-            error: {
-              code: 'overloaded',
-              message: `this server is decoding as many images as it can; try again in ${DECODE_RETRY_AFTER_S} s`,
-            },
-          });
-      }
       const result = await app.predictor.predict(pixels, await resolveVersion(request.query.version));
       reply.header('server-timing', `predict;dur=${(performance.now() - started).toFixed(2)}`);
       if (request.query.include !== 'input') return result;
-      // Shows what preprocessing made of a drawing or photo (the web page displays it, issue 6).
+      // Shows what preprocessing made of a drawing or photo (the web page displays it).
       const inputs = await Promise.all(pixels.map((p) => mnistImageToPng(p)));
       return {
         ...result,
@@ -216,61 +137,3 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
     },
   );
 };
-
-type RawImage = string | Buffer | (number | number[])[];
-
-/** A decode takes at most a few hundred ms, so the line is usually gone within a second. */
-const DECODE_RETRY_AFTER_S = 1;
-
-/**
- * The model input of every image, in order; undefined when the decoder's line is full. Numbers
- * first, since checking them is cheap; then the files one at a time, so a bad one stops the rest
- * before they are decoded and one request never holds more than one decode slot.
- */
-async function toModelInputs(
-  raw: RawImage[],
-  max: number,
-  batchName: string | undefined,
-  decoder: ImageDecoder,
-): Promise<Float32Array[] | undefined> {
-  const name = (i: number) => (batchName ? `${batchName}[${i}]` : 'image');
-  const pixels: Float32Array[] = [];
-  raw.forEach((image, i) => {
-    if (Array.isArray(image)) pixels[i] = toPixels(image, max, name(i));
-  });
-  for (let i = 0; i < raw.length; i++) {
-    const image = raw[i]!;
-    if (Array.isArray(image)) continue;
-    const bytes =
-      typeof image === 'string' ? Buffer.from(image.replace(/^data:[^,]*;base64,/, ''), 'base64') : image;
-    try {
-      pixels[i] = (await decoder.decode(bytes)).pixels;
-    } catch (error) {
-      if (error instanceof QueueFullError) return undefined;
-      if (error instanceof ImageInputError)
-        throw new HttpError(400, 'invalid_image', `${name(i)}: ${error.message}`);
-      throw error;
-    }
-  }
-  return pixels;
-}
-
-function toPixels(image: (number | number[])[], max: number, name: string): Float32Array {
-  const out = new Float32Array(PIXELS);
-  // The schema has checked the shape: 784 numbers, or 28 rows of 28. No intermediate arrays here:
-  // this runs for every image of every request.
-  const rows = Array.isArray(image[0]);
-  for (let i = 0; i < PIXELS; i++) {
-    const v = rows ? (image[(i / SIDE) | 0] as number[])[i % SIDE]! : (image[i] as number);
-    if (!(v >= 0 && v <= max)) {
-      const where = `${name}[${Math.floor(i / SIDE)}][${i % SIDE}]`;
-      throw new HttpError(
-        400,
-        'out_of_range',
-        `${where} is ${v}, outside 0..${max} for scale '${max === 1 ? 'unit' : 'byte'}'`,
-      );
-    }
-    out[i] = v / max;
-  }
-  return out;
-}
