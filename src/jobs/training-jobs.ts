@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
+import { configDefaults } from '../config.js';
 import { DomainError } from '../errors.js';
 import type { TrainParams } from '../ml/train-params.js';
 import {
@@ -58,9 +59,9 @@ const idempotentJobId = (key: string) => `k-${createHash('sha256').update(key).d
 export interface TrainingJobsOptions {
   connection: Redis;
   prefix: string;
-  /** Attempts per job (crashes and lost workers count); @default 3 */
+  /** Attempts per job (crashes and lost workers count); @default JOB_ATTEMPTS */
   attempts?: number;
-  /** Finished jobs kept: @default { count: 1000, ageSeconds: 7 days } */
+  /** Finished jobs kept; @default JOB_RETENTION_COUNT for JOB_RETENTION_HOURS */
   retention?: { count: number; ageSeconds: number };
   /** Redis connection trouble of the queue (ioredis reconnects meanwhile); @default ignored */
   onError?: (error: Error) => void;
@@ -83,14 +84,17 @@ export class TrainingJobs {
   constructor(private readonly options: TrainingJobsOptions) {
     this.redis = options.connection;
     this.prefix = options.prefix;
-    const retention = options.retention ?? { count: 1000, ageSeconds: 7 * 24 * 3600 };
+    const retention = options.retention ?? {
+      count: configDefaults.JOB_RETENTION_COUNT,
+      ageSeconds: configDefaults.JOB_RETENTION_HOURS * 3600,
+    };
     this.endings = new JobEndings(this.redis, this.prefix, retention.ageSeconds + 3600);
     const keep = { count: retention.count, age: retention.ageSeconds };
     this.queue = new Queue<JobData, JobResult>(TRAINING_QUEUE, {
       connection: options.connection,
       prefix: options.prefix,
       defaultJobOptions: {
-        attempts: options.attempts ?? 3,
+        attempts: options.attempts ?? configDefaults.JOB_ATTEMPTS,
         backoff: { type: 'exponential', delay: 2000 },
         removeOnComplete: keep,
         removeOnFail: keep,
