@@ -10,41 +10,10 @@ import { localRunner, type StepRunner } from './step-runner.js';
 import { createTrainStepper } from './train-step.js';
 import { createOptimizer, learningRateSchedule } from './optimizers.js';
 import type { TrainParams } from './train-params.js';
+import type { EpochSummary, TrainProgress } from './training-report-schema.js';
 
-export interface TrainProgress {
-  kind: 'batch' | 'epoch';
-  /** 1-based. */
-  epoch: number;
-  epochs: number;
-  /** Batches done in this epoch. */
-  batch: number;
-  batches: number;
-  /** Of the whole run, 0..100. */
-  percent: number;
-  /** Mean over this epoch's batches so far. */
-  loss: number;
-  accuracy: number;
-  /** On epoch events (when there is a validation split). */
-  valLoss?: number;
-  valAccuracy?: number;
-  /** On epoch events: the loss of the epoch's last batch, which the seed prints. */
-  lastBatchLoss?: number;
-  imagesPerSecond: number;
-  elapsedSeconds: number;
-  etaSeconds: number;
-}
-
-export interface EpochSummary {
-  epoch: number;
-  loss: number;
-  accuracy: number;
-  /** The seed prints this one after each epoch. */
-  lastBatchLoss: number;
-  valLoss: number | null;
-  valAccuracy: number | null;
-  seconds: number;
-  imagesPerSecond: number;
-}
+// train()'s own types, for its callers.
+export type { EpochSummary, TrainProgress };
 
 export interface EpochEnd {
   epoch: number;

@@ -3,11 +3,8 @@ import { lstat, mkdir, open, readdir, readFile, rename, rm, utimes } from 'node:
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { backendNameSchema } from '../ml/backend/index.js';
-import { NUM_CLASSES } from '../ml/data/dataset.js';
 import { loadModel, saveModel } from '../ml/model-io.js';
-import type { TrainingReport } from '../ml/run-training.js';
-import { architectureSchema, trainParamsSchema } from '../ml/train-params.js';
+import { trainingReportSchema, type TrainingReport } from '../ml/training-report-schema.js';
 import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durable.js';
 import { DIGIT_SIDE, digitSpritePng } from './digit-sprite.js';
 
@@ -36,54 +33,7 @@ const READ_CONCURRENCY = 16;
 /** z.int() is limited to safe integers, so a version always round-trips through a file name. */
 export const modelVersionSchema = z.int().min(1);
 
-const classIndexSchema = z
-  .int()
-  .min(0)
-  .max(NUM_CLASSES - 1);
-const metricsSchema = z.object({ train: z.number(), validation: z.number().nullable(), test: z.number() });
-
-/** One epoch's record, as kept in a version's history (and in checkpoints). */
-export const epochSummarySchema = z.object({
-  epoch: z.int().min(1),
-  loss: z.number(),
-  accuracy: z.number(),
-  lastBatchLoss: z.number(),
-  valLoss: z.number().nullable(),
-  valAccuracy: z.number().nullable(),
-  seconds: z.number(),
-  imagesPerSecond: z.number(),
-});
-
-const misclassifiedSchema = z.object({
-  index: z.int().min(0),
-  label: classIndexSchema,
-  predicted: classIndexSchema,
-  confidence: z.number(),
-});
-
-/** The run's report as stored; must stay the shape of `TrainingReport` (checked below at compile time). */
-export const trainingReportSchema = z.object({
-  params: trainParamsSchema,
-  backend: backendNameSchema,
-  architecture: architectureSchema,
-  parameterCount: z.int().min(0),
-  trainImages: z.int().min(0),
-  trainingSeconds: z.number(),
-  imagesPerSecond: z.number(),
-  /** Data-parallel threads it trained on (versions from before threads were recorded: 1). */
-  threads: z.int().min(1).default(1),
-  accuracy: metricsSchema,
-  loss: metricsSchema,
-  history: z.array(epochSummarySchema),
-  confusion: z.array(z.array(z.int().min(0)).length(NUM_CLASSES)).length(NUM_CLASSES),
-  misclassified: z.array(misclassifiedSchema),
-});
-
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-// Fails to compile when TrainingReport and the schema drift apart.
-const reportSchemaMatches: Same<z.infer<typeof trainingReportSchema>, TrainingReport> = true;
-void reportSchemaMatches;
-
+/** A version's metadata.json: which version, when and from which job, then the run's report. */
 export const modelMetadataSchema = z.object({
   version: modelVersionSchema,
   createdAt: z.iso.datetime(),
