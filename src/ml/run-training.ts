@@ -1,8 +1,8 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from './backend/index.js';
-import { loadDataset, subset, type ImageSet } from './data/dataset.js';
+import { loadDataset, type ImageSet } from './data/dataset.js';
 import { evaluate, type Evaluation } from './evaluate.js';
-import { train, type TrainOptions } from './train.js';
+import { train, trainingSet, type TrainOptions } from './train.js';
 import type { TrainParams } from './train-params.js';
 import type { TrainingReport } from './training-report-schema.js';
 
@@ -29,9 +29,7 @@ export async function runTraining(
   const data = await loadDataset(params.dataset, { validationSize: params.validationSize });
   const result = await train({ ...options, params, data });
   try {
-    const trainSet = params.trainSize
-      ? subset(data.train, 0, Math.min(params.trainSize, data.train.count))
-      : data.train;
+    const trainSet = trainingSet(params, data);
     const onTrain = evaluate(result.model, trainSet, { misclassifiedLimit: 0 });
     const onValidation: Evaluation | null =
       data.validation.count > 0 ? evaluate(result.model, data.validation, { misclassifiedLimit: 0 }) : null;
