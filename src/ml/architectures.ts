@@ -1,9 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from './data/dataset.js';
+import { NUM_CLASSES } from './data/dataset.js';
+import { IMAGE_SIDE } from './image-shape.js';
 import { SeededDropout } from './seeded-dropout.js';
 import type { Architecture } from './train-params.js';
 
-const INPUT_SHAPE = [IMAGE_HEIGHT, IMAGE_WIDTH, 1];
+const INPUT_SHAPE = [IMAGE_SIDE, IMAGE_SIDE, 1];
 
 /**
  * Builds a fresh, uncompiled model whose output is logits (softmax lives in the loss, as in the

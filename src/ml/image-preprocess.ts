@@ -6,6 +6,7 @@
  */
 import { setImmediate } from 'node:timers/promises';
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
+import { IMAGE_PIXELS, IMAGE_SIDE } from './image-shape.js';
 
 // libvips caches up to 100 operations and 50 MB of their results, for a program that repeats work
 // on one image. Every upload here is a new image: the cache never hits and only holds memory.
@@ -16,7 +17,6 @@ sharp.cache(false);
 // decoding uses.
 sharp.concurrency(1);
 
-export const MNIST_SIZE = 28;
 /** MNIST's digits fill 20 px in their larger dimension, leaving a 4 px margin. */
 export const DIGIT_BOX = 20;
 /** Measured on t10k: MNIST's mean centre of mass is (14.0, 14.0) in pixel-index coordinates. */
@@ -119,7 +119,7 @@ function checkedInput(bytes: Uint8Array, options: ImageToMnistOptions): number {
 }
 
 /** Renders a size x size image (Uint8Array 0..255, or Float32Array 0..1) as a one-channel grayscale PNG. */
-export async function mnistImageToPng(pixels: Uint8Array | Float32Array, size = MNIST_SIZE): Promise<Buffer> {
+export async function mnistImageToPng(pixels: Uint8Array | Float32Array, size = IMAGE_SIDE): Promise<Buffer> {
   if (pixels.length !== size * size) {
     throw new RangeError(`expected ${size} x ${size} = ${size * size} pixels, got ${pixels.length}`);
   }
@@ -371,14 +371,16 @@ function centreByMass(digit: Gray): Float32Array {
     }
   }
   if (mass === 0) {
-    throw new ImageInputError('the image has no ink: its marks are too faint to show at 28 x 28');
+    throw new ImageInputError(
+      `the image has no ink: its marks are too faint to show at ${IMAGE_SIDE} x ${IMAGE_SIDE}`,
+    );
   }
-  const left = clamp(Math.round(CENTRE - sumX / mass), 0, MNIST_SIZE - digit.width);
-  const top = clamp(Math.round(CENTRE - sumY / mass), 0, MNIST_SIZE - digit.height);
-  const pixels = new Float32Array(MNIST_SIZE * MNIST_SIZE);
+  const left = clamp(Math.round(CENTRE - sumX / mass), 0, IMAGE_SIDE - digit.width);
+  const top = clamp(Math.round(CENTRE - sumY / mass), 0, IMAGE_SIDE - digit.height);
+  const pixels = new Float32Array(IMAGE_PIXELS);
   for (let y = 0; y < digit.height; y++) {
     for (let x = 0; x < digit.width; x++) {
-      pixels[(top + y) * MNIST_SIZE + left + x] = digit.data[y * digit.width + x]! / peak;
+      pixels[(top + y) * IMAGE_SIDE + left + x] = digit.data[y * digit.width + x]! / peak;
     }
   }
   return pixels;

@@ -3,10 +3,11 @@ import { lstat, mkdir, open, readdir, readFile, rename, rm, utimes } from 'node:
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { IMAGE_PIXELS } from '../ml/image-shape.js';
 import { loadModel, saveModel } from '../ml/model-io.js';
 import { trainingReportSchema, type TrainingReport } from '../ml/training-report-schema.js';
 import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durable.js';
-import { DIGIT_SIDE, digitSpritePng } from './digit-sprite.js';
+import { digitSpritePng } from './digit-sprite.js';
 
 /**
  * A directory of immutable, numbered model versions that many processes (on many machines) share:
@@ -96,7 +97,7 @@ export class ModelStore {
     // Checked before the slow part, so a bad report fails without touching the disk.
     const checked = parseForPublish(report, options.jobId);
     const images = options.misclassifiedImages;
-    const expectedBytes = report.misclassified.length * DIGIT_SIDE * DIGIT_SIDE;
+    const expectedBytes = report.misclassified.length * IMAGE_PIXELS;
     if (images && images.length !== expectedBytes) {
       throw new ModelMetadataError(
         `Cannot publish: ${report.misclassified.length} misclassified digits need ${expectedBytes} bytes of pixels, got ${images.length}`,
