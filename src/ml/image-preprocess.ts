@@ -11,10 +11,9 @@ import { IMAGE_PIXELS, IMAGE_SIDE } from './image-shape.js';
 // libvips caches up to 100 operations and 50 MB of their results, for a program that repeats work
 // on one image. Every upload here is a new image: the cache never hits and only holds memory.
 sharp.cache(false);
-// libvips gives each image as many threads as there are cores: one 4096x4096 PNG then took both
-// cores of a 2-core API, and /healthz waited 230 ms at p99 behind four such uploads (issue 12,
-// scenario 9). One thread per image makes PREDICT_DECODE_CONCURRENCY the real bound on the cores
-// decoding uses.
+// libvips gives each image as many threads as there are cores, so one large upload could take them
+// all from the API's other requests (issue 12). One thread per image makes PREDICT_DECODE_CONCURRENCY
+// the real bound on the cores decoding uses.
 sharp.concurrency(1);
 
 /** MNIST's digits fill 20 px in their larger dimension, leaving a 4 px margin. */
@@ -24,8 +23,8 @@ const CENTRE = 14;
 export const DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096;
 /**
  * Largest side the analysis runs at. The output is 20 px, and a 280x280 canvas (the web page's)
- * is analysed as it came. Each pass over the pixels is JavaScript on the caller's event loop:
- * at 512 a pass takes a few ms, at 1024 four times that (issue 12, decode amplification).
+ * is analysed as it came. Each pass over the pixels is JavaScript on the caller's event loop, and
+ * costs in proportion to the pixels (issue 12, decode amplification).
  */
 export const WORKING_SIZE = 512;
 /** What the API documents; GIF, WebP, SVG, TIFF... are refused from the header, by name. */
@@ -139,8 +138,8 @@ async function decodeToGray(
   // keeps sharp's default 'warning', which its docs recommend for untrusted input.
   const options: SharpOptions = { limitInputPixels: maxPixels, pages: 1, autoOrient: true };
   // Shrunk while decoding, on libuv's threads: JPEG decodes at 1/2 to 1/8 scale (shrink-on-load);
-  // PNG has no reduced decode, but libvips streams it through the shrink in strips, so a 4096x4096
-  // PNG costs its inflate time (about 0.1-0.3 s of one core here) and 30 MB, not 64 MB of pixels.
+  // PNG has no reduced decode, but libvips streams it through the shrink in strips, so a large PNG
+  // costs its inflate time and a strip's memory, not a buffer of all its pixels.
   const decoded = await sharp(bytes, options)
     .resize(WORKING_SIZE, WORKING_SIZE, { fit: 'inside', withoutEnlargement: true })
     .toColourspace('srgb')
@@ -400,8 +399,8 @@ function ringValues(image: Gray): Uint8Array {
   return Uint8Array.from(values);
 }
 
-// Indexed loops over pixels, not for...of: on Node 20 that iterator is 5-10x slower on a typed
-// array, and these run on the event loop (measured 2.3 ms against 0.2 ms for 512 x 512).
+// Indexed loops over pixels, not for...of: on Node 20 that iterator is several times slower on a
+// typed array, and these run on the event loop.
 function histogram(values: Uint8Array): number[] {
   const counts = new Array<number>(256).fill(0);
   for (let i = 0; i < values.length; i++) counts[values[i]!]!++;
