@@ -158,11 +158,6 @@ function loadFilesCached(dir: string): Promise<LoadedFiles> {
   return loading;
 }
 
-/** Forgets every loaded data set, releasing their memory once no split refers to it. */
-export function clearDatasetCache(): void {
-  cache.clear();
-}
-
 async function loadFiles(dir: string): Promise<LoadedFiles> {
   await checkDirectory(dir);
   const paths = await locateFiles(dir);
