@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, open, readdir, readFile, rename, rm, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
@@ -329,26 +329,23 @@ function parseMetadata(text: string, version: number, file: string): ModelMetada
 /** Written last and under a temporary name, so a staging dir with metadata.json holds a whole model. */
 async function writeMetadata(staging: string, metadata: ModelMetadata): Promise<void> {
   const tmp = path.join(staging, `${METADATA_JSON}.tmp`);
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(`${JSON.stringify(metadata, null, 2)}\n`, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeDurably(tmp, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`, 'utf8'));
   await rename(tmp, path.join(staging, METADATA_JSON));
   await syncDirectory(staging);
 }
 
-async function numberedEntries(dir: string): Promise<number[]> {
-  let names: string[];
+/** The names in `dir`; none when it does not exist (yet). */
+async function entryNames(dir: string): Promise<string[]> {
   try {
-    names = await readdir(dir);
+    return await readdir(dir);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return [];
     throw err;
   }
-  return names
+}
+
+async function numberedEntries(dir: string): Promise<number[]> {
+  return (await entryNames(dir))
     .filter((name) => VERSION_NAME.test(name))
     .map(Number)
     .filter((n) => Number.isSafeInteger(n));
@@ -359,15 +356,8 @@ async function highestNumber(dir: string): Promise<number> {
 }
 
 async function staleEntries(dir: string, cutoff: number): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
   const stale: string[] = [];
-  for (const name of names) {
+  for (const name of await entryNames(dir)) {
     const entry = path.join(dir, name);
     const stats = await lstat(entry).catch((err: unknown) => {
       if (isErrno(err, 'ENOENT')) return null;
