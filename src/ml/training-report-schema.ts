@@ -49,7 +49,7 @@ export const epochSummarySchema = z.object({
 export type EpochSummary = z.infer<typeof epochSummarySchema>;
 
 /** One measure on each split; validation is null when the run held no images out. */
-export const splitMetricsSchema = z.object({
+const splitMetricsSchema = z.object({
   train: z.number(),
   validation: z.number().nullable(),
   test: z.number(),
@@ -60,7 +60,7 @@ const classIndexSchema = z
   .min(0)
   .max(NUM_CLASSES - 1);
 
-export const misclassifiedSchema = z.object({
+const misclassifiedSchema = z.object({
   /** Position in the evaluated set (for test: the t10k index). */
   index: z.int().min(0),
   label: classIndexSchema,
