@@ -19,6 +19,7 @@ import { wasmConv2DBackpropFilterConfig } from '../src/ml/backend/wasm-conv2d-ba
 import { wasmConv2DBackpropInputConfig } from '../src/ml/backend/wasm-conv2d-backprop-input.js';
 import type { WasmKernels } from '../src/ml/backend/wasm-kernel-context.js';
 import { wasmMaxPoolGradConfig } from '../src/ml/backend/wasm-max-pool-grad.js';
+import { IMAGE_SIDE } from '../src/ml/image-shape.js';
 import { createOptimizer } from '../src/ml/optimizers.js';
 import { createTrainStepper } from '../src/ml/train-step.js';
 import { jsTrainingLoops } from './js-training-loops.js';
@@ -108,9 +109,9 @@ function compare(
 }
 
 const convs = [
-  { net: 'seed', x: [64, 28, 28, 1], filter: [3, 3, 1, 6] },
+  { net: 'seed', x: [64, IMAGE_SIDE, IMAGE_SIDE, 1], filter: [3, 3, 1, 6] },
   { net: 'seed', x: [64, 13, 13, 6], filter: [3, 3, 6, 16] },
-  { net: 'wide', x: [64, 28, 28, 1], filter: [3, 3, 1, 32] },
+  { net: 'wide', x: [64, IMAGE_SIDE, IMAGE_SIDE, 1], filter: [3, 3, 1, 32] },
   { net: 'wide', x: [64, 13, 13, 32], filter: [3, 3, 32, 64] },
   { net: 'wide', x: [64, 11, 11, 64], filter: [3, 3, 64, 64] },
 ] as const;
@@ -213,7 +214,7 @@ function register(configs: tf.KernelConfig[]): void {
 function trainingStep(architecture: 'seed' | 'wide'): () => void {
   const model = buildModel(architecture, 1);
   const stepper = createTrainStepper(model, createOptimizer('adam', 0.001));
-  const images = tf.randomUniform([64, 28, 28, 1]) as tf.Tensor4D;
+  const images = tf.randomUniform([64, IMAGE_SIDE, IMAGE_SIDE, 1]) as tf.Tensor4D;
   const labels = tf.oneHot(tf.randomUniform([64], 0, 10, 'int32'), 10).toFloat() as tf.Tensor2D;
   const gradient = new Float32Array(stepper.gradientSize);
   let step = 0;

@@ -16,7 +16,8 @@ import autocannon from 'autocannon';
 import { Redis } from 'ioredis';
 import { initBackend } from '../src/ml/backend/index.js';
 import { loadDataset, resolveDatasetDir } from '../src/ml/data/dataset.js';
-import { PIXELS, predictBatch } from '../src/ml/predict.js';
+import { IMAGE_PIXELS } from '../src/ml/image-shape.js';
+import { predictBatch } from '../src/ml/predict.js';
 import { runTraining } from '../src/ml/run-training.js';
 import { trainParamsSchema } from '../src/ml/train-params.js';
 import { ModelStore } from '../src/registry/model-store.js';
@@ -41,7 +42,7 @@ await store.publish(model, report, { jobId: null });
 
 // In-process: one image through the seed CNN, median of 2,000 after warm-up.
 const test = (await loadDataset('mnist')).test;
-const image = Float32Array.from(test.images.subarray(0, PIXELS), (v) => v / 255);
+const image = Float32Array.from(test.images.subarray(0, IMAGE_PIXELS), (v) => v / 255);
 for (let i = 0; i < 200; i++) predictBatch(model, [image]);
 const samples: number[] = [];
 for (let i = 0; i < 2000; i++) {

@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { parseArgs } from 'node:util';
 import { buildModel } from '../src/ml/architectures.js';
 import { initBackend } from '../src/ml/backend/index.js';
+import { IMAGE_SIDE } from '../src/ml/image-shape.js';
 import { autodiffStepper, createTrainStepper, type TrainStepper } from '../src/ml/train-step.js';
 
 const { values } = parseArgs({
@@ -36,7 +37,7 @@ const make: Record<Kind, (m: tf.LayersModel, o: tf.Optimizer) => TrainStepper> =
 
 for (const n of values.batches.split(',').map(Number)) {
   const batch = {
-    images: tf.randomUniform([n, 28, 28, 1], 0, 1, 'float32', 1) as tf.Tensor4D,
+    images: tf.randomUniform([n, IMAGE_SIDE, IMAGE_SIDE, 1], 0, 1, 'float32', 1) as tf.Tensor4D,
     labels: tf.oneHot(tf.randomUniform([n], 0, 10, 'int32', 2) as tf.Tensor1D, 10).toFloat() as tf.Tensor2D,
   };
   const results: Record<Kind, { step: number[]; gradients: number[]; apply: number[] }> = {

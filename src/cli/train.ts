@@ -5,25 +5,26 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { backendNameSchema, initBackend } from '../ml/backend/index.js';
 import { saveModel } from '../ml/model-io.js';
 import { runTraining, type TrainingReport } from '../ml/run-training.js';
-import { trainParamsSchema, type TrainParams } from '../ml/train-params.js';
+import { MAX_TRAIN_SIZE, trainParamsSchema, type TrainParams } from '../ml/train-params.js';
 import type { TrainProgress } from '../ml/train.js';
 
+const DEFAULTS = trainParamsSchema.parse({});
 const HELP = `Train the digit CNN on MNIST (or any MNIST-shaped idx data set) from the command line.
 
 Usage: npm run train -- [options]
 
 Options (defaults are the seed tutorial's recipe):
-  --architecture NAME   seed | wide                         (default seed)
-  --epochs N            1..100                              (default 10)
-  --batch-size N        1..1024                             (default 64)
-  --learning-rate X     in (0, 1]                           (default 0.001)
+  --architecture NAME   seed | wide                         (default ${DEFAULTS.architecture})
+  --epochs N            1..100                              (default ${DEFAULTS.epochs})
+  --batch-size N        1..1024                             (default ${DEFAULTS.batchSize})
+  --learning-rate X     in (0, 1]                           (default ${DEFAULTS.learningRate})
   --learning-rate-schedule NAME
-                        constant | cosine (down to 0 over the run) (default constant)
-  --optimizer NAME      adam | sgd | momentum | rmsprop     (default adam)
-  --seed N              0..2147483647; same seed and backend, same weights (default 42)
-  --train-size N        train on the first N training images only (default: all 50,000)
-  --validation-size N   images held out from the end of the training file (default 10,000)
-  --dataset NAME        mnist | fashion-mnist | /absolute/dir/with/idx/files (default mnist)
+                        constant | cosine (down to 0 over the run) (default ${DEFAULTS.learningRateSchedule})
+  --optimizer NAME      adam | sgd | momentum | rmsprop     (default ${DEFAULTS.optimizer})
+  --seed N              0..2147483647; same seed and backend, same weights (default ${DEFAULTS.seed})
+  --train-size N        train on the first N training images only (default: all ${(MAX_TRAIN_SIZE - DEFAULTS.validationSize).toLocaleString('en')})
+  --validation-size N   images held out from the end of the training file (default ${DEFAULTS.validationSize.toLocaleString('en')})
+  --dataset NAME        mnist | fashion-mnist | /absolute/dir/with/idx/files (default ${DEFAULTS.dataset})
   --augment             shift training images by up to 2 pixels at random
   --backend NAME        node | wasm | cpu; also TF_BACKEND (default: fastest available)
   --threads N           data-parallel training threads, 1..64 (default: this machine's cores)

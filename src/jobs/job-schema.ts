@@ -1,5 +1,10 @@
 import { z } from 'zod';
 import { trainParamsSchema } from '../ml/train-params.js';
+import {
+  epochSummarySchema,
+  trainingReportSchema,
+  trainProgressSchema,
+} from '../ml/training-report-schema.js';
 import { jobFailureCodeSchema } from './job-failure.js';
 
 /** The training queue's name; keys live under the deployment's REDIS_PREFIX. */
@@ -12,36 +17,38 @@ export const jobIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'not a job
 export const jobDataSchema = z.object({ params: trainParamsSchema });
 export type JobData = z.infer<typeof jobDataSchema>;
 
-export const epochRecordSchema = z.object({
-  epoch: z.int(),
-  loss: z.number(),
-  accuracy: z.number(),
-  valLoss: z.number().nullable(),
-  valAccuracy: z.number().nullable(),
-  seconds: z.number(),
+/** An epoch in a job's history: its summary without the figures only a version's metadata keeps. */
+export const epochRecordSchema = epochSummarySchema.pick({
+  epoch: true,
+  loss: true,
+  accuracy: true,
+  valLoss: true,
+  valAccuracy: true,
+  seconds: true,
 });
 export type EpochRecord = z.infer<typeof epochRecordSchema>;
 
 /** What the worker reports while training (BullMQ job progress), and the API shows. */
-export const jobProgressSchema = z.object({
-  epoch: z.int(),
-  epochs: z.int(),
-  batch: z.int(),
-  batches: z.int(),
-  percent: z.number(),
-  imagesPerSecond: z.number(),
-  etaSeconds: z.number(),
-  loss: z.number(),
-  accuracy: z.number(),
-  history: z.array(epochRecordSchema),
-});
+export const jobProgressSchema = trainProgressSchema
+  .pick({
+    epoch: true,
+    epochs: true,
+    batch: true,
+    batches: true,
+    percent: true,
+    imagesPerSecond: true,
+    etaSeconds: true,
+    loss: true,
+    accuracy: true,
+  })
+  .extend({ history: z.array(epochRecordSchema) });
 export type JobProgress = z.infer<typeof jobProgressSchema>;
 
-export const jobMetricsSchema = z.object({
-  accuracy: z.object({ train: z.number(), validation: z.number().nullable(), test: z.number() }),
-  loss: z.object({ train: z.number(), validation: z.number().nullable(), test: z.number() }),
-  trainingSeconds: z.number(),
-  imagesPerSecond: z.number(),
+export const jobMetricsSchema = trainingReportSchema.pick({
+  accuracy: true,
+  loss: true,
+  trainingSeconds: true,
+  imagesPerSecond: true,
 });
 
 export const jobResultSchema = z.object({ modelVersion: z.int().positive(), metrics: jobMetricsSchema });

@@ -1,9 +1,11 @@
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from './data/dataset.js';
+import { NUM_CLASSES } from './data/dataset.js';
+import { IMAGE_SIDE } from './image-shape.js';
+import { createRandom } from './random.js';
 import { SeededDropout } from './seeded-dropout.js';
 import type { Architecture } from './train-params.js';
 
-const INPUT_SHAPE = [IMAGE_HEIGHT, IMAGE_WIDTH, 1];
+const INPUT_SHAPE = [IMAGE_SIDE, IMAGE_SIDE, 1];
 
 /**
  * Builds a fresh, uncompiled model whose output is logits (softmax lives in the loss, as in the
@@ -12,13 +14,9 @@ const INPUT_SHAPE = [IMAGE_HEIGHT, IMAGE_WIDTH, 1];
  * long-lived worker must not keep training the previous job's weights.
  */
 export function buildModel(architecture: Architecture, seed: number): tf.Sequential {
-  const seeds = seedSequence(seed);
+  const random = createRandom(seed);
+  const seeds = () => Math.floor(random() * 2 ** 31);
   return architecture === 'seed' ? seedCnn(seeds) : wideCnn(seeds);
-}
-
-function seedSequence(seed: number): () => number {
-  let next = seed;
-  return () => (next = (next * 1_103_515_245 + 12_345) % 2 ** 31);
 }
 
 function init(seeds: () => number) {

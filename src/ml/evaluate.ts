@@ -2,14 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { NUM_CLASSES, type ImageSet } from './data/dataset.js';
 import { BatchMaker } from './batches.js';
 import { range } from './random.js';
-
-export interface Misclassified {
-  /** Position in the evaluated set (for test: the t10k index). */
-  index: number;
-  label: number;
-  predicted: number;
-  confidence: number;
-}
+import type { Misclassified } from './training-report-schema.js';
 
 export interface Evaluation {
   count: number;

@@ -19,16 +19,16 @@ export type FlatApply = (meanGradient: Float32Array) => void;
 
 /**
  * tfjs's Adam with all the weights in one flat tensor: the 13 ops of its update run once per step
- * instead of once per weight (140 kernels for the seed CNN's 10 weights, 2.3x slower on wasm).
+ * instead of once per weight, whose kernel launches dominated the update on wasm.
  * The ops and their order are AdamOptimizer.applyGradients's (tfjs-core 4.22), elementwise, so
  * weights, moments, accumulated betas and the iteration count come out bit for bit as tfjs's,
  * and checkpoints (getWeights/setWeights) see the optimizer they expect. Nothing is written in
  * place: every weight and moment gets a fresh buffer it is assigned, as tfjs does. (In place would
  * reach tensors that share a buffer, and the wasm conv and dense kernels keep the filters they
  * packed keyed by buffer: they would go on using the old weights.)
- * (A single pass in JavaScript, Math.fround after each operation, was as exact but slower than
- * tfjs's own update: 0.77 against 0.61 ms a step. Three divisions and a square root per weight in
- * scalar doubles cost more than SIMD kernels on the flat tensor, about 0.27 ms.)
+ * (Not a single pass in JavaScript with Math.fround after each operation: as exact, but three
+ * divisions and a square root per weight in scalar doubles cost more than SIMD kernels on the
+ * flat tensor.)
  * Returns null unless the optimizer is exactly tfjs's Adam. On another backend, or before the
  * moments exist (the first step of a fresh run), it hands the step to `fallback`, which must be
  * tfjs's own update.

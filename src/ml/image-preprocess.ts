@@ -6,17 +6,16 @@
  */
 import { setImmediate } from 'node:timers/promises';
 import sharp, { type Metadata, type SharpOptions } from 'sharp';
+import { IMAGE_PIXELS, IMAGE_SIDE } from './image-shape.js';
 
 // libvips caches up to 100 operations and 50 MB of their results, for a program that repeats work
 // on one image. Every upload here is a new image: the cache never hits and only holds memory.
 sharp.cache(false);
-// libvips gives each image as many threads as there are cores: one 4096x4096 PNG then took both
-// cores of a 2-core API, and /healthz waited 230 ms at p99 behind four such uploads (issue 12,
-// scenario 9). One thread per image makes PREDICT_DECODE_CONCURRENCY the real bound on the cores
-// decoding uses.
+// libvips gives each image as many threads as there are cores, so one large upload could take them
+// all from the API's other requests (issue 12). One thread per image makes PREDICT_DECODE_CONCURRENCY
+// the real bound on the cores decoding uses.
 sharp.concurrency(1);
 
-export const MNIST_SIZE = 28;
 /** MNIST's digits fill 20 px in their larger dimension, leaving a 4 px margin. */
 export const DIGIT_BOX = 20;
 /** Measured on t10k: MNIST's mean centre of mass is (14.0, 14.0) in pixel-index coordinates. */
@@ -24,8 +23,8 @@ const CENTRE = 14;
 export const DEFAULT_MAX_INPUT_PIXELS = 4096 * 4096;
 /**
  * Largest side the analysis runs at. The output is 20 px, and a 280x280 canvas (the web page's)
- * is analysed as it came. Each pass over the pixels is JavaScript on the caller's event loop:
- * at 512 a pass takes a few ms, at 1024 four times that (issue 12, decode amplification).
+ * is analysed as it came. Each pass over the pixels is JavaScript on the caller's event loop, and
+ * costs in proportion to the pixels (issue 12, decode amplification).
  */
 export const WORKING_SIZE = 512;
 /** What the API documents; GIF, WebP, SVG, TIFF... are refused from the header, by name. */
@@ -119,7 +118,7 @@ function checkedInput(bytes: Uint8Array, options: ImageToMnistOptions): number {
 }
 
 /** Renders a size x size image (Uint8Array 0..255, or Float32Array 0..1) as a one-channel grayscale PNG. */
-export async function mnistImageToPng(pixels: Uint8Array | Float32Array, size = MNIST_SIZE): Promise<Buffer> {
+export async function mnistImageToPng(pixels: Uint8Array | Float32Array, size = IMAGE_SIDE): Promise<Buffer> {
   if (pixels.length !== size * size) {
     throw new RangeError(`expected ${size} x ${size} = ${size * size} pixels, got ${pixels.length}`);
   }
@@ -139,8 +138,8 @@ async function decodeToGray(
   // keeps sharp's default 'warning', which its docs recommend for untrusted input.
   const options: SharpOptions = { limitInputPixels: maxPixels, pages: 1, autoOrient: true };
   // Shrunk while decoding, on libuv's threads: JPEG decodes at 1/2 to 1/8 scale (shrink-on-load);
-  // PNG has no reduced decode, but libvips streams it through the shrink in strips, so a 4096x4096
-  // PNG costs its inflate time (about 0.1-0.3 s of one core here) and 30 MB, not 64 MB of pixels.
+  // PNG has no reduced decode, but libvips streams it through the shrink in strips, so a large PNG
+  // costs its inflate time and a strip's memory, not a buffer of all its pixels.
   const decoded = await sharp(bytes, options)
     .resize(WORKING_SIZE, WORKING_SIZE, { fit: 'inside', withoutEnlargement: true })
     .toColourspace('srgb')
@@ -371,14 +370,16 @@ function centreByMass(digit: Gray): Float32Array {
     }
   }
   if (mass === 0) {
-    throw new ImageInputError('the image has no ink: its marks are too faint to show at 28 x 28');
+    throw new ImageInputError(
+      `the image has no ink: its marks are too faint to show at ${IMAGE_SIDE} x ${IMAGE_SIDE}`,
+    );
   }
-  const left = clamp(Math.round(CENTRE - sumX / mass), 0, MNIST_SIZE - digit.width);
-  const top = clamp(Math.round(CENTRE - sumY / mass), 0, MNIST_SIZE - digit.height);
-  const pixels = new Float32Array(MNIST_SIZE * MNIST_SIZE);
+  const left = clamp(Math.round(CENTRE - sumX / mass), 0, IMAGE_SIDE - digit.width);
+  const top = clamp(Math.round(CENTRE - sumY / mass), 0, IMAGE_SIDE - digit.height);
+  const pixels = new Float32Array(IMAGE_PIXELS);
   for (let y = 0; y < digit.height; y++) {
     for (let x = 0; x < digit.width; x++) {
-      pixels[(top + y) * MNIST_SIZE + left + x] = digit.data[y * digit.width + x]! / peak;
+      pixels[(top + y) * IMAGE_SIDE + left + x] = digit.data[y * digit.width + x]! / peak;
     }
   }
   return pixels;
@@ -398,8 +399,8 @@ function ringValues(image: Gray): Uint8Array {
   return Uint8Array.from(values);
 }
 
-// Indexed loops over pixels, not for...of: on Node 20 that iterator is 5-10x slower on a typed
-// array, and these run on the event loop (measured 2.3 ms against 0.2 ms for 512 x 512).
+// Indexed loops over pixels, not for...of: on Node 20 that iterator is several times slower on a
+// typed array, and these run on the event loop.
 function histogram(values: Uint8Array): number[] {
   const counts = new Array<number>(256).fill(0);
   for (let i = 0; i < values.length; i++) counts[values[i]!]!++;

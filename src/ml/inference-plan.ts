@@ -8,9 +8,8 @@ type Step = (x: tf.Tensor) => tf.Tensor;
 
 /**
  * The model's layers as plain ops, conv and dense layers fused with their bias and activation:
- * one kernel each instead of three, and none of the Layers API's per-call bookkeeping. Measured
- * on the seed CNN (wasm): about 1.5x faster at batch 64 and a third less garbage per call, which
- * /predict pays on every request. Falls back to `model.predict` for any layer it does not know,
+ * one kernel each instead of three, and none of the Layers API's per-call bookkeeping: faster and
+ * with less garbage per call than `model.predict`, which /predict pays on every request. Falls back to `model.predict` for any layer it does not know,
  * so an unknown architecture is slower, never wrong. Reads the weights live: valid while the
  * model is.
  */

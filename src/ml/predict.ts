@@ -1,8 +1,10 @@
 import * as tf from '@tensorflow/tfjs';
-import { IMAGE_HEIGHT, IMAGE_WIDTH, NUM_CLASSES } from './data/dataset.js';
+import { NUM_CLASSES } from './data/dataset.js';
+import { IMAGE_PIXELS, IMAGE_SIDE } from './image-shape.js';
 import { inferencePlan, type ForwardPass } from './inference-plan.js';
 
-export const PIXELS = IMAGE_HEIGHT * IMAGE_WIDTH;
+// The old name of IMAGE_PIXELS, while src/api and the tests still import it from here.
+export { IMAGE_PIXELS as PIXELS };
 
 export interface Prediction {
   label: number;
@@ -19,17 +21,17 @@ const plans = new WeakMap<tf.LayersModel, ForwardPass>();
 
 export function predictBatch(model: tf.LayersModel, images: readonly Float32Array[]): Prediction[] {
   if (images.length === 0) return [];
-  const input = new Float32Array(images.length * PIXELS);
+  const input = new Float32Array(images.length * IMAGE_PIXELS);
   images.forEach((image, i) => {
-    if (image.length !== PIXELS)
-      throw new RangeError(`image ${i} has ${image.length} values, expected ${PIXELS}`);
-    input.set(image, i * PIXELS);
+    if (image.length !== IMAGE_PIXELS)
+      throw new RangeError(`image ${i} has ${image.length} values, expected ${IMAGE_PIXELS}`);
+    input.set(image, i * IMAGE_PIXELS);
   });
   let plan = plans.get(model);
   if (!plan) plans.set(model, (plan = inferencePlan(model)));
   const forward = plan;
   const probabilities = tf.tidy(() => {
-    const logits = forward(tf.tensor4d(input, [images.length, IMAGE_HEIGHT, IMAGE_WIDTH, 1]));
+    const logits = forward(tf.tensor4d(input, [images.length, IMAGE_SIDE, IMAGE_SIDE, 1]));
     return tf.softmax(logits).dataSync() as Float32Array;
   });
   return images.map((_, i) => {

@@ -1,29 +1,13 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from './backend/index.js';
-import { loadDataset, subset, type ImageSet } from './data/dataset.js';
-import { evaluate, type Evaluation, type Misclassified } from './evaluate.js';
-import { train, type TrainOptions, type EpochSummary } from './train.js';
+import { loadDataset, type ImageSet } from './data/dataset.js';
+import { evaluate, type Evaluation } from './evaluate.js';
+import { train, trainingSet, type TrainOptions } from './train.js';
 import type { TrainParams } from './train-params.js';
+import type { TrainingReport } from './training-report-schema.js';
 
-export interface TrainingReport {
-  params: TrainParams;
-  backend: BackendInfo['name'];
-  architecture: TrainParams['architecture'];
-  parameterCount: number;
-  trainImages: number;
-  /** Training time, per-epoch validation included; final evaluation excluded. */
-  trainingSeconds: number;
-  imagesPerSecond: number;
-  /** Data-parallel threads it trained on. */
-  threads: number;
-  accuracy: { train: number; validation: number | null; test: number };
-  loss: { train: number; validation: number | null; test: number };
-  history: EpochSummary[];
-  /** On the test set: confusion[true][predicted]. */
-  confusion: number[][];
-  /** Test-set errors, most confident first. */
-  misclassified: Misclassified[];
-}
+// runTraining()'s report type, for its callers.
+export type { TrainingReport };
 
 export interface RunTrainingOptions extends Pick<
   TrainOptions,
@@ -45,9 +29,7 @@ export async function runTraining(
   const data = await loadDataset(params.dataset, { validationSize: params.validationSize });
   const result = await train({ ...options, params, data });
   try {
-    const trainSet = params.trainSize
-      ? subset(data.train, 0, Math.min(params.trainSize, data.train.count))
-      : data.train;
+    const trainSet = trainingSet(params, data);
     const onTrain = evaluate(result.model, trainSet, { misclassifiedLimit: 0 });
     const onValidation: Evaluation | null =
       data.validation.count > 0 ? evaluate(result.model, data.validation, { misclassifiedLimit: 0 }) : null;

@@ -22,8 +22,8 @@ export interface StepRunner {
 
 /**
  * Steps in this thread alone. A step is synchronous, so it yields to the event loop (where an
- * abort lands) only when `yieldEveryMs` has passed since the last time: a yield per batch cost
- * about 0.3 ms of an 18 ms step.
+ * abort lands) only when `yieldEveryMs` has passed since the last time: a yield per batch would
+ * cost a noticeable share of every step.
  */
 export function localRunner(stepper: TrainStepper, maker: BatchMaker, yieldEveryMs = 20): StepRunner {
   const gradient = new Float32Array(stepper.gradientSize);

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { datasetSchema } from './data/dataset.js';
+import { datasetSchema, DEFAULT_VALIDATION_SIZE } from './data/dataset.js';
 
 export const architectureSchema = z
   .enum(['seed', 'wide'])
@@ -50,7 +50,7 @@ export const trainParamsSchema = z
       .int()
       .min(0)
       .max(30_000)
-      .default(10_000)
+      .default(DEFAULT_VALIDATION_SIZE)
       .describe('images held out from the end of the training file'),
   })
   .strict();

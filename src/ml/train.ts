@@ -1,50 +1,20 @@
 import type * as tf from '@tensorflow/tfjs';
 import { buildModel } from './architectures.js';
 import { BatchMaker, drawShifts } from './batches.js';
-import { subset, type DatasetSplits } from './data/dataset.js';
-import { evaluate } from './evaluate.js';
+import { subset, type DatasetSplits, type ImageSet } from './data/dataset.js';
+import { evaluate, type Evaluation } from './evaluate.js';
 import { createRandom, range, shuffleInPlace } from './random.js';
 import { activeBackend } from './backend/index.js';
 import { ReplicaPool } from './parallel/replica-pool.js';
 import { localRunner, type StepRunner } from './step-runner.js';
-import { createTrainStepper } from './train-step.js';
+import { createTrainStepper, type TrainStepper } from './train-step.js';
 import { createOptimizer, learningRateSchedule } from './optimizers.js';
 import type { TrainParams } from './train-params.js';
+import { TrainingPace, type EpochTotals } from './training-pace.js';
+import type { EpochSummary, TrainProgress } from './training-report-schema.js';
 
-export interface TrainProgress {
-  kind: 'batch' | 'epoch';
-  /** 1-based. */
-  epoch: number;
-  epochs: number;
-  /** Batches done in this epoch. */
-  batch: number;
-  batches: number;
-  /** Of the whole run, 0..100. */
-  percent: number;
-  /** Mean over this epoch's batches so far. */
-  loss: number;
-  accuracy: number;
-  /** On epoch events (when there is a validation split). */
-  valLoss?: number;
-  valAccuracy?: number;
-  /** On epoch events: the loss of the epoch's last batch, which the seed prints. */
-  lastBatchLoss?: number;
-  imagesPerSecond: number;
-  elapsedSeconds: number;
-  etaSeconds: number;
-}
-
-export interface EpochSummary {
-  epoch: number;
-  loss: number;
-  accuracy: number;
-  /** The seed prints this one after each epoch. */
-  lastBatchLoss: number;
-  valLoss: number | null;
-  valAccuracy: number | null;
-  seconds: number;
-  imagesPerSecond: number;
-}
+// train()'s own types, for its callers.
+export type { EpochSummary, TrainProgress };
 
 export interface EpochEnd {
   epoch: number;
@@ -89,89 +59,33 @@ export interface TrainResult {
  * only on (seed, e), so a run resumed from a checkpoint sees the same batches it would have.
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
-  const { params, data, signal, onProgress } = options;
-  const interval = options.progressIntervalMs ?? 250;
-  const trainSet = params.trainSize
-    ? subset(data.train, 0, Math.min(params.trainSize, data.train.count))
-    : data.train;
-  const model = options.resume?.model ?? buildModel(params.architecture, params.seed);
+  const { params, data } = options;
+  const trainSet = trainingSet(params, data);
+  const { model, optimizer } = await modelAndOptimizer(params, options.resume);
   const history = [...(options.resume?.history ?? [])];
-  const optimizer = createOptimizer(params.optimizer, params.learningRate);
-  if (options.resume?.optimizerWeights) await optimizer.setWeights(options.resume.optimizerWeights);
-
   const batches = Math.ceil(trainSet.count / params.batchSize);
   const stepper = createTrainStepper(model, optimizer, learningRateSchedule(params, batches));
   const maker = new BatchMaker(trainSet);
-  const threads = options.threads ?? 1;
+  const pace = new TrainingPace({
+    params,
+    images: trainSet.count,
+    batches,
+    epochsDone: history.length,
+    intervalMs: options.progressIntervalMs ?? 250,
+  });
   let runner: StepRunner | undefined;
-  const firstEpoch = history.length + 1;
-  const batchesToRun = (params.epochs - history.length) * batches;
-  const started = performance.now();
-  let batchesRun = 0;
-  let lastEmit = 0;
   try {
-    runner =
-      threads > 1
-        ? await ReplicaPool.start({
-            threads,
-            backend: activeBackend(),
-            params,
-            model,
-            ...(options.resume?.optimizerWeights
-              ? { optimizerWeights: options.resume.optimizerWeights }
-              : {}),
-            trainSet,
-            stepper,
-            maker,
-          })
-        : localRunner(stepper, maker);
-    for (let epoch = firstEpoch; epoch <= params.epochs; epoch++) {
+    runner = await startRunner(options, { model, trainSet, stepper, maker });
+    for (let epoch = history.length + 1; epoch <= params.epochs; epoch++) {
       const epochStarted = performance.now();
-      const random = createRandom(params.seed * 1_000_003 + epoch);
-      const order = shuffleInPlace(range(trainSet.count), random);
-      const shifts = params.augment ? drawShifts(trainSet.count, random, 2) : undefined;
-      let lossSum = 0;
-      let correct = 0;
-      let seen = 0;
-      let lastBatchLoss = Number.NaN;
-      for (let b = 0; b < batches; b++) {
-        signal?.throwIfAborted();
-        const start = b * params.batchSize;
-        const end = Math.min(trainSet.count, start + params.batchSize);
-        const step = (epoch - 1) * batches + b;
-        const stats = await runner.run({ order, ...(shifts ? { shifts } : {}), start, end, step });
-        // The runner yields to the event loop now and then: an abort may have landed meanwhile.
-        signal?.throwIfAborted();
-        lastBatchLoss = stats.lossSum / (end - start);
-        lossSum += stats.lossSum;
-        correct += stats.hits;
-        seen += end - start;
-        batchesRun++;
-        const now = performance.now();
-        if (onProgress && now - lastEmit >= interval && b < batches - 1) {
-          lastEmit = now;
-          onProgress(progress('batch', epoch, b + 1, lossSum / seen, correct / seen, now));
-        }
-      }
+      const totals = await runEpoch({ ...options, trainSet, runner, pace }, epoch);
       const validation =
         data.validation.count > 0 ? evaluate(model, data.validation, { misclassifiedLimit: 0 }) : null;
-      const seconds = (performance.now() - epochStarted) / 1000;
-      history.push({
-        epoch,
-        loss: lossSum / seen,
-        accuracy: correct / seen,
-        lastBatchLoss,
-        valLoss: validation?.loss ?? null,
-        valAccuracy: validation?.accuracy ?? null,
-        seconds,
-        imagesPerSecond: seen / seconds,
-      });
-      const now = performance.now();
-      lastEmit = now;
-      onProgress?.({
-        ...progress('epoch', epoch, batches, lossSum / seen, correct / seen, now),
+      history.push(epochSummary(epoch, totals, validation, (performance.now() - epochStarted) / 1000));
+      options.onProgress?.({
+        ...pace.progress('epoch', epoch, batches, totals, performance.now()),
         ...(validation ? { valLoss: validation.loss, valAccuracy: validation.accuracy } : {}),
-        lastBatchLoss,
+        lastBatchLoss: totals.lastBatchLoss,
       });
       await options.onEpochEnd?.({ epoch, model, optimizer, history: [...history] });
     }
@@ -183,37 +97,93 @@ export async function train(options: TrainOptions): Promise<TrainResult> {
     stepper.dispose();
     optimizer.dispose();
   }
-  const seconds = (performance.now() - started) / 1000;
-  return { model, history, seconds, imagesPerSecond: (batchesRun ? trainedImages(batchesRun) : 0) / seconds };
+  return { model, history, ...pace.total() };
+}
 
-  function trainedImages(count: number): number {
-    const full = Math.floor(count / batches) * trainSet.count;
-    return full + Math.min(count % batches, batches) * params.batchSize;
-  }
+/** The images a run trains on: the first `trainSize` of the training split, or all of it. */
+export function trainingSet(params: TrainParams, data: DatasetSplits): ImageSet {
+  return params.trainSize ? subset(data.train, 0, Math.min(params.trainSize, data.train.count)) : data.train;
+}
 
-  function progress(
-    kind: TrainProgress['kind'],
-    epoch: number,
-    batch: number,
-    loss: number,
-    accuracy: number,
-    now: number,
-  ): TrainProgress {
-    const elapsedSeconds = (now - started) / 1000;
-    const perBatch = batchesRun ? elapsedSeconds / batchesRun : 0;
-    const done = (epoch - 1) * batches + batch;
-    return {
-      kind,
-      epoch,
-      epochs: params.epochs,
-      batch,
-      batches,
-      percent: (100 * done) / (params.epochs * batches),
-      loss,
-      accuracy,
-      imagesPerSecond: batchesRun ? trainedImages(batchesRun) / elapsedSeconds : 0,
-      elapsedSeconds,
-      etaSeconds: Math.max(0, batchesToRun - batchesRun) * perBatch,
-    };
+/** A fresh model from the seed, or the checkpoint's, with an optimizer in the checkpoint's state. */
+async function modelAndOptimizer(
+  params: TrainParams,
+  resume: TrainOptions['resume'],
+): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer }> {
+  const model = resume?.model ?? buildModel(params.architecture, params.seed);
+  const optimizer = createOptimizer(params.optimizer, params.learningRate);
+  if (resume?.optimizerWeights) await optimizer.setWeights(resume.optimizerWeights);
+  return { model, optimizer };
+}
+
+/** Steps in this thread, or in a pool of `threads` replicas that each take a slice of every batch. */
+async function startRunner(
+  options: TrainOptions,
+  leader: { model: tf.LayersModel; trainSet: ImageSet; stepper: TrainStepper; maker: BatchMaker },
+): Promise<StepRunner> {
+  const threads = options.threads ?? 1;
+  const optimizerWeights = options.resume?.optimizerWeights;
+  if (threads > 1) {
+    return ReplicaPool.start({
+      threads,
+      backend: activeBackend(),
+      params: options.params,
+      ...leader,
+      ...(optimizerWeights ? { optimizerWeights } : {}),
+    });
   }
+  return localRunner(leader.stepper, leader.maker);
+}
+
+interface EpochRun extends Pick<TrainOptions, 'params' | 'signal' | 'onProgress'> {
+  trainSet: ImageSet;
+  runner: StepRunner;
+  pace: TrainingPace;
+}
+
+/** One pass over the training set in the epoch's own order, with batch progress events. */
+async function runEpoch(run: EpochRun, epoch: number): Promise<EpochTotals> {
+  const { params, trainSet, runner, pace, signal, onProgress } = run;
+  const random = createRandom(params.seed * 1_000_003 + epoch);
+  const order = shuffleInPlace(range(trainSet.count), random);
+  const shifts = params.augment ? drawShifts(trainSet.count, random, 2) : undefined;
+  const totals: EpochTotals = { lossSum: 0, correct: 0, seen: 0, lastBatchLoss: Number.NaN };
+  for (let b = 0; b < pace.batches; b++) {
+    signal?.throwIfAborted();
+    const start = b * params.batchSize;
+    const end = Math.min(trainSet.count, start + params.batchSize);
+    const step = (epoch - 1) * pace.batches + b;
+    const stats = await runner.run({ order, ...(shifts ? { shifts } : {}), start, end, step });
+    // The runner yields to the event loop now and then: an abort may have landed meanwhile.
+    signal?.throwIfAborted();
+    totals.lastBatchLoss = stats.lossSum / (end - start);
+    totals.lossSum += stats.lossSum;
+    totals.correct += stats.hits;
+    totals.seen += end - start;
+    pace.batchDone();
+    const now = performance.now();
+    // The epoch's last batch is told by the epoch event, with its validation.
+    if (onProgress && b < pace.batches - 1 && pace.batchEventDue(now)) {
+      onProgress(pace.progress('batch', epoch, b + 1, totals, now));
+    }
+  }
+  return totals;
+}
+
+function epochSummary(
+  epoch: number,
+  totals: EpochTotals,
+  validation: Evaluation | null,
+  seconds: number,
+): EpochSummary {
+  return {
+    epoch,
+    loss: totals.lossSum / totals.seen,
+    accuracy: totals.correct / totals.seen,
+    lastBatchLoss: totals.lastBatchLoss,
+    valLoss: validation?.loss ?? null,
+    valAccuracy: validation?.accuracy ?? null,
+    seconds,
+    imagesPerSecond: totals.seen / seconds,
+  };
 }

@@ -1,15 +1,13 @@
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, open, readdir, readFile, rename, rm, utimes } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readFile, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { backendNameSchema } from '../ml/backend/index.js';
-import { NUM_CLASSES } from '../ml/data/dataset.js';
+import { IMAGE_PIXELS } from '../ml/image-shape.js';
 import { loadModel, saveModel } from '../ml/model-io.js';
-import type { TrainingReport } from '../ml/run-training.js';
-import { architectureSchema, trainParamsSchema } from '../ml/train-params.js';
+import { trainingReportSchema, type TrainingReport } from '../ml/training-report-schema.js';
 import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durable.js';
-import { DIGIT_SIDE, digitSpritePng } from './digit-sprite.js';
+import { digitSpritePng } from './digit-sprite.js';
 
 /**
  * A directory of immutable, numbered model versions that many processes (on many machines) share:
@@ -36,54 +34,7 @@ const READ_CONCURRENCY = 16;
 /** z.int() is limited to safe integers, so a version always round-trips through a file name. */
 export const modelVersionSchema = z.int().min(1);
 
-const classIndexSchema = z
-  .int()
-  .min(0)
-  .max(NUM_CLASSES - 1);
-const metricsSchema = z.object({ train: z.number(), validation: z.number().nullable(), test: z.number() });
-
-/** One epoch's record, as kept in a version's history (and in checkpoints). */
-export const epochSummarySchema = z.object({
-  epoch: z.int().min(1),
-  loss: z.number(),
-  accuracy: z.number(),
-  lastBatchLoss: z.number(),
-  valLoss: z.number().nullable(),
-  valAccuracy: z.number().nullable(),
-  seconds: z.number(),
-  imagesPerSecond: z.number(),
-});
-
-const misclassifiedSchema = z.object({
-  index: z.int().min(0),
-  label: classIndexSchema,
-  predicted: classIndexSchema,
-  confidence: z.number(),
-});
-
-/** The run's report as stored; must stay the shape of `TrainingReport` (checked below at compile time). */
-export const trainingReportSchema = z.object({
-  params: trainParamsSchema,
-  backend: backendNameSchema,
-  architecture: architectureSchema,
-  parameterCount: z.int().min(0),
-  trainImages: z.int().min(0),
-  trainingSeconds: z.number(),
-  imagesPerSecond: z.number(),
-  /** Data-parallel threads it trained on (versions from before threads were recorded: 1). */
-  threads: z.int().min(1).default(1),
-  accuracy: metricsSchema,
-  loss: metricsSchema,
-  history: z.array(epochSummarySchema),
-  confusion: z.array(z.array(z.int().min(0)).length(NUM_CLASSES)).length(NUM_CLASSES),
-  misclassified: z.array(misclassifiedSchema),
-});
-
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-// Fails to compile when TrainingReport and the schema drift apart.
-const reportSchemaMatches: Same<z.infer<typeof trainingReportSchema>, TrainingReport> = true;
-void reportSchemaMatches;
-
+/** A version's metadata.json: which version, when and from which job, then the run's report. */
 export const modelMetadataSchema = z.object({
   version: modelVersionSchema,
   createdAt: z.iso.datetime(),
@@ -146,7 +97,7 @@ export class ModelStore {
     // Checked before the slow part, so a bad report fails without touching the disk.
     const checked = parseForPublish(report, options.jobId);
     const images = options.misclassifiedImages;
-    const expectedBytes = report.misclassified.length * DIGIT_SIDE * DIGIT_SIDE;
+    const expectedBytes = report.misclassified.length * IMAGE_PIXELS;
     if (images && images.length !== expectedBytes) {
       throw new ModelMetadataError(
         `Cannot publish: ${report.misclassified.length} misclassified digits need ${expectedBytes} bytes of pixels, got ${images.length}`,
@@ -378,26 +329,23 @@ function parseMetadata(text: string, version: number, file: string): ModelMetada
 /** Written last and under a temporary name, so a staging dir with metadata.json holds a whole model. */
 async function writeMetadata(staging: string, metadata: ModelMetadata): Promise<void> {
   const tmp = path.join(staging, `${METADATA_JSON}.tmp`);
-  const handle = await open(tmp, 'w');
-  try {
-    await handle.writeFile(`${JSON.stringify(metadata, null, 2)}\n`, 'utf8');
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
+  await writeDurably(tmp, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`, 'utf8'));
   await rename(tmp, path.join(staging, METADATA_JSON));
   await syncDirectory(staging);
 }
 
-async function numberedEntries(dir: string): Promise<number[]> {
-  let names: string[];
+/** The names in `dir`; none when it does not exist (yet). */
+async function entryNames(dir: string): Promise<string[]> {
   try {
-    names = await readdir(dir);
+    return await readdir(dir);
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return [];
     throw err;
   }
-  return names
+}
+
+async function numberedEntries(dir: string): Promise<number[]> {
+  return (await entryNames(dir))
     .filter((name) => VERSION_NAME.test(name))
     .map(Number)
     .filter((n) => Number.isSafeInteger(n));
@@ -408,15 +356,8 @@ async function highestNumber(dir: string): Promise<number> {
 }
 
 async function staleEntries(dir: string, cutoff: number): Promise<string[]> {
-  let names: string[];
-  try {
-    names = await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
   const stale: string[] = [];
-  for (const name of names) {
+  for (const name of await entryNames(dir)) {
     const entry = path.join(dir, name);
     const stats = await lstat(entry).catch((err: unknown) => {
       if (isErrno(err, 'ENOENT')) return null;

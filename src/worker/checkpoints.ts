@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { errorMessage, syncDirectory, writeDurably } from '../fs-durable.js';
 import { expectedByteLength, loadModel, saveModel } from '../ml/model-io.js';
 import type { EpochSummary, NamedTensor } from '../ml/train.js';
-import { epochSummarySchema } from '../registry/model-store.js';
+import { epochSummarySchema } from '../ml/training-report-schema.js';
 
 const POINTER = 'latest.json';
 const EPOCH_DIR = /^epoch-([1-9][0-9]*)$/;

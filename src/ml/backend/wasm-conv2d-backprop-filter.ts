@@ -17,7 +17,7 @@ import { matMul, viewAs, type WasmKernels } from './wasm-kernel-context.js';
  * times dy[n, oy, ox, o]: one matrix product of the input patches (one row per tap, laid out
  * straight in the wasm heap) with dy seen as [positions, O]. Its [taps, O] result is already the
  * [FH, FW, C, O] filter layout. The product is ours rather than the shipped BatchMatMul, which
- * packs dy first: 0.8 ms against 0.16 ms for the seed's first layer (bench/kernels.ts).
+ * packs dy first and is several times slower here (bench/kernels.ts measures both).
  */
 export function wasmConv2DBackpropFilterConfig(k: WasmKernels): KernelConfig {
   const kernelFunc = (args: {

@@ -12,8 +12,8 @@ import { assertFloatNHWC } from './wasm-conv2d-backprop-filter.js';
 import { heapF32, matMul, transposeLast2, viewAs, type WasmKernels } from './wasm-kernel-context.js';
 
 /**
- * The input gradient of a 2-D convolution for wasm, replacing the shipped one, a direct loop
- * that took 7.8 ms of a 40 ms seed-CNN training step.
+ * The input gradient of a 2-D convolution for wasm, replacing the shipped one, a direct loop that
+ * took a large share of a seed-CNN training step.
  * Stride 1: the gradient is itself a convolution, of dy (padded so the result has the input's
  * size) with the filter flipped in space and its channels swapped, which the shipped XNNPACK
  * Conv2D runs fast. Other strides: each position's patch gradient is dy[position, :] x W^T (one

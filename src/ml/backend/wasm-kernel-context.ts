@@ -8,7 +8,7 @@ import type { PatchGeometry } from './conv2d-patches.js';
  * sees one kernel and its intermediate buffers are ours to free.
  */
 export interface WasmKernels {
-  /** The shipped BatchMatMul: fast without transposes, about 10x slower with them. */
+  /** The shipped BatchMatMul: fast without transposes, an order of magnitude slower with them. */
   matMul: KernelFunc;
   transpose: KernelFunc;
   /** The shipped Conv2D (XNNPACK): several times faster than any loop of ours. */

@@ -11,8 +11,8 @@ import { patchGeometry } from './conv2d-patches.js';
 import type { WasmKernels } from './wasm-kernel-context.js';
 
 /**
- * Max-pool gradient for wasm, replacing the shipped one (4.6 ms a call on the seed CNN's first
- * pool, 20x what a single pass costs). Routes each dy value to the first maximum of its window,
+ * Max-pool gradient for wasm, replacing the shipped one, which is many times slower than the single
+ * pass this takes (bench/RESULTS.md). Routes each dy value to the first maximum of its window,
  * as the cpu backend does.
  */
 export function wasmMaxPoolGradConfig(k: WasmKernels): KernelConfig {

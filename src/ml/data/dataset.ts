@@ -6,11 +6,9 @@ import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { IMAGE_SIDE } from '../image-shape.js';
 import { readIdxImageCount, readIdxImages, readIdxLabels, type IdxImages, type IdxLabels } from './idx.js';
 
-/** The model's input is 28 x 28: any other size is rejected rather than resized. */
-export const IMAGE_HEIGHT = 28;
-export const IMAGE_WIDTH = 28;
 export const NUM_CLASSES = 10;
 export const DEFAULT_VALIDATION_SIZE = 10_000;
 /** Where Debian's dataset-fashion-mnist package installs its (gzip'ed) IDX files. */
@@ -160,11 +158,6 @@ function loadFilesCached(dir: string): Promise<LoadedFiles> {
   return loading;
 }
 
-/** Forgets every loaded data set, releasing their memory once no split refers to it. */
-export function clearDatasetCache(): void {
-  cache.clear();
-}
-
 async function loadFiles(dir: string): Promise<LoadedFiles> {
   await checkDirectory(dir);
   const paths = await locateFiles(dir);
@@ -221,9 +214,9 @@ function toImageSet(
         `but ${basename(labelsPath)} has ${labels.count} labels`,
     );
   }
-  if (images.rows !== IMAGE_HEIGHT || images.cols !== IMAGE_WIDTH) {
+  if (images.rows !== IMAGE_SIDE || images.cols !== IMAGE_SIDE) {
     throw new DatasetError(
-      `${imagesPath}: images are ${images.rows}x${images.cols}, the model needs ${IMAGE_HEIGHT}x${IMAGE_WIDTH}`,
+      `${imagesPath}: images are ${images.rows}x${images.cols}, the model needs ${IMAGE_SIDE}x${IMAGE_SIDE}`,
     );
   }
   checkLabelRange(labelsPath, labels.labels);
