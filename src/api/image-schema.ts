@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { MNIST_SIZE } from '../ml/image-preprocess.js';
-import { PIXELS } from '../ml/predict.js';
+import { IMAGE_PIXELS, IMAGE_SIDE } from '../ml/image-shape.js';
 
 /** An image as JSON numbers: 784 of them, or 28 rows of 28. */
 export type NumericImage = (number | number[])[];
@@ -24,7 +23,7 @@ export const numericImageSchema = z
     if (problem) ctx.addIssue({ code: 'custom', message: problem.message, path: problem.path });
   })
   .meta({
-    oneOf: [numbersSchema(PIXELS), { ...numbersSchema(MNIST_SIZE), items: numbersSchema(MNIST_SIZE) }],
+    oneOf: [numbersSchema(IMAGE_PIXELS), { ...numbersSchema(IMAGE_SIDE), items: numbersSchema(IMAGE_SIDE) }],
   } as Record<string, unknown>);
 
 /** A PNG or JPEG file as base64, bare or as a data URL (what canvas.toDataURL gives). */
@@ -39,9 +38,9 @@ function imageProblem(image: unknown[]): { message: string; path: (string | numb
         ? { message: 'an image is either all numbers or all rows, not a mix', path: [] }
         : { message: `must be a number, got ${describe(image[i])}`, path: [i] };
     }
-    if (image.length !== PIXELS)
+    if (image.length !== IMAGE_PIXELS)
       return {
-        message: `an image is ${PIXELS} numbers or ${MNIST_SIZE} rows of ${MNIST_SIZE}; got ${image.length} numbers`,
+        message: `an image is ${IMAGE_PIXELS} numbers or ${IMAGE_SIDE} rows of ${IMAGE_SIDE}; got ${image.length} numbers`,
         path: [],
       };
     return null;
@@ -54,10 +53,10 @@ function imageProblem(image: unknown[]): { message: string; path: (string | numb
       if (typeof row[c] !== 'number')
         return { message: `must be a number, got ${describe(row[c])}`, path: [r, c] };
   }
-  if (image.length !== MNIST_SIZE || image.some((r) => (r as unknown[]).length !== MNIST_SIZE)) {
+  if (image.length !== IMAGE_SIDE || image.some((r) => (r as unknown[]).length !== IMAGE_SIDE)) {
     const widths = [...new Set(image.map((r) => (r as unknown[]).length))].join('/');
     return {
-      message: `an image is ${MNIST_SIZE} rows of ${MNIST_SIZE} numbers; got ${image.length} rows of ${widths}`,
+      message: `an image is ${IMAGE_SIDE} rows of ${IMAGE_SIDE} numbers; got ${image.length} rows of ${widths}`,
       path: [],
     };
   }

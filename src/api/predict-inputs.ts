@@ -1,6 +1,6 @@
 import { DomainError } from '../errors.js';
-import { ImageInputError, MNIST_SIZE } from '../ml/image-preprocess.js';
-import { PIXELS } from '../ml/predict.js';
+import { ImageInputError } from '../ml/image-preprocess.js';
+import { IMAGE_PIXELS, IMAGE_SIDE } from '../ml/image-shape.js';
 import type { ImageDecoder } from './image-decoder.js';
 import type { NumericImage } from './image-schema.js';
 
@@ -45,14 +45,14 @@ export async function toModelInputs(
 }
 
 function toPixels(image: NumericImage, max: number, name: string): Float32Array {
-  const out = new Float32Array(PIXELS);
+  const out = new Float32Array(IMAGE_PIXELS);
   // The schema has checked the shape: 784 numbers, or 28 rows of 28. No intermediate arrays here:
   // this runs for every image of every request.
   const rows = Array.isArray(image[0]);
-  for (let i = 0; i < PIXELS; i++) {
-    const v = rows ? (image[(i / MNIST_SIZE) | 0] as number[])[i % MNIST_SIZE]! : (image[i] as number);
+  for (let i = 0; i < IMAGE_PIXELS; i++) {
+    const v = rows ? (image[(i / IMAGE_SIDE) | 0] as number[])[i % IMAGE_SIDE]! : (image[i] as number);
     if (!(v >= 0 && v <= max)) {
-      const where = `${name}[${Math.floor(i / MNIST_SIZE)}][${i % MNIST_SIZE}]`;
+      const where = `${name}[${Math.floor(i / IMAGE_SIDE)}][${i % IMAGE_SIDE}]`;
       throw new DomainError(
         `${where} is ${v}, outside 0..${max} for scale '${max === 1 ? 'unit' : 'byte'}'`,
         {

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Logger } from 'pino';
-import { predictBatch, PIXELS, type Prediction } from '../ml/predict.js';
+import { IMAGE_PIXELS } from '../ml/image-shape.js';
+import { predictBatch, type Prediction } from '../ml/predict.js';
 import { configDefaults } from '../config.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { notFound, DomainError } from '../errors.js';
@@ -145,7 +146,7 @@ export class Predictor {
     const started = performance.now();
     const model = await this.options.store.load(version);
     // Warm up: the first call compiles kernels and allocates; let no user request pay for it.
-    predictBatch(model, [new Float32Array(PIXELS)]);
+    predictBatch(model, [new Float32Array(IMAGE_PIXELS)]);
     const batcher = new MicroBatcher<Float32Array, Prediction>(
       (images) => {
         this.options.observe?.batch(version, images.length);
