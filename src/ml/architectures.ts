@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { NUM_CLASSES } from './data/dataset.js';
 import { IMAGE_SIDE } from './image-shape.js';
-import { createRandom } from './random.js';
+import { layerSeeds } from './random.js';
 import { SeededDropout } from './seeded-dropout.js';
 import type { Architecture } from './train-params.js';
 
@@ -14,8 +14,7 @@ const INPUT_SHAPE = [IMAGE_SIDE, IMAGE_SIDE, 1];
  * long-lived worker must not keep training the previous job's weights.
  */
 export function buildModel(architecture: Architecture, seed: number): tf.Sequential {
-  const random = createRandom(seed);
-  const seeds = () => Math.floor(random() * 2 ** 31);
+  const seeds = layerSeeds(seed);
   return architecture === 'seed' ? seedCnn(seeds) : wideCnn(seeds);
 }
 

@@ -13,6 +13,16 @@ export function createRandom(seed: number): () => number {
   };
 }
 
+/**
+ * The seeds a model's initializers and dropout layers get, one per call. Not createRandom: this
+ * sequence decides every job's initial weights, so replacing it would change what each seed trains
+ * to, and the accuracy recorded for it, without anything else changing (issue 14).
+ */
+export function layerSeeds(seed: number): () => number {
+  let next = seed;
+  return () => (next = (next * 1_103_515_245 + 12_345) % 2 ** 31);
+}
+
 /** Fisher-Yates in place. */
 export function shuffleInPlace(values: Uint32Array, random: () => number): Uint32Array {
   for (let i = values.length - 1; i > 0; i--) {
