@@ -8,8 +8,8 @@ import { authPlugin } from '../../src/api/plugins/auth.js';
 import { ServiceMetrics } from '../../src/api/plugins/metrics.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { pathVariants, stateChangingRoutes } from '../helpers/path-variants.js';
+import { sendRaw } from '../helpers/raw-http.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
-import { sendRaw } from '../reliability/helpers/raw-http.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
 
@@ -121,7 +121,6 @@ describe('API key, security headers and CORS', () => {
         for (const variant of pathVariants(path)) {
           const body = Buffer.from(JSON.stringify({ epochs: 1, trainSize: 100, version: 1 }));
           const answer = await sendRaw(port, {
-            category: variant.kind,
             method,
             path: variant.target,
             headers: { 'content-type': 'application/json' },

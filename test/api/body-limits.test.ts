@@ -1,49 +1,23 @@
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as connectSocket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api.js';
+import { sendRaw } from '../helpers/raw-http.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 /**
  * Sends a request whose body is far over the limit, all of it, as a client that does not read
- * while it sends does; then reads what came back. The write errors (reset, broken pipe) are
- * what a client sees when the server closes on it with the body still coming.
+ * while it sends does; then reads what came back. A write error (reset, broken pipe) is what a
+ * client sees when the server closes on it with the body still coming.
  */
-function uploadAll(
-  port: number,
-  path: string,
-  contentType: string,
-  size: number,
-): Promise<{ answer: string; error?: string }> {
-  return new Promise((resolve) => {
-    const socket = connectSocket(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let error: string | undefined;
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', (err) => (error ??= err.message));
-    socket.on('close', () =>
-      resolve({ answer: Buffer.concat(chunks).toString('latin1'), ...(error ? { error } : {}) }),
-    );
-    socket.write(
-      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nContent-Length: ${size}\r\n\r\n`,
-    );
-    const piece = Buffer.alloc(64 * 1024, 0x30);
-    void (async () => {
-      for (let sent = 0; sent < size && !socket.destroyed; sent += piece.length) {
-        const ok = socket.write(piece.subarray(0, Math.min(piece.length, size - sent)));
-        if (!ok)
-          await new Promise((r) => {
-            socket.once('drain', r);
-            socket.once('close', r);
-          });
-      }
-      if (!socket.destroyed) socket.end();
-    })();
-  });
-}
+const uploadAll = (port: number, path: string, contentType: string, size: number) =>
+  sendRaw(
+    port,
+    { method: 'POST', path, headers: { 'content-type': contentType }, body: Buffer.alloc(size, 0x30) },
+    { readWhileSending: false },
+  );
 
 describe('body limits from the configuration', () => {
   const prefix = uniquePrefix('limits');
@@ -101,7 +75,7 @@ describe('body limits from the configuration', () => {
       Array.from({ length: 3 }, () => uploadAll(port, path!, type!, 8 * 1024 * 1024)),
     );
     const results = await Promise.all(uploads);
-    for (const { answer, error } of results) {
+    for (const { text: answer, error } of results) {
       expect(error).toBeUndefined();
       expect(answer).toMatch(/^HTTP\/1\.1 413 /);
       expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code).toBe('payload_too_large');

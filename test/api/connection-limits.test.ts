@@ -1,6 +1,5 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import { connect as connectSocket, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
@@ -8,33 +7,12 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ConnectionLimits } from '../../src/api/connection-limits.js';
 import { ImageDecoder } from '../../src/api/image-decoder.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
+import { bodyOf, openRaw, statusOf } from '../helpers/raw-http.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
 
 /** Generous: a safety net for a broken server, never what a passing test waits for. */
 const DEADLINE_MS = 20_000;
-
-interface Exchange {
-  socket: Socket;
-  /** Everything the server sent, once it closed the connection. */
-  closed: Promise<string>;
-}
-
-/** A raw TCP client from `localAddress` that sends `bytes` and then nothing more. */
-function sendAndStop(port: number, bytes: string, localAddress = '127.0.0.1'): Exchange {
-  const socket = connectSocket({ port, host: '127.0.0.1', localAddress });
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => undefined);
-  const closed = new Promise<string>((resolve) =>
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1'))),
-  );
-  if (bytes) socket.write(bytes);
-  return { socket, closed };
-}
-
-const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
-const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
 
 describe('slow and idle connections', () => {
   const prefix = uniquePrefix('connections');
@@ -76,7 +54,7 @@ describe('slow and idle connections', () => {
     { timeout: DEADLINE_MS },
     async () => {
       const { port } = await listening(quick);
-      const trickler = sendAndStop(
+      const trickler = openRaw(
         port,
         'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"image":',
       );
@@ -93,7 +71,7 @@ describe('slow and idle connections', () => {
     { timeout: DEADLINE_MS },
     async () => {
       const { api, port } = await listening(quick);
-      const trickler = sendAndStop(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n');
+      const trickler = openRaw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n');
       expect(statusOf(await trickler.closed)).toBe(408);
       // Others are served all along.
       await request(api.app.server).get('/healthz').expect(200);
@@ -111,7 +89,7 @@ describe('slow and idle connections', () => {
       try {
         const { port } = await listening({ ...quick, idleTimeoutMs: 1000 }, decoder);
         const png = await twoColourPng(1024, 1024);
-        const quiet = sendAndStop(
+        const quiet = openRaw(
           port,
           `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${png.length}\r\n\r\n`,
         );
@@ -136,13 +114,13 @@ describe('slow and idle connections', () => {
         requestTimeoutMs: 60_000,
         maxConnections: 3,
       });
-      const holders = [0, 1, 2].map(() => sendAndStop(port, ''));
+      const holders = [0, 1, 2].map(() => openRaw(port, ''));
       await vi.waitFor(() => expect(connections(api.app.server)).resolves.toBe(3), { timeout: DEADLINE_MS });
-      const refused = sendAndStop(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const refused = openRaw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       expect(await refused.closed).toBe('');
       holders[0]!.socket.destroy();
       await vi.waitFor(() => expect(connections(api.app.server)).resolves.toBe(2), { timeout: DEADLINE_MS });
-      const taken = sendAndStop(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const taken = openRaw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       expect(statusOf(await taken.closed)).toBe(200);
       for (const holder of holders) holder.socket.destroy();
     },

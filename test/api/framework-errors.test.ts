@@ -1,22 +1,11 @@
-import { connect as connectSocket } from 'node:net';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api.js';
+import { sendRaw } from '../helpers/raw-http.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
-
-/** Sends raw bytes and returns what comes back before the server closes the connection. */
-function rawExchange(port: number, bytes: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = connectSocket(port, '127.0.0.1', () => socket.write(bytes));
-    let answer = '';
-    socket.on('data', (chunk) => (answer += chunk.toString()));
-    socket.on('close', () => resolve(answer));
-    socket.on('error', reject);
-  });
-}
 
 describe('errors Fastify answers before any route', () => {
   const prefix = uniquePrefix('framework');
@@ -51,14 +40,14 @@ describe('errors Fastify answers before any route', () => {
   });
 
   it('when the request is not HTTP at all, then 400 in the documented error shape, and the connection closes', async () => {
-    const answer = await rawExchange(port, 'HELLO THERE\r\n\r\n');
+    const { text: answer } = await sendRaw(port, 'HELLO THERE\r\n\r\n');
     expect(answer).toMatch(/^HTTP\/1\.1 400 Bad Request\r\n/);
     const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
     expect(body).toEqual({ error: { code: 'bad_request', message: 'the request is not valid HTTP' } });
   });
 
   it('when the headers are over the size limit, then 431 in the documented error shape', async () => {
-    const answer = await rawExchange(
+    const { text: answer } = await sendRaw(
       port,
       `GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`,
     );

@@ -7,8 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { AppOptions } from '../../src/api/app.js';
 import { startTestApi } from '../helpers/api.js';
 import { pathVariants } from '../helpers/path-variants.js';
+import { sendRaw } from '../helpers/raw-http.js';
 import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
-import { sendRaw } from '../reliability/helpers/raw-http.js';
 
 describe('rate limits', () => {
   const prefix = uniquePrefix('ratelimit');
@@ -67,7 +67,6 @@ describe('rate limits', () => {
     const answers: string[] = [];
     for (const variant of [{ kind: 'plain', target: '/predict' }, ...pathVariants('/predict')]) {
       const answer = await sendRaw(port, {
-        category: variant.kind,
         method: 'POST',
         path: variant.target,
         headers: { 'content-type': 'application/json' },

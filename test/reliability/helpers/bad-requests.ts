@@ -1,5 +1,6 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import type { HttpRequest } from '../../helpers/raw-http.js';
 
 /**
  * Malformed requests for every route, generated from a seeded random source so a run can be
@@ -7,12 +8,9 @@ import sharp from 'sharp';
  * cannot send) and must get an answer below 500.
  */
 
-export interface BadRequest {
+export interface BadRequest extends HttpRequest {
   category: string;
-  method: string;
-  path: string;
   headers: Record<string, string>;
-  body?: Buffer;
   /** Bytes written to a raw socket instead: malformed HTTP itself. */
   raw?: Buffer;
 }
