@@ -1,11 +1,7 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApi } from '../helpers/api.js';
 import { sendRaw } from '../helpers/raw-http.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 /**
  * Sends a request whose body is far over the limit, all of it, as a client that does not read
@@ -20,23 +16,7 @@ const uploadAll = (port: number, path: string, contentType: string, size: number
   );
 
 describe('body limits from the configuration', () => {
-  const prefix = uniquePrefix('limits');
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
-  let port: number;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'limits-'));
-    api = await startTestApi(redis, prefix, join(dir, 'models'), { bodyLimit: 1024, predictBodyLimit: 4096 });
-    port = await api.listen();
-  });
-  afterAll(async () => {
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const api = useTestApi('limits', { bodyLimit: 1024, predictBodyLimit: 4096 }, { listen: true });
 
   it('when a job body is over BODY_LIMIT_BYTES, then 413 and no job', async () => {
     const res = await request(api.app.server)
@@ -72,7 +52,7 @@ describe('body limits from the configuration', () => {
       ['/predict', 'image/png'],
       ['/jobs', 'application/json'],
     ].flatMap(([path, type]) =>
-      Array.from({ length: 3 }, () => uploadAll(port, path!, type!, 8 * 1024 * 1024)),
+      Array.from({ length: 3 }, () => uploadAll(api.port, path!, type!, 8 * 1024 * 1024)),
     );
     const results = await Promise.all(uploads);
     for (const { text: answer, error } of results) {

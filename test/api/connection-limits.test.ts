@@ -1,46 +1,25 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ConnectionLimits } from '../../src/api/connection-limits.js';
 import { ImageDecoder } from '../../src/api/image-decoder.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
+import { useTestApi, useTestApis, type TestApi } from '../helpers/api.js';
 import { bodyOf, openRaw, statusOf } from '../helpers/raw-http.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
 
 /** Generous: a safety net for a broken server, never what a passing test waits for. */
 const DEADLINE_MS = 20_000;
 
 describe('slow and idle connections', () => {
-  const prefix = uniquePrefix('connections');
-  const redis = connect();
-  let dir: string;
-  const apis: TestApi[] = [];
+  const apis = useTestApis('connections');
 
   async function listening(
     limits: ConnectionLimits,
     imageDecoder?: ImageDecoder,
   ): Promise<{ api: TestApi; port: number }> {
-    const api = await startTestApi(redis, `${prefix}-${apis.length}`, join(dir, 'models'), {
-      connectionLimits: limits,
-      ...(imageDecoder ? { imageDecoder } : {}),
-    });
-    apis.push(api);
+    const api = await apis.start({ connectionLimits: limits, ...(imageDecoder ? { imageDecoder } : {}) });
     return { api, port: await api.listen() };
   }
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'connections-'));
-  });
-  afterAll(async () => {
-    for (const api of apis) await api.close();
-    for (let i = 0; i < apis.length; i++) await removePrefix(redis, `${prefix}-${i}`);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   const quick: ConnectionLimits = {
     requestTimeoutMs: 600,
@@ -134,11 +113,7 @@ function connections(server: http.Server): Promise<number> {
 }
 
 describe('job event streams', () => {
-  const prefix = uniquePrefix('streams');
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
-  let port: number;
+  const api = useTestApi('streams', { eventStreams: { perClient: 2, total: 3 } }, { listen: true });
   let jobId: string;
   const open: http.ClientRequest[] = [];
 
@@ -146,7 +121,7 @@ describe('job event streams', () => {
   function openStream(localAddress: string): Promise<{ status: number; body: Promise<string> }> {
     return new Promise((resolve, reject) => {
       const req = http.get(
-        { host: '127.0.0.1', port, localAddress, path: `/jobs/${jobId}/events` },
+        { host: '127.0.0.1', port: api.port, localAddress, path: `/jobs/${jobId}/events` },
         (res) => {
           let text = '';
           res.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -160,11 +135,6 @@ describe('job event streams', () => {
   }
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'streams-'));
-    api = await startTestApi(redis, prefix, join(dir, 'models'), {
-      eventStreams: { perClient: 2, total: 3 },
-    });
-    port = await api.listen();
     // No worker runs here: the job waits, so its streams stay open.
     const created = await request(api.app.server)
       .post('/jobs')
@@ -172,12 +142,8 @@ describe('job event streams', () => {
       .expect(202);
     jobId = created.body.id;
   });
-  afterAll(async () => {
+  afterAll(() => {
     for (const req of open) req.destroy();
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when a client has EVENT_STREAMS_PER_CLIENT open, then its next one gets 429 while another is served, and past EVENT_STREAMS_MAX everyone gets 429 until one closes', async () => {

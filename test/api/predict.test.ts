@@ -1,5 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import sharp, { type Sharp } from 'sharp';
@@ -13,21 +11,19 @@ import { loadDataset, subset, type ImageSet } from '../../src/ml/data/dataset.js
 import { evaluate } from '../../src/ml/evaluate.js';
 import { PIXELS } from '../../src/ml/predict.js';
 import type { ModelStore } from '../../src/registry/model-store.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { startTestApi, useTestApi, type TestApi } from '../helpers/api.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
 
 describe('POST /predict and /models', () => {
-  const prefix = uniquePrefix('predict');
-  const redis = connect();
-  let dir: string;
+  const decoder = new ImageDecoder();
+  beforeAll(() => initBackend('wasm'));
+  const api = useTestApi('predict', { maxBatch: 256, imageDecoder: decoder });
+  const { redis, prefix, dir } = api;
   let store: ModelStore;
   let predictor: Predictor;
   let app: TestApi['app'];
-  let api: TestApi;
   let test: ImageSet;
   let firstModel: tf.LayersModel;
-  const decoder = new ImageDecoder();
 
   const digit = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 255);
   const digitBytes = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS));
@@ -39,19 +35,12 @@ describe('POST /predict and /models', () => {
   }
 
   beforeAll(async () => {
-    await initBackend('wasm');
-    dir = await mkdtemp(join(tmpdir(), 'predict-'));
     test = subset((await loadDataset('mnist')).test, 0, 500);
-    api = await startTestApi(redis, prefix, join(dir, 'models'), { maxBatch: 256, imageDecoder: decoder });
     ({ app, predictor, store } = api);
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     firstModel?.dispose();
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when no model exists yet, then /predict answers 503 saying to train one first', async () => {
