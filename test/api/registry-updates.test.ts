@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import pino from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followRegistry } from '../../src/api/registry-updates.js';
@@ -10,6 +9,7 @@ import { MODEL_CHANNEL } from '../../src/registry/announcer.js';
 import { ALIAS_CHANNEL, ModelAliases } from '../../src/registry/model-aliases.js';
 import { ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
+import { logInto } from '../helpers/logs.js';
 import { connect, useRedisPrefix } from '../helpers/redis.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
@@ -31,14 +31,13 @@ async function publishVersion(store: ModelStore): Promise<number> {
 async function replica(prefix: string, modelDir: string, logs: { msg: string; problem?: string }[] = []) {
   const redis = connect();
   const api = await startTestApi(redis, prefix, modelDir);
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   await api.predictor.refresh();
   const updates = await followRegistry({
     redis,
     prefix,
     predictor: api.predictor,
     aliases: api.aliases,
-    logger,
+    logger: logInto(logs, 'warn'),
     pollMs: 3_600_000,
   });
   const predict = (query = '') => request(api.app.server).post(`/predict${query}`).send({ image });
