@@ -3,9 +3,10 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRandom } from '../../src/ml/random.js';
 import { sendRaw, type RawAnswer } from '../helpers/raw-http.js';
+import { sleep } from '../helpers/until.js';
 import { generators, makeImageFixtures, type BadRequest, type Random } from './helpers/bad-requests.js';
 import { call, postJob, testDigits, waitForJob, waitForServing } from './helpers/client.js';
-import { Cluster, collectGarbage, sleep, type ApiProcess } from './helpers/cluster.js';
+import { Cluster, collectGarbage, type ApiProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 import { inMode } from './helpers/mode.js';
 

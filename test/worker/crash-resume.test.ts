@@ -6,6 +6,7 @@ import { Queue } from 'bullmq';
 import { TRAINING_QUEUE, type JobView } from '../../src/jobs/job-schema.js';
 import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-params.js';
 import { ModelStore } from '../../src/registry/model-store.js';
+import { exited } from '../helpers/processes.js';
 import { REDIS_URL } from '../helpers/redis.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { untilJob, useTrainingJobs } from '../helpers/training-jobs.js';
@@ -40,13 +41,6 @@ describe('worker processes', () => {
   }
 
   const waitFor = (id: string, done: (view: JobView) => boolean) => untilJob(jobs, id, done, 150_000);
-
-  const exited = (child: ChildProcess) =>
-    new Promise((resolve) =>
-      child.exitCode !== null || child.signalCode !== null
-        ? resolve(child.exitCode)
-        : child.once('exit', resolve),
-    );
 
   afterEach(async () => {
     for (const child of children.splice(0)) {
