@@ -10,6 +10,7 @@ import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { subscribeVersions, type VersionEvent } from '../../src/registry/announcer.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { useTestApi } from '../helpers/api.js';
+import { routes, send } from '../helpers/route-requests.js';
 import { workerOptions } from '../helpers/training-worker.js';
 
 const TINY = { epochs: 2, trainSize: 1000, validationSize: 500 };
@@ -257,12 +258,12 @@ describe('training jobs over HTTP', () => {
   });
 
   it('when the job id is unknown, then GET, DELETE and the event stream answer 404 with JSON', async () => {
-    for (const [method, path] of [
-      ['get', '/jobs/nope'],
-      ['delete', '/jobs/nope'],
-      ['get', '/jobs/nope/events'],
-    ] as const) {
-      const res = await request(app.server)[method](path).expect(404);
+    for (const unknown of [
+      routes.job('GET', 'nope'),
+      routes.job('DELETE', 'nope'),
+      routes.jobEvents('nope'),
+    ]) {
+      const res = await send(app.server, unknown).expect(404);
       expect(res.body.error).toMatchObject({ code: 'not_found', message: 'job nope not found' });
     }
   });
@@ -289,8 +290,7 @@ describe('training jobs over HTTP', () => {
     [[1, 2, 3], 'body'],
     ['"a string"', 'body'],
   ])('when the body is %j, then it answers 400 naming %s', async (body, field) => {
-    const req = request(app.server).post('/jobs').set('content-type', 'application/json');
-    const res = await req.send(typeof body === 'string' ? body : JSON.stringify(body));
+    const res = await send(app.server, routes.postJob(body));
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_request');
     expect(res.body.error.message).toContain(field);
@@ -308,7 +308,7 @@ describe('training jobs over HTTP', () => {
     { name: 'XML', body: '<epochs>2</epochs>', type: 'application/xml', status: 415 },
     { name: 'form data', body: 'epochs=2', type: 'application/x-www-form-urlencoded', status: 415 },
   ])('when the body is $name, then it answers $status with a JSON error', async ({ body, type, status }) => {
-    const res = await request(app.server).post('/jobs').set('content-type', type).send(body);
+    const res = await send(app.server, routes.postJob(body, type));
     expect(res.status).toBe(status);
     expect(typeof res.body.error.message).toBe('string');
     if (status === 415) {

@@ -12,6 +12,7 @@ import { evaluate } from '../../src/ml/evaluate.js';
 import { PIXELS } from '../../src/ml/predict.js';
 import type { ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, useTestApi, type TestApi } from '../helpers/api.js';
+import { routes, send } from '../helpers/route-requests.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
 
 describe('POST /predict and /models', () => {
@@ -426,10 +427,7 @@ describe('POST /predict and /models', () => {
       'no ink',
     ],
   ])('when the body is %s, then it answers 400 naming the problem', async (_name, type, make, message) => {
-    const res = await request(app.server)
-      .post('/predict')
-      .set('content-type', type)
-      .send(await make());
+    const res = await send(app.server, routes.predict(await make(), type));
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_image');
     expect(res.body.error.message).toContain(message);
@@ -515,10 +513,7 @@ describe('POST /predict and /models', () => {
   ])(
     'when the body is %s, then it answers a 4xx naming the problem',
     async (_name, body, status, message) => {
-      const res = await request(app.server)
-        .post('/predict')
-        .set('content-type', 'application/json')
-        .send(JSON.stringify(body));
+      const res = await send(app.server, routes.predict(body));
       expect(res.status).toBe(status);
       expect(res.body.error.message).toContain(message);
     },
@@ -546,7 +541,7 @@ describe('POST /predict and /models', () => {
       413,
     ],
   ])('when the body is %s, then it answers a 4xx', async (_name, body, type, status) => {
-    const res = await request(app.server).post('/predict').set('content-type', type).send(body);
+    const res = await send(app.server, routes.predict(body, type));
     expect(res.status).toBe(status);
     expect(typeof res.body.error.message).toBe('string');
   });
