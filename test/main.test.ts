@@ -3,6 +3,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { exited as exitOf } from './helpers/processes.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // A port no other test uses; the private Redis of `npm start` goes there.
@@ -85,7 +86,7 @@ describe('npm start', () => {
       }
       expect(nodeEnvs).toHaveLength(2);
       for (const environ of nodeEnvs) expect(environ).toContain('MALLOC_ARENA_MAX=2');
-      const exited = new Promise<number | null>((resolve) => main.once('exit', resolve));
+      const exited = exitOf(main);
       main.kill('SIGTERM');
       expect(await exited).toBe(0);
       const ping = spawnSync('redis-cli', ['-p', String(redisPort), 'ping'], { encoding: 'utf8' });
@@ -105,7 +106,7 @@ describe('npm start', () => {
       // A process still loading has no signal handler yet and would die of the SIGINT: wait for the
       // worker too, which starts beside the API and may be ready later.
       while (!out.includes('training worker ready')) await sleep(50);
-      const exited = new Promise<number | null>((resolve) => main.once('exit', resolve));
+      const exited = exitOf(main);
       process.kill(-main.pid!, 'SIGINT');
       expect(await exited).toBe(0);
       // Every process logged its own clean stop; none died of the second SIGINT.

@@ -1,13 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { ModelStore, type ModelMetadata } from '../../src/registry/model-store.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTestApi, type TestApi } from '../helpers/api.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 
 /**
@@ -48,11 +45,12 @@ class GatedStore extends ModelStore {
 }
 
 describe('PUT /models/aliases/:name against DELETE /models/:version', () => {
-  const prefix = uniquePrefix('alias-race');
-  const redis = connect();
-  let dir: string;
   let store: GatedStore;
-  let api: TestApi;
+  const api = useTestApi('alias-race', ({ dir }) => {
+    store = new GatedStore(join(dir, 'models'));
+    return { store };
+  });
+  const { redis, prefix } = api;
   let app: TestApi['app'];
 
   async function publish(): Promise<number> {
@@ -69,16 +67,7 @@ describe('PUT /models/aliases/:name against DELETE /models/:version', () => {
 
   beforeAll(async () => {
     await initBackend('wasm');
-    dir = await mkdtemp(join(tmpdir(), 'alias-race-'));
-    store = new GatedStore(join(dir, 'models'));
-    api = await startTestApi(redis, prefix, store.root, { store });
     app = api.app;
-  });
-  afterAll(async () => {
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when the DELETE runs in full between the PUT finding the version and setting the alias, then the PUT is refused and no alias names the deleted version', async () => {

@@ -1,15 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import Fastify from 'fastify';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { authPlugin } from '../../src/api/plugins/auth.js';
 import { ServiceMetrics } from '../../src/api/plugins/metrics.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
+import { useTestApi, type TestApi } from '../helpers/api.js';
 import { pathVariants, stateChangingRoutes } from '../helpers/path-variants.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
-import { sendRaw } from '../reliability/helpers/raw-http.js';
+import { sendRaw } from '../helpers/raw-http.js';
 
 const KEY = 'a-long-enough-test-key-0123456789';
 
@@ -23,27 +19,8 @@ async function mutatingRoutes(api: TestApi): Promise<{ method: string; path: str
 const send = (api: TestApi, method: string, path: string) =>
   request(api.app.server)[method.toLowerCase() as 'post'](path);
 
-/** An API for the enclosing describe block, on its own prefix and model directory. */
-function apiFor(name: string, options: Parameters<typeof startTestApi>[3]): () => TestApi {
-  const prefix = uniquePrefix(name);
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), `${name}-`));
-    api = await startTestApi(redis, prefix, join(dir, 'models'), options);
-  });
-  afterAll(async () => {
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
-  return () => api;
-}
-
 describe('API key, security headers and CORS', () => {
-  const api = apiFor('auth', {
+  const api = useTestApi('auth', {
     auth: { apiKey: KEY, protectPredict: true },
     corsOrigins: ['https://app.example'],
   });
@@ -60,7 +37,7 @@ describe('API key, security headers and CORS', () => {
   it.each(protectedRoutes)(
     'when %s %s comes without a key, then it answers 401 saying how to send one',
     async (method, path, body) => {
-      const res = await request(api().app.server)[method](path).send(body);
+      const res = await request(api.app.server)[method](path).send(body);
       expect(res.status).toBe(401);
       expect(res.headers['www-authenticate']).toBe('Bearer');
       expect(res.body.error.message).toContain('Authorization: Bearer');
@@ -70,21 +47,21 @@ describe('API key, security headers and CORS', () => {
   it.each(protectedRoutes)(
     'when %s %s comes with a wrong key, then it answers 401',
     async (method, path, body) => {
-      const res = await request(api().app.server)[method](path).set('x-api-key', 'wrong-key').send(body);
+      const res = await request(api.app.server)[method](path).set('x-api-key', 'wrong-key').send(body);
       expect(res.status).toBe(401);
       expect(res.body.error.message).toBe('the API key is not valid');
     },
   );
 
   it('when the right key comes as a bearer token or as X-API-Key, then the request goes through', async () => {
-    const bearer = await request(api().app.server)
+    const bearer = await request(api.app.server)
       .post('/jobs')
       .set('authorization', `Bearer ${KEY}`)
       .send({ epochs: 1, trainSize: 100 });
     expect(bearer.status).toBe(202);
-    const header = await request(api().app.server).delete(`/jobs/${bearer.body.id}`).set('x-api-key', KEY);
+    const header = await request(api.app.server).delete(`/jobs/${bearer.body.id}`).set('x-api-key', KEY);
     expect(header.status).toBe(202);
-    const predict = await request(api().app.server)
+    const predict = await request(api.app.server)
       .post('/predict')
       .set('x-api-key', KEY)
       .send({ image: new Array(784).fill(0) });
@@ -92,7 +69,7 @@ describe('API key, security headers and CORS', () => {
   });
 
   it('when every state-changing route in the OpenAPI document is called without the key, then each answers 401', async () => {
-    const routes = await mutatingRoutes(api());
+    const routes = await mutatingRoutes(api);
     expect(routes.map((r) => `${r.method} ${r.path}`)).toEqual(
       expect.arrayContaining([
         'POST /jobs',
@@ -103,7 +80,7 @@ describe('API key, security headers and CORS', () => {
     );
     const statuses = await Promise.all(
       routes.map(async ({ method, path }) => {
-        const res = await send(api(), method, path).send({ version: 1 });
+        const res = await send(api, method, path).send({ version: 1 });
         return `${method} ${path}: ${res.status}`;
       }),
     );
@@ -114,14 +91,13 @@ describe('API key, security headers and CORS', () => {
     'when a protected route is written encoded, in absolute form, with doubled or trailing slashes, dot segments or a fragment, then no variant reaches its handler without the key',
     { timeout: 120_000 },
     async () => {
-      const port = await api().listen();
+      const port = await api.listen();
       const reached: string[] = [];
       let sent = 0;
-      for (const { method, path } of await mutatingRoutes(api())) {
+      for (const { method, path } of await mutatingRoutes(api)) {
         for (const variant of pathVariants(path)) {
           const body = Buffer.from(JSON.stringify({ epochs: 1, trainSize: 100, version: 1 }));
           const answer = await sendRaw(port, {
-            category: variant.kind,
             method,
             path: variant.target,
             headers: { 'content-type': 'application/json' },
@@ -143,21 +119,21 @@ describe('API key, security headers and CORS', () => {
 
   it('when no route matches, then the answer is 404 whatever the method, with no key asked for', async () => {
     for (const method of ['POST', 'PUT', 'DELETE'])
-      expect((await send(api(), method, '/nowhere').send({})).status, method).toBe(404);
+      expect((await send(api, method, '/nowhere').send({})).status, method).toBe(404);
   });
 
   it('when reading, then no key is needed', async () => {
-    await request(api().app.server).get('/jobs').expect(200);
-    await request(api().app.server).get('/models').expect(200);
-    await request(api().app.server).get('/healthz').expect(200);
+    await request(api.app.server).get('/jobs').expect(200);
+    await request(api.app.server).get('/models').expect(200);
+    await request(api.app.server).get('/healthz').expect(200);
   });
 
   it('when any route answers, then security headers are set; CORS allows only the configured origin', async () => {
-    const res = await request(api().app.server).get('/healthz').set('origin', 'https://app.example');
+    const res = await request(api.app.server).get('/healthz').set('origin', 'https://app.example');
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['x-frame-options']).toBeDefined();
     expect(res.headers['access-control-allow-origin']).toBe('https://app.example');
-    const other = await request(api().app.server).get('/healthz').set('origin', 'https://evil.example');
+    const other = await request(api.app.server).get('/healthz').set('origin', 'https://evil.example');
     expect(other.headers['access-control-allow-origin']).toBeUndefined();
   });
 });
@@ -177,11 +153,11 @@ describe('routes declare their protection', () => {
 });
 
 describe('without an API key, on loopback (DNS rebinding)', () => {
-  const api = apiFor('auth-host', { auth: { loopbackHostOnly: true } });
+  const api = useTestApi('auth-host', { auth: { loopbackHostOnly: true } });
 
   it('when a state-changing route is called with a Host that is not this machine, then 403 saying why', async () => {
-    for (const { method, path } of await mutatingRoutes(api())) {
-      const res = await send(api(), method, path)
+    for (const { method, path } of await mutatingRoutes(api)) {
+      const res = await send(api, method, path)
         .set('host', 'rebound.example:3000')
         .send(path === '/predict' ? { image: new Array(784).fill(0) } : { version: 1 });
       // /predict changes nothing: it stays open to any Host.
@@ -197,29 +173,29 @@ describe('without an API key, on loopback (DNS rebinding)', () => {
   it.each(['localhost:3000', '127.0.0.1', '[::1]:8080', 'LOCALHOST'])(
     'when the Host is %s, then state-changing routes work without a key',
     async (host) => {
-      const res = await request(api().app.server).delete('/models/aliases/staging').set('host', host);
+      const res = await request(api.app.server).delete('/models/aliases/staging').set('host', host);
       expect(res.status).toBe(404); // past the check: there is no such alias
     },
   );
 
   it('when reading with a foreign Host, then it is answered', async () => {
-    await request(api().app.server).get('/jobs').set('host', 'rebound.example').expect(200);
+    await request(api.app.server).get('/jobs').set('host', 'rebound.example').expect(200);
   });
 });
 
 describe('METRICS_REQUIRES_KEY', () => {
-  const api = apiFor('auth-metrics', {
+  const api = useTestApi('auth-metrics', {
     auth: { apiKey: KEY, protectMetrics: true },
     metrics: new ServiceMetrics({}),
   });
 
   it('when /metrics is asked for without the key, then 401; with it, the metrics', async () => {
-    await request(api().app.server).get('/metrics').expect(401);
-    await request(api().app.server).head('/metrics').expect(401);
-    await request(api().app.server).get('/%6Detrics').expect(401);
-    const res = await request(api().app.server).get('/metrics').set('x-api-key', KEY).expect(200);
+    await request(api.app.server).get('/metrics').expect(401);
+    await request(api.app.server).head('/metrics').expect(401);
+    await request(api.app.server).get('/%6Detrics').expect(401);
+    const res = await request(api.app.server).get('/metrics').set('x-api-key', KEY).expect(200);
     expect(res.text).toContain('http_request_duration_seconds');
     // The probes stay open for load balancers.
-    await request(api().app.server).get('/readyz').expect(200);
+    await request(api.app.server).get('/readyz').expect(200);
   });
 });

@@ -1,68 +1,22 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as connectSocket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { describe, expect, it } from 'vitest';
+import { useTestApi } from '../helpers/api.js';
+import { sendRaw } from '../helpers/raw-http.js';
 
 /**
  * Sends a request whose body is far over the limit, all of it, as a client that does not read
- * while it sends does; then reads what came back. The write errors (reset, broken pipe) are
- * what a client sees when the server closes on it with the body still coming.
+ * while it sends does; then reads what came back. A write error (reset, broken pipe) is what a
+ * client sees when the server closes on it with the body still coming.
  */
-function uploadAll(
-  port: number,
-  path: string,
-  contentType: string,
-  size: number,
-): Promise<{ answer: string; error?: string }> {
-  return new Promise((resolve) => {
-    const socket = connectSocket(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    let error: string | undefined;
-    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-    socket.on('error', (err) => (error ??= err.message));
-    socket.on('close', () =>
-      resolve({ answer: Buffer.concat(chunks).toString('latin1'), ...(error ? { error } : {}) }),
-    );
-    socket.write(
-      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nContent-Length: ${size}\r\n\r\n`,
-    );
-    const piece = Buffer.alloc(64 * 1024, 0x30);
-    void (async () => {
-      for (let sent = 0; sent < size && !socket.destroyed; sent += piece.length) {
-        const ok = socket.write(piece.subarray(0, Math.min(piece.length, size - sent)));
-        if (!ok)
-          await new Promise((r) => {
-            socket.once('drain', r);
-            socket.once('close', r);
-          });
-      }
-      if (!socket.destroyed) socket.end();
-    })();
-  });
-}
+const uploadAll = (port: number, path: string, contentType: string, size: number) =>
+  sendRaw(
+    port,
+    { method: 'POST', path, headers: { 'content-type': contentType }, body: Buffer.alloc(size, 0x30) },
+    { readWhileSending: false },
+  );
 
 describe('body limits from the configuration', () => {
-  const prefix = uniquePrefix('limits');
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
-  let port: number;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'limits-'));
-    api = await startTestApi(redis, prefix, join(dir, 'models'), { bodyLimit: 1024, predictBodyLimit: 4096 });
-    port = await api.listen();
-  });
-  afterAll(async () => {
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const api = useTestApi('limits', { bodyLimit: 1024, predictBodyLimit: 4096 }, { listen: true });
 
   it('when a job body is over BODY_LIMIT_BYTES, then 413 and no job', async () => {
     const res = await request(api.app.server)
@@ -98,10 +52,10 @@ describe('body limits from the configuration', () => {
       ['/predict', 'image/png'],
       ['/jobs', 'application/json'],
     ].flatMap(([path, type]) =>
-      Array.from({ length: 3 }, () => uploadAll(port, path!, type!, 8 * 1024 * 1024)),
+      Array.from({ length: 3 }, () => uploadAll(api.port, path!, type!, 8 * 1024 * 1024)),
     );
     const results = await Promise.all(uploads);
-    for (const { answer, error } of results) {
+    for (const { text: answer, error } of results) {
       expect(error).toBeUndefined();
       expect(answer).toMatch(/^HTTP\/1\.1 413 /);
       expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)).error.code).toBe('payload_too_large');

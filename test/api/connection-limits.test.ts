@@ -1,68 +1,25 @@
-import { mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
-import { connect as connectSocket, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { ConnectionLimits } from '../../src/api/connection-limits.js';
 import { ImageDecoder } from '../../src/api/image-decoder.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTestApi, useTestApis, type TestApi } from '../helpers/api.js';
+import { bodyOf, openRaw, statusOf } from '../helpers/raw-http.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
 
 /** Generous: a safety net for a broken server, never what a passing test waits for. */
 const DEADLINE_MS = 20_000;
 
-interface Exchange {
-  socket: Socket;
-  /** Everything the server sent, once it closed the connection. */
-  closed: Promise<string>;
-}
-
-/** A raw TCP client from `localAddress` that sends `bytes` and then nothing more. */
-function sendAndStop(port: number, bytes: string, localAddress = '127.0.0.1'): Exchange {
-  const socket = connectSocket({ port, host: '127.0.0.1', localAddress });
-  const chunks: Buffer[] = [];
-  socket.on('data', (chunk: Buffer) => chunks.push(chunk));
-  socket.on('error', () => undefined);
-  const closed = new Promise<string>((resolve) =>
-    socket.on('close', () => resolve(Buffer.concat(chunks).toString('latin1'))),
-  );
-  if (bytes) socket.write(bytes);
-  return { socket, closed };
-}
-
-const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1] ?? 0);
-const bodyOf = (answer: string) => JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4));
-
 describe('slow and idle connections', () => {
-  const prefix = uniquePrefix('connections');
-  const redis = connect();
-  let dir: string;
-  const apis: TestApi[] = [];
+  const apis = useTestApis('connections');
 
   async function listening(
     limits: ConnectionLimits,
     imageDecoder?: ImageDecoder,
   ): Promise<{ api: TestApi; port: number }> {
-    const api = await startTestApi(redis, `${prefix}-${apis.length}`, join(dir, 'models'), {
-      connectionLimits: limits,
-      ...(imageDecoder ? { imageDecoder } : {}),
-    });
-    apis.push(api);
+    const api = await apis.start({ connectionLimits: limits, ...(imageDecoder ? { imageDecoder } : {}) });
     return { api, port: await api.listen() };
   }
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'connections-'));
-  });
-  afterAll(async () => {
-    for (const api of apis) await api.close();
-    for (let i = 0; i < apis.length; i++) await removePrefix(redis, `${prefix}-${i}`);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   const quick: ConnectionLimits = {
     requestTimeoutMs: 600,
@@ -76,7 +33,7 @@ describe('slow and idle connections', () => {
     { timeout: DEADLINE_MS },
     async () => {
       const { port } = await listening(quick);
-      const trickler = sendAndStop(
+      const trickler = openRaw(
         port,
         'POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"image":',
       );
@@ -93,7 +50,7 @@ describe('slow and idle connections', () => {
     { timeout: DEADLINE_MS },
     async () => {
       const { api, port } = await listening(quick);
-      const trickler = sendAndStop(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n');
+      const trickler = openRaw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\n');
       expect(statusOf(await trickler.closed)).toBe(408);
       // Others are served all along.
       await request(api.app.server).get('/healthz').expect(200);
@@ -111,7 +68,7 @@ describe('slow and idle connections', () => {
       try {
         const { port } = await listening({ ...quick, idleTimeoutMs: 1000 }, decoder);
         const png = await twoColourPng(1024, 1024);
-        const quiet = sendAndStop(
+        const quiet = openRaw(
           port,
           `POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: ${png.length}\r\n\r\n`,
         );
@@ -136,13 +93,13 @@ describe('slow and idle connections', () => {
         requestTimeoutMs: 60_000,
         maxConnections: 3,
       });
-      const holders = [0, 1, 2].map(() => sendAndStop(port, ''));
+      const holders = [0, 1, 2].map(() => openRaw(port, ''));
       await vi.waitFor(() => expect(connections(api.app.server)).resolves.toBe(3), { timeout: DEADLINE_MS });
-      const refused = sendAndStop(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const refused = openRaw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       expect(await refused.closed).toBe('');
       holders[0]!.socket.destroy();
       await vi.waitFor(() => expect(connections(api.app.server)).resolves.toBe(2), { timeout: DEADLINE_MS });
-      const taken = sendAndStop(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      const taken = openRaw(port, 'GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
       expect(statusOf(await taken.closed)).toBe(200);
       for (const holder of holders) holder.socket.destroy();
     },
@@ -156,11 +113,7 @@ function connections(server: http.Server): Promise<number> {
 }
 
 describe('job event streams', () => {
-  const prefix = uniquePrefix('streams');
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
-  let port: number;
+  const api = useTestApi('streams', { eventStreams: { perClient: 2, total: 3 } }, { listen: true });
   let jobId: string;
   const open: http.ClientRequest[] = [];
 
@@ -168,7 +121,7 @@ describe('job event streams', () => {
   function openStream(localAddress: string): Promise<{ status: number; body: Promise<string> }> {
     return new Promise((resolve, reject) => {
       const req = http.get(
-        { host: '127.0.0.1', port, localAddress, path: `/jobs/${jobId}/events` },
+        { host: '127.0.0.1', port: api.port, localAddress, path: `/jobs/${jobId}/events` },
         (res) => {
           let text = '';
           res.on('data', (chunk: Buffer) => (text += chunk.toString()));
@@ -182,11 +135,6 @@ describe('job event streams', () => {
   }
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'streams-'));
-    api = await startTestApi(redis, prefix, join(dir, 'models'), {
-      eventStreams: { perClient: 2, total: 3 },
-    });
-    port = await api.listen();
     // No worker runs here: the job waits, so its streams stay open.
     const created = await request(api.app.server)
       .post('/jobs')
@@ -194,12 +142,8 @@ describe('job event streams', () => {
       .expect(202);
     jobId = created.body.id;
   });
-  afterAll(async () => {
+  afterAll(() => {
     for (const req of open) req.destroy();
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when a client has EVENT_STREAMS_PER_CLIENT open, then its next one gets 429 while another is served, and past EVENT_STREAMS_MAX everyone gets 429 until one closes', async () => {

@@ -1,33 +1,15 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { describe, expect, it } from 'vitest';
+import { startTestApi, useTestApi } from '../helpers/api.js';
 
 type Operation = { requestBody?: unknown; parameters?: unknown[]; responses: Record<string, unknown> };
 
-const appWith = (redis: Redis, prefix: string, dir: string) =>
-  startTestApi(redis, prefix, join(dir, 'models'));
-
 describe('OpenAPI docs and health', () => {
-  const prefix = uniquePrefix('docs');
-  const redis = connect();
-  let dir: string;
-  let served: Awaited<ReturnType<typeof appWith>>;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'docs-'));
-    served = await appWith(redis, prefix, dir);
-  });
-  afterAll(async () => {
-    await served.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const served = useTestApi('docs');
+  const { redis, prefix, dir } = served;
 
   it('when /openapi.json is fetched, then every route is documented with its inputs, answers and error codes', async () => {
     const spec = (await request(served.app.server).get('/openapi.json').expect(200)).body as {
@@ -106,7 +88,7 @@ describe('OpenAPI docs and health', () => {
       retryStrategy: () => null,
     });
     unreachable.on('error', () => undefined);
-    const down = await appWith(unreachable, prefix, dir);
+    const down = await startTestApi(unreachable, prefix, join(dir, 'models'));
     try {
       const res = await request(down.app.server).get('/readyz').expect(503);
       expect(res.body.ready).toBe(false);

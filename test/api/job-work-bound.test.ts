@@ -1,19 +1,15 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from '../../src/ml/data/idx.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
+import { useTestApi } from '../helpers/api.js';
 import { idxHeader } from '../helpers/idx-files.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 describe('JOB_MAX_IMAGES against the real size of a data set named by path', () => {
-  const prefix = uniquePrefix('work-bound');
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
+  const api = useTestApi('work-bound', ({ dir }) => ({ datasetDirs: [dir], maxJobImages: 1_000_000 }));
+  const { dir } = api;
 
   /**
    * A data set directory whose training file's header says `count` images. Only headers are
@@ -32,20 +28,6 @@ describe('JOB_MAX_IMAGES against the real size of a data set named by path', () 
   }
 
   const post = (body: object) => request(api.app.server).post('/jobs').send(body);
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'work-bound-'));
-    api = await startTestApi(redis, prefix, join(dir, 'models'), {
-      datasetDirs: [dir],
-      maxJobImages: 1_000_000,
-    });
-  });
-  afterAll(async () => {
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
 
   it.each([
     ['raw', false],

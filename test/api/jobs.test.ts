@@ -1,42 +1,33 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/api/app.js';
-import { JobEvents } from '../../src/jobs/job-events.js';
+import type { JobEvents } from '../../src/jobs/job-events.js';
 import type { JobView } from '../../src/jobs/job-schema.js';
 import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { subscribeVersions, type VersionEvent } from '../../src/registry/announcer.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTestApi } from '../helpers/api.js';
+import { routes, send } from '../helpers/route-requests.js';
+import { workerOptions } from '../helpers/training-worker.js';
 
 const TINY = { epochs: 2, trainSize: 1000, validationSize: 500 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('training jobs over HTTP', () => {
-  const prefix = uniquePrefix('jobs');
-  const redis = connect();
-  let dir: string;
+  // Data sets by absolute path only from under the test's own directory.
+  const api = useTestApi('jobs', ({ dir }) => ({ datasetDirs: [dir], maxJobImages: 1_000_000 }));
+  const { redis, prefix, dir } = api;
   let app: Awaited<ReturnType<typeof buildApp>>;
   let jobs: TrainingJobs;
   let jobEvents: JobEvents;
   let worker: Awaited<ReturnType<typeof startTrainingWorker>> | undefined;
-  const logger = pino({ level: 'silent' });
 
   async function startWorker() {
-    worker = await startTrainingWorker({
-      connection: redis,
-      prefix,
-      modelDir: join(dir, 'models'),
-      checkpointDir: join(dir, 'checkpoints'),
-      logger,
-      backend: 'wasm',
-      // Jobs train data-parallel on two threads, as on a 2-core machine by default.
-      threads: 2,
-    });
+    // Jobs train data-parallel on two threads, as on a 2-core machine by default.
+    worker = await startTrainingWorker(workerOptions({ redis, prefix, dir }, { threads: 2 }));
   }
 
   async function waitFor(
@@ -56,23 +47,12 @@ describe('training jobs over HTTP', () => {
   }
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'jobs-'));
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    jobEvents = new JobEvents(redis, prefix);
+    ({ app, jobs, jobEvents } = api);
     await jobEvents.ready();
-    // Data sets by absolute path only from under the test's own directory.
-    app = await buildApp({ jobs, jobEvents }, { datasetDirs: [dir], maxJobImages: 1_000_000 });
-    await app.ready();
   });
 
   afterAll(async () => {
     await worker?.close();
-    await app.close();
-    await jobEvents.close();
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when a job is cancelled while queued, then it never trains and shows cancelled', async () => {
@@ -278,12 +258,12 @@ describe('training jobs over HTTP', () => {
   });
 
   it('when the job id is unknown, then GET, DELETE and the event stream answer 404 with JSON', async () => {
-    for (const [method, path] of [
-      ['get', '/jobs/nope'],
-      ['delete', '/jobs/nope'],
-      ['get', '/jobs/nope/events'],
-    ] as const) {
-      const res = await request(app.server)[method](path).expect(404);
+    for (const unknown of [
+      routes.job('GET', 'nope'),
+      routes.job('DELETE', 'nope'),
+      routes.jobEvents('nope'),
+    ]) {
+      const res = await send(app.server, unknown).expect(404);
       expect(res.body.error).toMatchObject({ code: 'not_found', message: 'job nope not found' });
     }
   });
@@ -310,8 +290,7 @@ describe('training jobs over HTTP', () => {
     [[1, 2, 3], 'body'],
     ['"a string"', 'body'],
   ])('when the body is %j, then it answers 400 naming %s', async (body, field) => {
-    const req = request(app.server).post('/jobs').set('content-type', 'application/json');
-    const res = await req.send(typeof body === 'string' ? body : JSON.stringify(body));
+    const res = await send(app.server, routes.postJob(body));
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_request');
     expect(res.body.error.message).toContain(field);
@@ -329,7 +308,7 @@ describe('training jobs over HTTP', () => {
     { name: 'XML', body: '<epochs>2</epochs>', type: 'application/xml', status: 415 },
     { name: 'form data', body: 'epochs=2', type: 'application/x-www-form-urlencoded', status: 415 },
   ])('when the body is $name, then it answers $status with a JSON error', async ({ body, type, status }) => {
-    const res = await request(app.server).post('/jobs').set('content-type', type).send(body);
+    const res = await send(app.server, routes.postJob(body, type));
     expect(res.status).toBe(status);
     expect(typeof res.body.error.message).toBe('string');
     if (status === 415) {

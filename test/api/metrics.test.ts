@@ -1,44 +1,25 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
 import { ServiceMetrics } from '../../src/api/plugins/metrics.js';
 import { ModelStore } from '../../src/registry/model-store.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTestApi } from '../helpers/api.js';
 
 // One line of the Prometheus text format: name, optional labels, a value.
 const SAMPLE =
   /^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? (-?[0-9.]+(e[-+]?[0-9]+)?|NaN|[-+]Inf)$/;
 
 describe('GET /metrics', () => {
-  const prefix = uniquePrefix('metrics');
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'metrics-'));
+  const api = useTestApi('metrics', async ({ dir }) => {
     (await trainAndPublish(new ModelStore(join(dir, 'models')))).dispose();
     const metrics = new ServiceMetrics({
       jobCounts: () => api.jobs.counts(),
       trainingSpeeds: () => api.jobs.trainingSpeeds(),
     });
-    api = await startTestApi(redis, prefix, join(dir, 'models'), {
-      metrics,
-      predictor: { observe: metrics.predictorObserver },
-    });
-    await api.predictor.refresh();
-  }, 60_000);
-
-  afterAll(async () => {
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
+    return { metrics, predictor: { observe: metrics.predictorObserver } };
   });
+  beforeAll(() => api.predictor.refresh());
 
   it('when scraped after some traffic, then every line parses and the service metrics are there', async () => {
     await request(api.app.server)

@@ -1,9 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import sharp from 'sharp';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { loadDataset, type ImageSet } from '../../src/ml/data/dataset.js';
@@ -11,8 +8,7 @@ import { PIXELS } from '../../src/ml/predict.js';
 import { runTraining } from '../../src/ml/run-training.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { ModelMetadataError } from '../../src/registry/model-store.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTestApi } from '../helpers/api.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 
 /** Raw 8-bit pixels of a PNG, to compare with the data set's bytes. */
@@ -22,19 +18,14 @@ async function pixelsOf(png: Buffer): Promise<{ data: Buffer; width: number; hei
 }
 
 describe("a version's misclassified test digits as images", () => {
-  const prefix = uniquePrefix('models-images');
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
+  const api = useTestApi('models-images');
   let test: ImageSet;
   const testImage = (index: number) =>
     Buffer.from(test.images.subarray(index * PIXELS, (index + 1) * PIXELS));
 
   beforeAll(async () => {
     await initBackend('wasm');
-    dir = await mkdtemp(join(tmpdir(), 'models-images-'));
     test = (await loadDataset('mnist', { validationSize: 0 })).test;
-    api = await startTestApi(redis, prefix, join(dir, 'models'));
     const model = buildModel('seed', 1);
     try {
       const report = trainingReportFixture();
@@ -45,13 +36,6 @@ describe("a version's misclassified test digits as images", () => {
     } finally {
       model.dispose();
     }
-  });
-
-  afterAll(async () => {
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when digit i of a version is asked for, then it is the 28x28 test image at misclassified[i].index', async () => {

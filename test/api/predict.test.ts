@@ -1,5 +1,3 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import sharp, { type Sharp } from 'sharp';
@@ -13,21 +11,20 @@ import { loadDataset, subset, type ImageSet } from '../../src/ml/data/dataset.js
 import { evaluate } from '../../src/ml/evaluate.js';
 import { PIXELS } from '../../src/ml/predict.js';
 import type { ModelStore } from '../../src/registry/model-store.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { startTestApi, useTestApi, type TestApi } from '../helpers/api.js';
+import { routes, send } from '../helpers/route-requests.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
 
 describe('POST /predict and /models', () => {
-  const prefix = uniquePrefix('predict');
-  const redis = connect();
-  let dir: string;
+  const decoder = new ImageDecoder();
+  beforeAll(() => initBackend('wasm'));
+  const api = useTestApi('predict', { predictMaxImages: 256, imageDecoder: decoder });
+  const { redis, prefix, dir } = api;
   let store: ModelStore;
   let predictor: Predictor;
   let app: TestApi['app'];
-  let api: TestApi;
   let test: ImageSet;
   let firstModel: tf.LayersModel;
-  const decoder = new ImageDecoder();
 
   const digit = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 255);
   const digitBytes = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS));
@@ -39,22 +36,12 @@ describe('POST /predict and /models', () => {
   }
 
   beforeAll(async () => {
-    await initBackend('wasm');
-    dir = await mkdtemp(join(tmpdir(), 'predict-'));
     test = subset((await loadDataset('mnist')).test, 0, 500);
-    api = await startTestApi(redis, prefix, join(dir, 'models'), {
-      predictMaxImages: 256,
-      imageDecoder: decoder,
-    });
     ({ app, predictor, store } = api);
   });
 
-  afterAll(async () => {
+  afterAll(() => {
     firstModel?.dispose();
-    await api.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when no model exists yet, then /predict answers 503 saying to train one first', async () => {
@@ -440,10 +427,7 @@ describe('POST /predict and /models', () => {
       'no ink',
     ],
   ])('when the body is %s, then it answers 400 naming the problem', async (_name, type, make, message) => {
-    const res = await request(app.server)
-      .post('/predict')
-      .set('content-type', type)
-      .send(await make());
+    const res = await send(app.server, routes.predict(await make(), type));
     expect(res.status).toBe(400);
     expect(res.body.error.code).toBe('invalid_image');
     expect(res.body.error.message).toContain(message);
@@ -529,10 +513,7 @@ describe('POST /predict and /models', () => {
   ])(
     'when the body is %s, then it answers a 4xx naming the problem',
     async (_name, body, status, message) => {
-      const res = await request(app.server)
-        .post('/predict')
-        .set('content-type', 'application/json')
-        .send(JSON.stringify(body));
+      const res = await send(app.server, routes.predict(body));
       expect(res.status).toBe(status);
       expect(res.body.error.message).toContain(message);
     },
@@ -560,7 +541,7 @@ describe('POST /predict and /models', () => {
       413,
     ],
   ])('when the body is %s, then it answers a 4xx', async (_name, body, type, status) => {
-    const res = await request(app.server).post('/predict').set('content-type', type).send(body);
+    const res = await send(app.server, routes.predict(body, type));
     expect(res.status).toBe(status);
     expect(typeof res.body.error.message).toBe('string');
   });

@@ -1,40 +1,18 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AppOptions } from '../../src/api/app.js';
-import { startTestApi } from '../helpers/api.js';
+import { useTestApis } from '../helpers/api.js';
 import { pathVariants } from '../helpers/path-variants.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
-import { sendRaw } from '../reliability/helpers/raw-http.js';
+import { sendRaw } from '../helpers/raw-http.js';
+import { removePrefix, uniquePrefix } from '../helpers/redis.js';
 
 describe('rate limits', () => {
-  const prefix = uniquePrefix('ratelimit');
-  const redis = connect();
-  let dir: string;
-  const closers: (() => Promise<void>)[] = [];
+  const { redis, prefix, start } = useTestApis('ratelimit');
 
   /** One API replica; several share the limits through Redis (`counts`: whose counts it shares). */
-  async function replica(counts = prefix, options: AppOptions = {}) {
-    const api = await startTestApi(redis, prefix, join(dir, 'models'), {
-      rateLimit: { redis, prefix: counts, perMinute: 3, predictPerMinute: 2 },
-      ...options,
-    });
-    closers.push(() => api.close());
-    return api;
-  }
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'ratelimit-'));
-  });
-  afterAll(async () => {
-    for (const close of closers) await close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const replica = (counts = prefix, options: AppOptions = {}) =>
+    start({ rateLimit: { redis, prefix: counts, perMinute: 3, predictPerMinute: 2 }, ...options });
 
   it('when a client goes over the limit, then it gets 429 with a retry time, on every replica', async () => {
     const first = (await replica()).app;
@@ -67,7 +45,6 @@ describe('rate limits', () => {
     const answers: string[] = [];
     for (const variant of [{ kind: 'plain', target: '/predict' }, ...pathVariants('/predict')]) {
       const answer = await sendRaw(port, {
-        category: variant.kind,
         method: 'POST',
         path: variant.target,
         headers: { 'content-type': 'application/json' },
@@ -113,10 +90,7 @@ describe('rate limits', () => {
     // and four answers past a limit of two show it let them through.
     const away = new Redis('redis://127.0.0.1:1', { lazyConnect: true, maxRetriesPerRequest: null });
     away.on('error', () => undefined);
-    const api = await startTestApi(redis, prefix, join(dir, 'models'), {
-      rateLimit: { redis: away, prefix, perMinute: 2, predictPerMinute: 0 },
-    });
-    closers.push(() => api.close());
+    const api = await start({ rateLimit: { redis: away, prefix, perMinute: 2, predictPerMinute: 0 } });
     for (let i = 0; i < 4; i++) await request(api.app.server).get('/models').expect(200);
     await request(api.app.server)
       .post('/predict')

@@ -1,23 +1,21 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { uniquePrefix } from '../helpers/redis.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { freePort, RedisServer } from '../helpers/redis-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('readiness while Redis goes away and comes back', () => {
-  let dir: string;
+  const dir = useTempDir('readiness');
   let server: RedisServer;
   let redis: Redis;
   let api: TestApi;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'readiness-'));
     server = new RedisServer(await freePort(), join(dir, 'redis'));
     await server.start();
     // The API's own connection settings: retry for ever, reconnect when Redis is back.
@@ -30,7 +28,6 @@ describe('readiness while Redis goes away and comes back', () => {
     await api?.close();
     redis?.disconnect();
     await server?.stop('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
   });
 
   async function readiness(): Promise<{

@@ -1,7 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followRegistry } from '../../src/api/registry-updates.js';
@@ -12,7 +9,9 @@ import { MODEL_CHANNEL } from '../../src/registry/announcer.js';
 import { ALIAS_CHANNEL, ModelAliases } from '../../src/registry/model-aliases.js';
 import { ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { logInto } from '../helpers/logs.js';
+import { connect, useRedisPrefix } from '../helpers/redis.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 import { until } from '../helpers/until.js';
 
@@ -32,14 +31,13 @@ async function publishVersion(store: ModelStore): Promise<number> {
 async function replica(prefix: string, modelDir: string, logs: { msg: string; problem?: string }[] = []) {
   const redis = connect();
   const api = await startTestApi(redis, prefix, modelDir);
-  const logger = pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   await api.predictor.refresh();
   const updates = await followRegistry({
     redis,
     prefix,
     predictor: api.predictor,
     aliases: api.aliases,
-    logger,
+    logger: logInto(logs, 'warn'),
     pollMs: 3_600_000,
   });
   const predict = (query = '') => request(api.app.server).post(`/predict${query}`).send({ image });
@@ -55,28 +53,20 @@ async function replica(prefix: string, modelDir: string, logs: { msg: string; pr
 }
 
 describe('API replicas and the registry on Redis', () => {
-  const prefix = uniquePrefix('registry-updates');
-  const redis = connect();
-  let dir: string;
-  let store: ModelStore;
+  const { redis, prefix } = useRedisPrefix('registry-updates');
+  const aside = useRedisPrefix('registry-updates-aside');
+  const store = new ModelStore(join(useTempDir('registry-updates'), 'models'));
   const closing: { close(): Promise<void> }[] = [];
 
-  beforeAll(async () => {
-    await initBackend('wasm');
-    dir = await mkdtemp(join(tmpdir(), 'registry-updates-'));
-    store = new ModelStore(join(dir, 'models'));
-  });
+  beforeAll(() => initBackend('wasm'));
   afterAll(async () => {
     for (const c of closing) await c.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when Redis is gone after the aliases were loaded, then /predict?version=<alias> still answers from the copy', async () => {
     const version = await publishVersion(store);
     const own = connect();
-    const api: TestApi = await startTestApi(redis, `${prefix}-copy`, store.root, { aliasConnection: own });
+    const api: TestApi = await startTestApi(aside.redis, aside.prefix, store.root, { aliasConnection: own });
     closing.push(api);
     await request(api.app.server).put('/models/aliases/production').send({ version }).expect(200);
     // Every command on this connection now fails; none may be needed to resolve the alias.

@@ -1,65 +1,22 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
 import { ModelStore } from '../../src/registry/model-store.js';
-import { connect, REDIS_URL, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { exited as exitOf, useApiProcess } from '../helpers/processes.js';
+import { useRedisPrefix } from '../helpers/redis.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+import { sleep } from '../helpers/until.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const served = async (port: number) =>
   ((await (await fetch(`http://127.0.0.1:${port}/models`)).json()) as { serving: number | null }).serving;
 
 describe('the API process', () => {
-  const prefix = uniquePrefix('server');
-  const port = 3500 + (process.pid % 400);
-  let dir: string;
-  let api: ChildProcess;
-  let stderr = '';
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'server-'));
-    api = spawn(process.execPath, ['--import', 'tsx', 'src/api/server.ts'], {
-      env: {
-        ...process.env,
-        REDIS_URL,
-        REDIS_PREFIX: prefix,
-        MODEL_DIR: join(dir, 'models'),
-        PORT: String(port),
-        MODEL_POLL_MS: '200',
-        SHUTDOWN_DRAIN_MS: '3000',
-        TF_BACKEND: 'wasm',
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    api.stdout!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    api.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    // Polls until the API answers; the deadline is only a net, far above a start on a busy machine.
-    for (let i = 0; i < 1000; i++) {
-      if (
-        await fetch(`http://127.0.0.1:${port}/models`).then(
-          (r) => r.ok,
-          () => false,
-        )
-      )
-        return;
-      await sleep(100);
-    }
-    throw new Error(`the API did not start: ${stderr}`);
-  });
-
-  afterAll(async () => {
-    if (api.exitCode === null) api.kill('SIGKILL');
-    const redis = connect();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
-  });
+  const { prefix } = useRedisPrefix('server');
+  const dir = useTempDir('server');
+  const api = useApiProcess({ prefix, dir }, { MODEL_POLL_MS: '200', SHUTDOWN_DRAIN_MS: '3000' });
 
   it('when it starts, then it logs the TensorFlow.js backend it chose as JSON', () => {
-    const line = stderr.split('\n').find((l) => l.includes('TensorFlow.js backend'));
+    const line = api.output.split('\n').find((l) => l.includes('TensorFlow.js backend'));
     expect(JSON.parse(line!)).toMatchObject({ backend: 'wasm', msg: 'TensorFlow.js backend' });
   });
 
@@ -67,13 +24,13 @@ describe('the API process', () => {
     'when a version appears in the store without an announcement, then the periodic check starts serving it',
     { timeout: 60_000 },
     async () => {
-      expect(await served(port)).toBeNull();
+      expect(await served(api.port)).toBeNull();
       // Published straight into the store: no Redis message, as when Redis was away.
       (await trainAndPublish(new ModelStore(join(dir, 'models')))).dispose();
       let serving: number | null = null;
       // MODEL_POLL_MS is 200: it turns up within a few polls; the test's timeout is the net.
       while (serving === null) {
-        serving = await served(port);
+        serving = await served(api.port);
         if (serving === null) await sleep(100);
       }
       expect(serving).toBe(1);
@@ -84,7 +41,7 @@ describe('the API process', () => {
     'when sent SIGTERM under load, then it turns not-ready, answers every request it accepted, and exits cleanly',
     { timeout: 60_000 },
     async () => {
-      const url = `http://127.0.0.1:${port}`;
+      const { url } = api;
       const body = JSON.stringify({ images: Array.from({ length: 16 }, () => new Array(784).fill(0)) });
       const statuses: number[] = [];
       let refused = 0;
@@ -119,13 +76,13 @@ describe('the API process', () => {
       const streamText = stream.text();
       // Under load: every client has had answers before the signal.
       while (statuses.length < 16) await sleep(20);
-      const exited = new Promise<number | null>((resolve) => api.once('exit', resolve));
+      const exited = exitOf(api.child);
       const answeredBefore = statuses.length;
-      const logged = stderr.length;
-      api.kill('SIGTERM');
+      const logged = api.output.length;
+      api.child.kill('SIGTERM');
       // Draining (SHUTDOWN_DRAIN_MS, from the moment it logs so): readiness says go away, while
       // requests are still served.
-      while (!stderr.slice(logged).includes('stopping: not ready, still serving')) await sleep(10);
+      while (!api.output.slice(logged).includes('stopping: not ready, still serving')) await sleep(10);
       const ready = await fetch(`${url}/readyz`);
       expect(ready.status).toBe(503);
       expect(await ready.json()).toMatchObject({ ready: false, shuttingDown: true });
@@ -137,7 +94,7 @@ describe('the API process', () => {
       expect(statuses.length).toBeGreaterThan(answeredBefore);
       expect(statuses.filter((s) => s !== 200)).toEqual([]);
       // Every request the server began (it logs each one) was answered, and the client saw each answer.
-      const lines = stderr
+      const lines = api.output
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as { msg: string; req?: { url: string }; reqId?: string });

@@ -1,14 +1,9 @@
 import type { Redis } from 'ioredis';
-import { afterEach } from 'vitest';
+import { onTestFinished } from 'vitest';
 import { buildApp, type AppOptions } from '../../src/api/app.js';
 import { JobEvents } from '../../src/jobs/job-events.js';
 import { TrainingJobs, type TrainingJobsOptions } from '../../src/jobs/training-jobs.js';
 import { connect, removePrefix, uniquePrefix } from './redis.js';
-
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const cleanup of cleanups.splice(0)) await cleanup();
-});
 
 /**
  * The jobs API alone (no training worker, no model serving), on a prefix and Redis connection of
@@ -23,14 +18,14 @@ export async function startJobsApi(
   const jobs = new TrainingJobs({ connection: redis, prefix, ...options });
   const jobEvents = new JobEvents(redis, prefix);
   const app = await buildApp({ jobs, jobEvents }, appOptions);
-  await app.ready();
-  cleanups.push(async () => {
+  onTestFinished(async () => {
     await app.close();
     await jobEvents.close();
     await jobs.close();
     await removePrefix(redis, prefix);
     await redis.quit();
   });
+  await app.ready();
   return { app, jobs, prefix, redis };
 }
 

@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { afterAll } from 'vitest';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -20,4 +21,18 @@ export async function removePrefix(redis: Redis, prefix: string): Promise<void> 
     if (keys.length) await redis.del(...keys);
     cursor = next;
   } while (cursor !== '0');
+}
+
+/**
+ * A connection and a key prefix of the calling describe block's own (or the file's): after its
+ * last test, the prefix's keys are removed and the connection closed.
+ */
+export function useRedisPrefix(name: string): { redis: Redis; prefix: string } {
+  const prefix = uniquePrefix(name);
+  const redis = connect();
+  afterAll(async () => {
+    await removePrefix(redis, prefix);
+    await redis.quit();
+  });
+  return { redis, prefix };
 }

@@ -7,7 +7,7 @@ export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve
 export async function until<T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
-  { timeoutMs = 120_000, everyMs = 50 }: { timeoutMs?: number; everyMs?: number } = {},
+  { timeoutMs = 120_000, everyMs = 50 }: { timeoutMs?: number | undefined; everyMs?: number } = {},
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {

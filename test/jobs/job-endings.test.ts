@@ -2,23 +2,17 @@ import { Worker } from 'bullmq';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LOCK_LOST } from '../../src/jobs/job-endings.js';
 import { TRAINING_QUEUE } from '../../src/jobs/job-schema.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTrainingJobs } from '../helpers/training-jobs.js';
 
 describe('job endings: the claim to publish is fenced with the job lock', () => {
-  const prefix = uniquePrefix('fence');
-  const redis = connect();
-  const jobs = new TrainingJobs({ connection: redis, prefix });
+  const { redis, prefix, jobs } = useTrainingJobs('fence');
   const params = trainParamsSchema.parse({ epochs: 1, trainSize: 100 });
   // A real BullMQ worker taking jobs by hand: it locks each job it takes with the token it is given.
   const holder = new Worker(TRAINING_QUEUE, null, { connection: redis.duplicate(), prefix });
 
   afterAll(async () => {
     await holder.close();
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
   });
 
   async function lockedJob(token: string): Promise<string> {

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobEvents, type JobEvent } from '../../src/jobs/job-events.js';
 import { TRAINING_QUEUE, type JobProgress } from '../../src/jobs/job-schema.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useRedisPrefix } from '../helpers/redis.js';
 import { until } from '../helpers/until.js';
 
 const progress: JobProgress = {
@@ -19,14 +19,11 @@ const GARBAGE: string[][] = [
 ];
 
 describe('job events: the queue event stream', () => {
-  const prefix = uniquePrefix('job-events');
-  const redis = connect();
+  const { redis, prefix } = useRedisPrefix('job-events');
   const key = `${prefix}:${TRAINING_QUEUE}:events`;
   const opened: JobEvents[] = [];
   afterAll(async () => {
     for (const events of opened) await events.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
   });
 
   async function follow(jobId: string, events: JobEvents): Promise<JobEvent[]> {

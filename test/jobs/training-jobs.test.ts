@@ -1,28 +1,17 @@
 import { Worker } from 'bullmq';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { TRAINING_QUEUE, type JobResult, type JobView } from '../../src/jobs/job-schema.js';
 import type { Ending } from '../../src/jobs/job-endings.js';
-import { JobConflictError, TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { JobConflictError } from '../../src/jobs/training-jobs.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { barrier } from '../helpers/barrier.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { connect } from '../helpers/redis.js';
+import { useTrainingJobs } from '../helpers/training-jobs.js';
 
-/** A TrainingJobs on a prefix of its own, removed after the describe block. */
-function jobsOnOwnPrefix(name: string) {
-  const prefix = uniquePrefix(name);
-  const redis = connect();
-  const jobs = new TrainingJobs({ connection: redis, prefix });
-  const params = trainParamsSchema.parse({ epochs: 1, trainSize: 100 });
-  afterAll(async () => {
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-  });
-  return { prefix, redis, jobs, params };
-}
+const params = trainParamsSchema.parse({ epochs: 1, trainSize: 100 });
 
 describe('training jobs: idempotency keys', () => {
-  const { jobs, params } = jobsOnOwnPrefix('idempotency');
+  const { jobs } = useTrainingJobs('idempotency');
 
   it('when requests with one key arrive together, then exactly one creates the job and the others get it', async () => {
     const answers = await Promise.all(Array.from({ length: 20 }, () => jobs.enqueue(params, 'same-moment')));
@@ -46,7 +35,7 @@ describe('training jobs: idempotency keys', () => {
 });
 
 describe('training jobs: views', () => {
-  const { prefix, jobs, params } = jobsOnOwnPrefix('views');
+  const { prefix, jobs } = useTrainingJobs('views');
   const result: JobResult = {
     modelVersion: 1,
     metrics: {
@@ -81,7 +70,7 @@ describe('training jobs: views', () => {
 });
 
 describe('training jobs: a cancel against the job publishing its version', () => {
-  const { jobs, params } = jobsOnOwnPrefix('endings');
+  const { jobs } = useTrainingJobs('endings');
 
   it('when the worker has claimed the publication, then a cancel is a conflict and the job is not shown cancelled', async () => {
     const { view } = await jobs.enqueue(params);

@@ -1,20 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { loadModel, saveModel } from '../../src/ml/model-io.js';
 import { SeededDropout } from '../../src/ml/seeded-dropout.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 describe('architectures', () => {
-  let dir: string;
-  beforeAll(async () => {
-    await initBackend('wasm');
-    dir = await mkdtemp(join(tmpdir(), 'arch-'));
-  });
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  const dir = useTempDir('arch');
+  beforeAll(() => initBackend('wasm'));
 
   it("when built as 'seed', then it is the tutorial's CNN layer for layer, 60,074 parameters", () => {
     const model = buildModel('seed', 1);

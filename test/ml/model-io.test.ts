@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { fileSystemIO, loadModel, ModelDirExistsError, saveModel } from '../../src/ml/model-io.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const modelIoUrl = pathToFileURL(path.join(projectRoot, 'src/ml/model-io.ts')).href;
@@ -14,7 +14,7 @@ const modelIoUrl = pathToFileURL(path.join(projectRoot, 'src/ml/model-io.ts')).h
 // conv 3x3x1x4 + bias 4, dense (13*13*4)x10 + bias 10, all float32.
 const EXPECTED_WEIGHT_BYTES = (3 * 3 * 1 * 4 + 4 + 13 * 13 * 4 * 10 + 10) * 4;
 
-let tmpRoot: string;
+const tmpRoot = useTempDir('model-io-test');
 let dir: string;
 let caseNumber = 0;
 let tensorsBefore: number;
@@ -94,14 +94,7 @@ function runNode(
   });
 }
 
-beforeAll(async () => {
-  await initBackend('wasm');
-  tmpRoot = await mkdtemp(path.join(os.tmpdir(), 'model-io-test-'));
-});
-
-afterAll(async () => {
-  await rm(tmpRoot, { recursive: true, force: true });
-});
+beforeAll(() => initBackend('wasm'));
 
 beforeEach(async () => {
   // A failed cross-backend test must not leave the rest of the file running on cpu.

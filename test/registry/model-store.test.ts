@@ -18,7 +18,7 @@ import {
 import { trainingReportFixture } from '../helpers/training-report.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
-const publisherScript = fileURLToPath(new URL('./publish-versions.ts', import.meta.url));
+const publisherScript = fileURLToPath(new URL('../helpers/publish-versions.ts', import.meta.url));
 
 let root: string;
 let store: ModelStore;
@@ -83,7 +83,7 @@ interface Publisher {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>;
 }
 
-/** Starts test/registry/publish-versions.ts in its own Node process on `root`. */
+/** Starts test/helpers/publish-versions.ts in its own Node process on `root`. */
 function startPublisher(count: number | 'forever', firstSeed: number): Publisher {
   const child = spawn(
     process.execPath,

@@ -2,12 +2,13 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRandom } from '../../src/ml/random.js';
+import { sendRaw, type RawAnswer } from '../helpers/raw-http.js';
+import { sleep } from '../helpers/until.js';
 import { generators, makeImageFixtures, type BadRequest, type Random } from './helpers/bad-requests.js';
 import { call, postJob, testDigits, waitForJob, waitForServing } from './helpers/client.js';
-import { Cluster, collectGarbage, sleep, type ApiProcess } from './helpers/cluster.js';
+import { Cluster, collectGarbage, type ApiProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 import { inMode } from './helpers/mode.js';
-import { sendRaw, type RawAnswer } from './helpers/raw-http.js';
 
 const SCENARIO = '1 bad input';
 const ROUNDS = inMode(2, 5);
@@ -97,7 +98,7 @@ describe(SCENARIO, () => {
             const name = plan[index]!;
             // A source per request, so the same request is made whatever order the answers come in.
             const request = generators[name]!(createRandom(index), { jobId: first.id, version }, images);
-            answers.push({ name, request, answer: await sendRaw(api.port, request) });
+            answers.push({ name, request, answer: await sendRaw(api.port, request.raw ?? request) });
           }
         }),
       );

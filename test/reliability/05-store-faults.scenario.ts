@@ -6,8 +6,9 @@ import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JobEndings } from '../../src/jobs/job-endings.js';
 import type { JobView } from '../../src/jobs/job-schema.js';
+import { sleep } from '../helpers/until.js';
 import { call, postJob, testDigits, waitForJob, waitForServing, watchStore } from './helpers/client.js';
-import { Cluster, sleep, type NodeProcess } from './helpers/cluster.js';
+import { Cluster, type NodeProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 
 const SCENARIO = '5 store faults';

@@ -1,7 +1,8 @@
 import autocannon from 'autocannon';
 import { afterAll, describe, expect, it } from 'vitest';
+import { sleep } from '../helpers/until.js';
 import { call, postJob, testDigits, waitForJob, waitForServing } from './helpers/client.js';
-import { Cluster, sleep } from './helpers/cluster.js';
+import { Cluster } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 import { inMode } from './helpers/mode.js';
 

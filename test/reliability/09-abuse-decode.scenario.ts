@@ -1,10 +1,11 @@
 import http from 'node:http';
-import { connect as connectSocket } from 'node:net';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRaw, statusOf } from '../helpers/raw-http.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
+import { sleep } from '../helpers/until.js';
 import { call, postJob, testDigits, waitForJob, waitForServing } from './helpers/client.js';
-import { Cluster, sleep, waitUntil, type ApiProcess } from './helpers/cluster.js';
+import { Cluster, waitUntil, type ApiProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 import { paced, quantile, sampleMax, type PacedResult } from './helpers/load.js';
 import { inMode } from './helpers/mode.js';
@@ -393,20 +394,12 @@ async function trickle(
   startAfterMs: number,
 ): Promise<{ kind: 'body' | 'header'; status: number | null; ms: number }> {
   await sleep(startAfterMs);
-  return new Promise((resolve) => {
-    const started = performance.now();
-    const socket = connectSocket({ port, host: '127.0.0.1' });
-    let answer = '';
-    const timer = setInterval(() => socket.write(kind === 'body' ? ' ' : 'a'), 1000);
-    socket.on('data', (chunk: Buffer) => (answer += chunk.toString('latin1')));
-    socket.on('error', () => undefined);
-    socket.on('close', () => {
-      clearInterval(timer);
-      const status = /^HTTP\/1\.1 (\d{3})/.exec(answer)?.[1];
-      resolve({ kind, status: status ? Number(status) : null, ms: performance.now() - started });
-    });
-    socket.write(head);
-  });
+  const started = performance.now();
+  const client = openRaw(port, head);
+  const timer = setInterval(() => client.socket.write(kind === 'body' ? ' ' : 'a'), 1000);
+  const answer = await client.closed;
+  clearInterval(timer);
+  return { kind, status: statusOf(answer), ms: performance.now() - started };
 }
 
 /** Opens GET /jobs/:id/events from `localAddress`; the answer's status, and its error if refused. */

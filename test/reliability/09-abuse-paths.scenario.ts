@@ -1,9 +1,9 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { pathVariants, stateChangingRoutes, type PathVariant } from '../helpers/path-variants.js';
+import { sendRaw, type RawAnswer } from '../helpers/raw-http.js';
 import { call } from './helpers/client.js';
 import { Cluster, type ApiProcess } from './helpers/cluster.js';
 import { figures } from './helpers/figures.js';
-import { sendRaw, type RawAnswer } from './helpers/raw-http.js';
 
 const SCENARIO = '9 abuse: encoded paths';
 const KEY = 'reliability-abuse-key-0123456789';
@@ -36,7 +36,6 @@ function outcome(answer: RawAnswer): Outcome {
 
 function send(api: ApiProcess, method: string, variant: PathVariant, body: Buffer, headers = {}) {
   return sendRaw(api.port, {
-    category: variant.kind,
     method,
     path: variant.target,
     headers: { 'content-type': 'application/json', ...headers },

@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
 import sharp from 'sharp';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
 import { build } from 'vite';
@@ -11,8 +9,8 @@ import { trainAndPublish } from '../helpers/models.js';
 import { loadDataset } from '../../src/ml/data/dataset.js';
 import { PIXELS } from '../../src/ml/predict.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTestApi } from '../helpers/api.js';
+import { workerOptions } from '../helpers/training-worker.js';
 
 /**
  * The web page (issue 6) in a real headless Chromium (Debian's, driven by playwright-core)
@@ -25,12 +23,29 @@ const ARTIFACTS = 'test-artifacts/web';
 const API_KEY = 'web-page-test-key-0123456789';
 
 describe('the web page in Chromium', () => {
-  const prefix = uniquePrefix('web');
-  const emptyPrefix = `${prefix}-empty`;
-  const redis = connect();
-  let dir: string;
-  let api: TestApi;
-  let emptyApi: TestApi;
+  beforeAll(() => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(
+        `${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it), or set CHROMIUM_PATH`,
+      );
+    }
+  });
+  // The page as `npm run build:web` makes it, into a directory of this run's own.
+  const api = useTestApi('web', async ({ dir }) => {
+    const root = join(dir, 'web');
+    await build({
+      configFile: 'web/vite.config.ts',
+      logLevel: 'warn',
+      build: { outDir: root, emptyOutDir: true },
+    });
+    return { web: { root } };
+  });
+  const { dir } = api;
+  // A second service with no model at all and an API key, and no worker: its jobs stay queued.
+  const emptyApi = useTestApi('web-empty', () => ({
+    web: { root: join(dir, 'web') },
+    auth: { apiKey: API_KEY },
+  }));
   let worker: Awaited<ReturnType<typeof startTrainingWorker>>;
   let browser: BrowserContext;
   let base: string;
@@ -75,40 +90,12 @@ describe('the web page in Chromium', () => {
     })()`);
 
   beforeAll(async () => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it), or set CHROMIUM_PATH`,
-      );
-    }
-    dir = await mkdtemp(join(tmpdir(), 'web-page-'));
     await mkdir(ARTIFACTS, { recursive: true });
-    // The page as `npm run build:web` makes it, into a directory of this run's own.
-    const webRoot = join(dir, 'web');
-    await build({
-      configFile: 'web/vite.config.ts',
-      logLevel: 'warn',
-      build: { outDir: webRoot, emptyOutDir: true },
-    });
-
     // One epoch on 10,000 shifted images: ~93 % right in a few seconds, enough to read a clear 1.
-    api = await startTestApi(redis, prefix, join(dir, 'models'), { web: { root: webRoot } });
     (await trainAndPublish(api.store, { trainSize: 10_000, augment: true, seed: 1 })).dispose();
     await api.predictor.refresh();
     base = await api.app.listen({ host: '127.0.0.1', port: 0 });
-    worker = await startTrainingWorker({
-      connection: redis,
-      prefix,
-      modelDir: join(dir, 'models'),
-      checkpointDir: join(dir, 'checkpoints'),
-      logger: pino({ level: 'silent' }),
-      backend: 'wasm',
-    });
-
-    // A second service with no model at all and an API key, and no worker: its jobs stay queued.
-    emptyApi = await startTestApi(redis, emptyPrefix, join(dir, 'empty-models'), {
-      web: { root: webRoot },
-      auth: { apiKey: API_KEY },
-    });
+    worker = await startTrainingWorker(workerOptions(api));
     emptyBase = await emptyApi.app.listen({ host: '127.0.0.1', port: 0 });
 
     browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
@@ -134,12 +121,6 @@ describe('the web page in Chromium', () => {
   afterAll(async () => {
     await browser?.close();
     await worker?.close();
-    await api?.close();
-    await emptyApi?.close();
-    await removePrefix(redis, prefix);
-    await removePrefix(redis, emptyPrefix);
-    await redis.quit();
-    if (dir) await rm(dir, { recursive: true, force: true });
   });
 
   it('when a 1 is drawn with the mouse, then the page shows the label, 10 probabilities, the version and the 28x28 input', async () => {

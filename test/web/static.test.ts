@@ -1,38 +1,25 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { PAGE_CSP } from '../../src/api/plugins/web.js';
 import { bodyFromValues, fieldsFromSchema, jobBodySchema } from '../../web/src/logic/train-form.js';
-import { startTestApi, type TestApi } from '../helpers/api.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTestApis, type TestApi } from '../helpers/api.js';
 
 /** The page as the API serves it; a stand-in build, so these tests need no vite run. */
 describe('the web page served by the API', () => {
-  const prefix = uniquePrefix('web-static');
-  const redis = connect();
-  let dir: string;
+  const { dir, start } = useTestApis('web-static');
   let built: TestApi;
   let unbuilt: TestApi;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'web-static-'));
     const root = join(dir, 'web');
     await mkdir(join(root, 'assets'), { recursive: true });
     await writeFile(join(root, 'index.html'), '<!doctype html><title>digit-service</title>');
     await writeFile(join(root, 'assets', 'index-abc123.js'), 'export {};');
     await writeFile(join(dir, 'secret.txt'), 'SECRET');
-    built = await startTestApi(redis, prefix, join(dir, 'models'), { web: { root } });
-    unbuilt = await startTestApi(redis, prefix, join(dir, 'models'), { web: { root: join(dir, 'missing') } });
-  });
-
-  afterAll(async () => {
-    await built.close();
-    await unbuilt.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
+    built = await start({ web: { root } });
+    unbuilt = await start({ web: { root: join(dir, 'missing') } });
   });
 
   it('when / is opened, then the page comes with its own strict CSP and is revalidated each time', async () => {

@@ -1,44 +1,29 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/jobs/job-schema.js';
 import { cancelChannel } from '../../src/jobs/cancel-channel.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { logInto } from '../helpers/logs.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+import { useTrainingJobs } from '../helpers/training-jobs.js';
+import { workerOptions } from '../helpers/training-worker.js';
 import { until } from '../helpers/until.js';
 
 const GARBAGE = ['', '../../etc/passwd', 'job id with spaces', '{"jobId":"x"}', 'x'.repeat(300)];
 
 describe('the cancel channel', () => {
-  const prefix = uniquePrefix('cancel-channel');
-  const redis = connect();
+  const { redis, prefix, jobs } = useTrainingJobs('cancel-channel');
+  const dir = useTempDir('cancel-channel');
   const logs: { msg: string; problem?: string }[] = [];
-  let dir: string;
-  let jobs: TrainingJobs;
   let worker: Awaited<ReturnType<typeof startTrainingWorker>>;
 
   beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'cancel-channel-'));
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    worker = await startTrainingWorker({
-      connection: redis,
-      prefix,
-      modelDir: join(dir, 'models'),
-      checkpointDir: join(dir, 'checkpoints'),
-      logger: pino({ level: 'warn' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
-      backend: 'wasm',
-    });
+    worker = await startTrainingWorker(
+      workerOptions({ redis, prefix, dir }, { logger: logInto(logs, 'warn') }),
+    );
   });
   afterAll(async () => {
-    await worker.close();
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
+    await worker?.close();
   });
 
   it('when garbage is published on it, then the worker logs and drops each message, and a real cancel still stops a job', async () => {

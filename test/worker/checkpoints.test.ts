@@ -1,14 +1,14 @@
-import { readdir, readFile, truncate, writeFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { Checkpoints, type Checkpoint } from '../../src/worker/checkpoints.js';
 import { saveEpochs as saveHelper } from '../helpers/checkpoints.js';
+import { useTempDir } from '../helpers/temp-dir.js';
 
 describe('checkpoints', () => {
-  let root: string;
+  const root = useTempDir('checkpoints');
   const problems: string[] = [];
   let checkpoints: Checkpoints;
   const loaded: Checkpoint[] = [];
@@ -23,7 +23,6 @@ describe('checkpoints', () => {
 
   beforeAll(async () => {
     await initBackend('wasm');
-    root = await mkdtemp(join(tmpdir(), 'checkpoints-'));
     checkpoints = new Checkpoints(root, { onCorrupt: (problem) => problems.push(problem) });
   });
   afterEach(() => {
@@ -32,9 +31,6 @@ describe('checkpoints', () => {
       c.model.dispose();
       tf.dispose(c.optimizerWeights.map((w) => w.tensor));
     }
-  });
-  afterAll(async () => {
-    await rm(root, { recursive: true, force: true });
   });
 
   it('when epochs are saved, then the newest and the one before it are kept, and the newest loads', async () => {

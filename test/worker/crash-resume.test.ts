@@ -1,23 +1,19 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { TRAINING_QUEUE, type JobView } from '../../src/jobs/job-schema.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-params.js';
 import { ModelStore } from '../../src/registry/model-store.js';
-import { connect, REDIS_URL, removePrefix, uniquePrefix } from '../helpers/redis.js';
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+import { exited } from '../helpers/processes.js';
+import { REDIS_URL } from '../helpers/redis.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+import { untilJob, useTrainingJobs } from '../helpers/training-jobs.js';
 
 describe('worker processes', () => {
-  const prefix = uniquePrefix('crash');
-  const redis = connect();
-  let dir: string;
-  let jobs: TrainingJobs;
+  const { redis, prefix, jobs } = useTrainingJobs('crash');
+  const dir = useTempDir('crash');
   const children: ChildProcess[] = [];
 
   /**
@@ -44,42 +40,13 @@ describe('worker processes', () => {
     return child;
   }
 
-  async function waitFor(
-    id: string,
-    done: (view: JobView) => boolean,
-    timeoutMs = 150_000,
-  ): Promise<JobView> {
-    const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
-      const view = await jobs.get(id);
-      if (view && done(view)) return view;
-      await sleep(50);
-    }
-    throw new Error(`job ${id} did not get there in time: ${JSON.stringify(await jobs.get(id))}`);
-  }
+  const waitFor = (id: string, done: (view: JobView) => boolean) => untilJob(jobs, id, done, 150_000);
 
-  const exited = (child: ChildProcess) =>
-    new Promise((resolve) =>
-      child.exitCode !== null || child.signalCode !== null
-        ? resolve(child.exitCode)
-        : child.once('exit', resolve),
-    );
-
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'crash-'));
-    jobs = new TrainingJobs({ connection: redis, prefix });
-  });
   afterEach(async () => {
     for (const child of children.splice(0)) {
       child.kill('SIGKILL');
       await exited(child);
     }
-  });
-  afterAll(async () => {
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it(

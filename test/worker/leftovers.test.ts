@@ -1,52 +1,32 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, truncate, utimes, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, truncate, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { Checkpoints } from '../../src/worker/checkpoints.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { epochRecord, saveEpochs } from '../helpers/checkpoints.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { logInto } from '../helpers/logs.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+import { useTrainingJobs } from '../helpers/training-jobs.js';
+import { workerOptions } from '../helpers/training-worker.js';
 import { until } from '../helpers/until.js';
 
 describe('what crashes leave behind, met by a starting worker', () => {
-  const prefix = uniquePrefix('leftovers');
-  const redis = connect();
+  const { redis, prefix, jobs } = useTrainingJobs('leftovers');
+  const dir = useTempDir('leftovers');
+  const modelDir = join(dir, 'models');
   const logs: { msg: string; problem?: string; removed?: string[]; resumedFromEpoch?: number }[] = [];
-  let dir: string;
-  let modelDir: string;
-  let jobs: TrainingJobs;
   let worker: Awaited<ReturnType<typeof startTrainingWorker>> | undefined;
 
   const start = async () =>
-    (worker = await startTrainingWorker({
-      connection: redis,
-      prefix,
-      modelDir,
-      checkpointDir: join(dir, 'checkpoints'),
-      logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
-      backend: 'wasm',
-    }));
+    (worker = await startTrainingWorker(workerOptions({ redis, prefix, dir }, { logger: logInto(logs) })));
 
-  beforeAll(async () => {
-    await initBackend('wasm');
-    dir = await mkdtemp(join(tmpdir(), 'leftovers-'));
-    modelDir = join(dir, 'models');
-    jobs = new TrainingJobs({ connection: redis, prefix });
-  });
+  beforeAll(() => initBackend('wasm'));
   afterEach(async () => {
     await worker?.close();
     worker = undefined;
-  });
-  afterAll(async () => {
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   /** A directory with a file in it, last touched `ageMs` ago. */

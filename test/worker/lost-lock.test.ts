@@ -1,27 +1,24 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Job } from 'bullmq';
-import pino from 'pino';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/jobs/job-schema.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-params.js';
 import { ModelStore } from '../../src/registry/model-store.js';
 import { startTrainingWorker, type TrainingWorkerOptions } from '../../src/worker/training-worker.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { logInto } from '../helpers/logs.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+import { useTrainingJobs } from '../helpers/training-jobs.js';
+import { workerOptions } from '../helpers/training-worker.js';
 import { until } from '../helpers/until.js';
 
 const STOLEN = 'token-of-another-worker';
 
 describe('a worker that lost its job lock', () => {
-  const prefix = uniquePrefix('lost-lock');
-  const redis = connect();
-  let dir: string;
-  let jobs: TrainingJobs;
-  let store: ModelStore;
+  const { redis, prefix, jobs } = useTrainingJobs('lost-lock');
+  const dir = useTempDir('lost-lock');
+  const store = new ModelStore(join(dir, 'models'));
   let worker: Awaited<ReturnType<typeof startTrainingWorker>> | undefined;
   const logs: { msg: string; jobId?: string; noticedBy?: string }[] = [];
 
@@ -35,15 +32,9 @@ describe('a worker that lost its job lock', () => {
     params: TrainParamsInput,
     extra: Partial<TrainingWorkerOptions>,
   ): Promise<string> {
-    worker = await startTrainingWorker({
-      connection: redis,
-      prefix,
-      modelDir: store.root,
-      checkpointDir: join(dir, 'checkpoints'),
-      logger: pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) }),
-      backend: 'wasm',
-      ...extra,
-    });
+    worker = await startTrainingWorker(
+      workerOptions({ redis, prefix, dir }, { logger: logInto(logs), ...extra }),
+    );
     worker.worker.once('active', (job: Job) => void redis.set(jobs.endings.lockKey(job.id!), STOLEN));
     const { view: queued } = await jobs.enqueue(trainParamsSchema.parse(params));
     return queued.id;
@@ -56,21 +47,10 @@ describe('a worker that lost its job lock', () => {
       return (await store.findByJob(id)) ? true : undefined;
     });
 
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'lost-lock-'));
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    store = new ModelStore(join(dir, 'models'));
-    await initBackend('wasm');
-  });
+  beforeAll(() => initBackend('wasm'));
   afterEach(async () => {
     await worker?.close();
     worker = undefined;
-  });
-  afterAll(async () => {
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when another worker holds the lock at the claim to publish, then it publishes nothing and marks nothing; the next holder publishes once', async () => {

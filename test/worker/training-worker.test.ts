@@ -1,64 +1,32 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/jobs/job-schema.js';
-import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { ModelStore } from '../../src/registry/model-store.js';
 import { startTrainingWorker, type TrainingWorkerOptions } from '../../src/worker/training-worker.js';
-import { connect, removePrefix, uniquePrefix } from '../helpers/redis.js';
+import { useTempDir } from '../helpers/temp-dir.js';
+import { untilJob, useTrainingJobs } from '../helpers/training-jobs.js';
+import { workerOptions } from '../helpers/training-worker.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('the training worker, in process', () => {
-  const prefix = uniquePrefix('worker');
-  const redis = connect();
-  let dir: string;
-  let jobs: TrainingJobs;
-  let store: ModelStore;
+  const { redis, prefix, jobs } = useTrainingJobs('worker');
+  const dir = useTempDir('worker');
+  const store = new ModelStore(join(dir, 'models'));
   let worker: Awaited<ReturnType<typeof startTrainingWorker>>;
 
-  async function waitFor(id: string, done: (view: JobView) => boolean): Promise<JobView> {
-    for (let i = 0; i < 2400; i++) {
-      const view = await jobs.get(id);
-      if (view && done(view)) return view;
-      await sleep(50);
-    }
-    throw new Error(`job ${id} did not get there: ${JSON.stringify(await jobs.get(id))}`);
-  }
+  const waitFor = (id: string, done: (view: JobView) => boolean) => untilJob(jobs, id, done);
 
+  // The test's own jobs, so a test can step in where the worker claims a job's ending.
   const startWorker = (extra: Partial<TrainingWorkerOptions> = {}) =>
-    startTrainingWorker({
-      connection: redis,
-      prefix,
-      modelDir: store.root,
-      checkpointDir: join(dir, 'checkpoints'),
-      logger: pino({ level: 'silent' }),
-      backend: 'wasm',
-      // The test's own, so a test can step in where the worker claims a job's ending.
-      jobs,
-      ...extra,
-    });
+    startTrainingWorker(workerOptions({ redis, prefix, dir }, { jobs, ...extra }));
 
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'worker-'));
-    jobs = new TrainingJobs({ connection: redis, prefix });
-    store = new ModelStore(join(dir, 'models'));
-    await initBackend('wasm');
-  });
-
+  beforeAll(() => initBackend('wasm'));
   afterAll(async () => {
     await worker?.close();
-    await jobs.close();
-    await removePrefix(redis, prefix);
-    await redis.quit();
-    await rm(dir, { recursive: true, force: true });
   });
 
   it('when a job already has a published version (its worker died before saying so), then the retry reports that version and publishes none', async () => {

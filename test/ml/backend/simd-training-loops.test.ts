@@ -5,42 +5,20 @@ import { patchGeometry, type PatchGeometry } from '../../../src/ml/backend/conv2
 import { initBackend } from '../../../src/ml/backend/index.js';
 import { simdTrainingLoops } from '../../../src/ml/backend/simd-training-loops.js';
 import type { TrainingLoops } from '../../../src/ml/backend/wasm-kernel-context.js';
+import { cnnConvolutions, unevenPadding, type ConvCase } from '../../helpers/conv-cases.js';
 
 // The SIMD loops on the wasm heap, bit for bit against references written from their definitions
 // (im2col, col2im, the product) or against the cpu backend (max-pool gradient).
 
-type Pad = 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
-interface ConvCase {
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  strides: number | [number, number];
-  pad: Pad;
-}
-
 const convCases: ConvCase[] = [
-  // The seed CNN's, then the wide CNN's layers (at batch 16: the batch only repeats the work).
-  { x: [64, 28, 28, 1], filter: [3, 3, 1, 6], strides: 1, pad: 'valid' },
-  { x: [64, 13, 13, 6], filter: [3, 3, 6, 16], strides: 1, pad: 'valid' },
-  { x: [16, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1, pad: 'valid' },
-  { x: [16, 13, 13, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'valid' },
-  { x: [16, 11, 11, 64], filter: [3, 3, 64, 64], strides: 1, pad: 'valid' },
+  ...cnnConvolutions(16),
   { x: [3, 9, 7, 5], filter: [3, 3, 5, 2], strides: 2, pad: 'same' },
   { x: [1, 7, 7, 3], filter: [3, 3, 3, 1], strides: 2, pad: 'valid' },
   { x: [2, 10, 11, 7], filter: [5, 5, 7, 2], strides: 1, pad: 'same' },
   { x: [2, 8, 9, 4], filter: [2, 3, 4, 4], strides: [2, 1], pad: 'same' },
   { x: [2, 12, 12, 8], filter: [3, 3, 8, 2], strides: 3, pad: 'valid' },
   { x: [1, 3, 3, 9], filter: [5, 5, 9, 1], strides: 1, pad: 'same' },
-  {
-    x: [2, 6, 5, 2],
-    filter: [3, 3, 2, 3],
-    strides: 1,
-    pad: [
-      [0, 0],
-      [1, 2],
-      [2, 0],
-      [0, 0],
-    ],
-  },
+  unevenPadding,
 ];
 
 function convGeometry(c: ConvCase): PatchGeometry {
@@ -143,19 +121,25 @@ describe('wasm SIMD training loops', () => {
     }
   }
 
-  it.each(convCases)('when gathering patches of $x for $filter, then each is the input pixel or 0', (c) => {
+  /** Gathers the patches of case `c` from awkward values, and what they should be. */
+  function gather(c: ConvCase, seed: number): { patches: Float32Array; reference: Uint32Array } {
     const g = convGeometry(c);
     const taps = c.filter[0] * c.filter[1] * c.filter[2];
     const values = awkwardValues(
       c.x.reduce((a, b) => a * b),
-      1,
+      seed,
     );
     const x = tf.tensor(values, c.x);
     const patches = intoGarbage([taps, g.batch * g.outHeight * g.outWidth], (out) =>
       loops.gatherPatchesByTap(backend, x, out, g),
     );
     x.dispose();
-    expectSameBits(patches, gatherReference(values, g, taps));
+    return { patches, reference: gatherReference(values, g, taps) };
+  }
+
+  it.each(convCases)('when gathering patches of $x for $filter, then each is the input pixel or 0', (c) => {
+    const { patches, reference } = gather(c, 1);
+    expectSameBits(patches, reference);
   });
 
   it.each(convCases)('when scattering patch gradients onto $x for $filter, then dx is their sum', (c) => {
@@ -266,24 +250,10 @@ describe('wasm SIMD training loops', () => {
   it('when the wasm heap grows after the loops first ran, then they still work on it', async () => {
     await tf.setBackend('wasm');
     const c = convCases[5]!;
-    const g = convGeometry(c);
-    const taps = c.filter[0] * c.filter[1] * c.filter[2];
-    const gather = () => {
-      const values = awkwardValues(
-        c.x.reduce((a, b) => a * b),
-        5,
-      );
-      const x = tf.tensor(values, c.x);
-      const patches = intoGarbage([taps, g.batch * g.outHeight * g.outWidth], (out) =>
-        loops.gatherPatchesByTap(backend, x, out, g),
-      );
-      x.dispose();
-      return { patches, reference: gatherReference(values, g, taps) };
-    };
-    gather();
+    gather(c, 5);
     const before = heapBytes();
     const big = tf.zeros([before / 4 + 1_000_000]);
-    const after = gather();
+    const after = gather(c, 5);
     expect(heapBytes()).toBeGreaterThan(before);
     big.dispose();
     expectSameBits(after.patches, after.reference);

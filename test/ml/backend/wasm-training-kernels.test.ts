@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/ml/backend/index.js';
+import { cnnConvolutions, unevenPadding, type ConvCase } from '../../helpers/conv-cases.js';
 
 // Each kernel runs on 'wasm' (ours) and on 'cpu' (tfjs's reference) with the same random data.
 type Attrs = Record<string, unknown>;
@@ -39,20 +40,9 @@ async function expectSameAsCpu(kernel: string, inputs: Inputs, attrs: Attrs, tol
   expect(relativeError(ours.values, reference.values)).toBeLessThanOrEqual(tolerance);
 }
 
-interface ConvCase {
-  x: [number, number, number, number];
-  filter: [number, number, number, number];
-  strides: number | [number, number];
-  pad: 'valid' | 'same' | [[number, number], [number, number], [number, number], [number, number]];
-}
-
 const convCases: ConvCase[] = [
-  { x: [64, 28, 28, 1], filter: [3, 3, 1, 6], strides: 1, pad: 'valid' },
-  { x: [64, 13, 13, 6], filter: [3, 3, 6, 16], strides: 1, pad: 'valid' },
-  // The wide CNN's layers, at a small batch for the cpu reference's sake.
-  { x: [4, 28, 28, 1], filter: [3, 3, 1, 32], strides: 1, pad: 'valid' },
-  { x: [4, 13, 13, 32], filter: [3, 3, 32, 64], strides: 1, pad: 'valid' },
-  { x: [4, 11, 11, 64], filter: [3, 3, 64, 64], strides: 1, pad: 'valid' },
+  // The wide CNN's at a small batch, for the cpu reference's sake.
+  ...cnnConvolutions(4),
   { x: [3, 9, 7, 5], filter: [3, 3, 5, 2], strides: 2, pad: 'same' },
   { x: [1, 3, 3, 9], filter: [5, 5, 9, 1], strides: 1, pad: 'same' },
   { x: [3, 9, 7, 4], filter: [3, 3, 4, 5], strides: 1, pad: 'same' },
@@ -62,17 +52,7 @@ const convCases: ConvCase[] = [
   { x: [2, 8, 9, 3], filter: [2, 3, 3, 4], strides: [2, 1], pad: 'same' },
   { x: [4, 6, 6, 8], filter: [1, 1, 8, 4], strides: 1, pad: 'valid' },
   { x: [1, 7, 7, 1], filter: [3, 3, 1, 1], strides: 2, pad: 'valid' },
-  {
-    x: [2, 6, 5, 2],
-    filter: [3, 3, 2, 3],
-    strides: 1,
-    pad: [
-      [0, 0],
-      [1, 2],
-      [2, 0],
-      [0, 0],
-    ],
-  },
+  unevenPadding,
 ];
 
 function convOutShape(c: ConvCase): number[] {

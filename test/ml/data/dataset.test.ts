@@ -1,9 +1,8 @@
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   DatasetError,
@@ -17,6 +16,7 @@ import {
 } from '../../../src/ml/data/dataset.js';
 import { IdxFormatError } from '../../../src/ml/data/idx.js';
 import { countLabels, imageFile, labelFile, sameBytes } from '../../helpers/idx-files.js';
+import { useTempDir } from '../../helpers/temp-dir.js';
 
 const PIXELS = 28 * 28;
 const TEST_LABEL_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009];
@@ -164,14 +164,8 @@ describe('datasetSchema', () => {
 });
 
 describe('loadDataset on a directory of IDX files', () => {
-  let root = '';
+  const root = useTempDir('dataset');
   let dirCount = 0;
-  beforeAll(async () => {
-    root = await mkdtemp(join(tmpdir(), 'dataset-'));
-  });
-  afterAll(async () => {
-    await rm(root, { recursive: true, force: true });
-  });
 
   type Files = Partial<Record<(typeof FILE_NAMES)[number], Buffer | null>>;
 

