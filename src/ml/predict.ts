@@ -3,9 +3,6 @@ import { NUM_CLASSES } from './data/dataset.js';
 import { IMAGE_PIXELS, IMAGE_SIDE } from './image-shape.js';
 import { inferencePlan, type ForwardPass } from './inference-plan.js';
 
-// The old name of IMAGE_PIXELS, while src/api and the tests still import it from here.
-export { IMAGE_PIXELS as PIXELS };
-
 export interface Prediction {
   label: number;
   confidence: number;

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { loadDataset, type ImageSet } from '../../src/ml/data/dataset.js';
-import { PIXELS } from '../../src/ml/predict.js';
+import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { runTraining } from '../../src/ml/run-training.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 import { ModelMetadataError } from '../../src/registry/model-store.js';
@@ -21,7 +21,7 @@ describe("a version's misclassified test digits as images", () => {
   const api = useTestApi('models-images');
   let test: ImageSet;
   const testImage = (index: number) =>
-    Buffer.from(test.images.subarray(index * PIXELS, (index + 1) * PIXELS));
+    Buffer.from(test.images.subarray(index * IMAGE_PIXELS, (index + 1) * IMAGE_PIXELS));
 
   beforeAll(async () => {
     await initBackend('wasm');
@@ -56,7 +56,7 @@ describe("a version's misclassified test digits as images", () => {
     const res = await request(api.app.server).get('/models/1/misclassified.png').expect(200);
     const sprite = await pixelsOf(res.body as Buffer);
     expect([sprite.width, sprite.height]).toEqual([28, 56]);
-    expect(sprite.data.subarray(PIXELS).equals(testImage(1226))).toBe(true);
+    expect(sprite.data.subarray(IMAGE_PIXELS).equals(testImage(1226))).toBe(true);
   });
 
   it.each([
@@ -121,10 +121,12 @@ describe("a version's misclassified test digits as images", () => {
     );
     model.dispose();
     expect(report.misclassified).toHaveLength(20);
-    expect(misclassifiedImages.length).toBe(20 * PIXELS);
+    expect(misclassifiedImages.length).toBe(20 * IMAGE_PIXELS);
     report.misclassified.forEach((m, i) =>
       expect(
-        Buffer.from(misclassifiedImages.subarray(i * PIXELS, (i + 1) * PIXELS)).equals(testImage(m.index)),
+        Buffer.from(misclassifiedImages.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS)).equals(
+          testImage(m.index),
+        ),
       ).toBe(true),
     );
   });

@@ -9,7 +9,7 @@ import type { Predictor } from '../../src/api/predictor.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { loadDataset, subset, type ImageSet } from '../../src/ml/data/dataset.js';
 import { evaluate } from '../../src/ml/evaluate.js';
-import { PIXELS } from '../../src/ml/predict.js';
+import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import type { ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, useTestApi, type TestApi } from '../helpers/api.js';
 import { routes, send } from '../helpers/route-requests.js';
@@ -26,8 +26,10 @@ describe('POST /predict and /models', () => {
   let test: ImageSet;
   let firstModel: tf.LayersModel;
 
-  const digit = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 255);
-  const digitBytes = (i: number) => Array.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS));
+  const digit = (i: number) =>
+    Array.from(test.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), (v) => v / 255);
+  const digitBytes = (i: number) =>
+    Array.from(test.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
 
   // Shift augmentation makes the small test model tolerant of the pixel-level differences a
   // PNG round trip brings: without it, 10,000 images gave 94.5 % PNG/pixel agreement, with it >= 95 %.
@@ -190,7 +192,7 @@ describe('POST /predict and /models', () => {
 
   /** A test digit as a person would draw it: 280x280, black ink on white, as PNG. */
   const drawn = (i: number, format: 'png' | 'jpeg' = 'png') => {
-    const big = sharp(Buffer.from(test.images.subarray(i * PIXELS, (i + 1) * PIXELS)), {
+    const big = sharp(Buffer.from(test.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS)), {
       raw: { width: 28, height: 28, channels: 1 },
     })
       .resize(280, 280, { kernel: 'cubic' })
@@ -273,7 +275,7 @@ describe('POST /predict and /models', () => {
     ['a GIF sent as image/png', 'gif', (image: Sharp) => image.gif()],
     ['a WebP sent as image/png', 'webp', (image: Sharp) => image.webp()],
   ])('when the body is %s, then it answers 400 naming the format found', async (_name, format, encode) => {
-    const digit = sharp(Buffer.from(test.images.subarray(0, PIXELS)), {
+    const digit = sharp(Buffer.from(test.images.subarray(0, IMAGE_PIXELS)), {
       raw: { width: 28, height: 28, channels: 1 },
     }).resize(280, 280);
     const bytes = await encode(digit).toBuffer();

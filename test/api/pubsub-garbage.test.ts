@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { TRAINING_QUEUE } from '../../src/jobs/job-schema.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { PIXELS } from '../../src/ml/predict.js';
+import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { MODEL_CHANNEL } from '../../src/registry/announcer.js';
 import { ALIAS_CHANNEL, ModelAliases } from '../../src/registry/model-aliases.js';
 import { ModelStore } from '../../src/registry/model-store.js';
@@ -42,7 +42,7 @@ describe('the API process and garbage on its Redis channels', () => {
     fetch(`${api.url}/predict${query}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ image: Array.from({ length: PIXELS }, () => 0) }),
+      body: JSON.stringify({ image: Array.from({ length: IMAGE_PIXELS }, () => 0) }),
     });
 
   it('when garbage is published on the alias and model channels and written to the job event stream, then the API logs it, drops it and keeps serving', async () => {

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { followRegistry } from '../../src/api/registry-updates.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { PIXELS } from '../../src/ml/predict.js';
+import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { MODEL_CHANNEL } from '../../src/registry/announcer.js';
 import { ALIAS_CHANNEL, ModelAliases } from '../../src/registry/model-aliases.js';
 import { ModelStore } from '../../src/registry/model-store.js';
@@ -15,7 +15,7 @@ import { useTempDir } from '../helpers/temp-dir.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 import { until } from '../helpers/until.js';
 
-const image = Array.from({ length: PIXELS }, () => 0);
+const image = Array.from({ length: IMAGE_PIXELS }, () => 0);
 
 /** An untrained model under a made-up report: a real version in the store, in milliseconds. */
 async function publishVersion(store: ModelStore): Promise<number> {

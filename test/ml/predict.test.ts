@@ -3,12 +3,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { loadDataset, subset, type ImageSet } from '../../src/ml/data/dataset.js';
 import { evaluate } from '../../src/ml/evaluate.js';
-import { PIXELS, predictBatch } from '../../src/ml/predict.js';
+import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
+import { predictBatch } from '../../src/ml/predict.js';
 import { train } from '../../src/ml/train.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 
 function asFloats(set: ImageSet, i: number): Float32Array {
-  return Float32Array.from(set.images.subarray(i * PIXELS, (i + 1) * PIXELS), (v) => v / 255);
+  return Float32Array.from(set.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS), (v) => v / 255);
 }
 
 describe('predictBatch', () => {

@@ -7,7 +7,7 @@ import { build } from 'vite';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
 import { loadDataset } from '../../src/ml/data/dataset.js';
-import { PIXELS } from '../../src/ml/predict.js';
+import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { useTestApi } from '../helpers/api.js';
 import { workerOptions } from '../helpers/training-worker.js';
@@ -210,7 +210,7 @@ describe('the web page in Chromium', () => {
   it('when an image file is chosen instead of drawing (the way in without a pointer), then the page shows what the API reads in it; a GIF gets the reason it cannot', async () => {
     // An MNIST test digit as a photo of ink on paper would come: 280x280, dark on light, PNG.
     const { test } = await loadDataset('mnist');
-    const png = await sharp(Buffer.from(test.images.subarray(0, PIXELS)), {
+    const png = await sharp(Buffer.from(test.images.subarray(0, IMAGE_PIXELS)), {
       raw: { width: 28, height: 28, channels: 1 },
     })
       .resize(280, 280, { kernel: 'cubic' })
