@@ -19,13 +19,11 @@ export async function digitSpritePng(pixels: Uint8Array, count: number): Promise
     .toBuffer();
 }
 
-/** Digit `index` of a sprite as its own 28x28 PNG; a RangeError when the sprite has no such digit. */
-export async function digitFromSprite(sprite: Uint8Array, index: number): Promise<Buffer> {
+/** Digit `index` of a sprite as its own 28x28 PNG; undefined when the sprite holds no such digit. */
+export async function digitFromSprite(sprite: Uint8Array, index: number): Promise<Buffer | undefined> {
   const { width, height } = await sharp(sprite).metadata();
   const count = Math.floor(height / IMAGE_SIDE);
-  if (width !== IMAGE_SIDE || !(Number.isInteger(index) && index >= 0 && index < count)) {
-    throw new RangeError(`the sprite holds digits 0..${count - 1} (${width}x${height}); asked for ${index}`);
-  }
+  if (width !== IMAGE_SIDE || !(Number.isInteger(index) && index >= 0 && index < count)) return undefined;
   return sharp(sprite)
     .extract({ left: 0, top: index * IMAGE_SIDE, width: IMAGE_SIDE, height: IMAGE_SIDE })
     .toColourspace('b-w')

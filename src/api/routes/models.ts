@@ -103,11 +103,8 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
     async (request, reply) => {
       const { version, index } = request.params;
       const sprite = await spriteOf(version);
-      const png = await digitFromSprite(sprite, index).catch((error: unknown) => {
-        if (error instanceof RangeError)
-          throw notFound(`misclassified digit ${index} of model version ${version}`);
-        throw error;
-      });
+      const png = await digitFromSprite(sprite, index);
+      if (!png) throw notFound(`misclassified digit ${index} of model version ${version}`);
       return reply.type('image/png').header('cache-control', IMMUTABLE).send(png);
     },
   );
