@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { checkApiExposure, isLoopbackHost, loadConfig, type Config } from '../config.js';
 import { JobEvents } from '../jobs/job-events.js';
-import { TrainingJobs } from '../jobs/training-jobs.js';
+import { jobRetention, TrainingJobs } from '../jobs/training-jobs.js';
 import { createLogger } from '../logger.js';
 import { initBackend } from '../ml/backend/index.js';
 import { runProcess } from '../run-process.js';
@@ -44,7 +44,7 @@ function connect(config: Config, logger: Logger) {
     prefix: config.REDIS_PREFIX,
     attempts: config.JOB_ATTEMPTS,
     maxWaiting: config.JOB_MAX_WAITING,
-    retention: { count: config.JOB_RETENTION_COUNT, ageSeconds: config.JOB_RETENTION_HOURS * 3600 },
+    retention: jobRetention(config),
     onError: (err) => logger.warn({ err }, 'job queue: Redis connection trouble'),
   });
   const jobEvents = new JobEvents(redis, config.REDIS_PREFIX, {

@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { Job, Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { configDefaults } from '../config.js';
+import { configDefaults, type Config } from '../config.js';
 import { DomainError } from '../errors.js';
 import type { TrainParams } from '../ml/train-params.js';
 import {
@@ -56,6 +56,11 @@ export function idempotencyLockKey(prefix: string, idempotencyKey: string): stri
 
 const idempotentJobId = (key: string) => `k-${createHash('sha256').update(key).digest('hex').slice(0, 32)}`;
 
+/** How many finished jobs, and for how long, the queue keeps, from the settings. */
+export function jobRetention(config: Pick<Config, 'JOB_RETENTION_COUNT' | 'JOB_RETENTION_HOURS'>) {
+  return { count: config.JOB_RETENTION_COUNT, ageSeconds: config.JOB_RETENTION_HOURS * 3600 };
+}
+
 export interface TrainingJobsOptions {
   connection: Redis;
   prefix: string;
@@ -84,10 +89,7 @@ export class TrainingJobs {
   constructor(private readonly options: TrainingJobsOptions) {
     this.redis = options.connection;
     this.prefix = options.prefix;
-    const retention = options.retention ?? {
-      count: configDefaults.JOB_RETENTION_COUNT,
-      ageSeconds: configDefaults.JOB_RETENTION_HOURS * 3600,
-    };
+    const retention = options.retention ?? jobRetention(configDefaults);
     this.endings = new JobEndings(this.redis, this.prefix, retention.ageSeconds + 3600);
     const keep = { count: retention.count, age: retention.ageSeconds };
     this.queue = new Queue<JobData, JobResult>(TRAINING_QUEUE, {
