@@ -45,6 +45,7 @@ export async function runTraining(
       trainingSeconds: result.seconds,
       imagesPerSecond: result.imagesPerSecond,
       threads: options.threads ?? 1,
+      classes: [...data.classes],
       accuracy: {
         train: onTrain.accuracy,
         validation: onValidation?.accuracy ?? null,

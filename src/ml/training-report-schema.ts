@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { backendNameSchema } from './backend/index.js';
-import { NUM_CLASSES } from './data/dataset.js';
+import { classNameSchema, MAX_CLASSES } from './data/dataset.js';
 import { architectureSchema, trainParamsSchema } from './train-params.js';
 
 /*
@@ -55,10 +55,11 @@ const splitMetricsSchema = z.object({
   test: z.number(),
 });
 
+/** A label: an index into the report's `classes`. */
 const classIndexSchema = z
   .int()
   .min(0)
-  .max(NUM_CLASSES - 1);
+  .max(MAX_CLASSES - 1);
 
 const misclassifiedSchema = z.object({
   /** Position in the evaluated set (for test: the t10k index). */
@@ -81,11 +82,13 @@ export const trainingReportSchema = z.object({
   imagesPerSecond: z.number(),
   /** Data-parallel threads it trained on (versions from before threads were recorded: 1). */
   threads: z.int().min(1).default(1),
+  /** The name of each label the model outputs, in label order (the data set's class names). */
+  classes: z.array(classNameSchema).min(2).max(MAX_CLASSES),
   accuracy: splitMetricsSchema,
   loss: splitMetricsSchema,
   history: z.array(epochSummarySchema),
-  /** On the test set: confusion[true][predicted]. */
-  confusion: z.array(z.array(z.int().min(0)).length(NUM_CLASSES)).length(NUM_CLASSES),
+  /** On the test set: confusion[true][predicted], classes x classes. */
+  confusion: z.array(z.array(z.int().min(0)).max(MAX_CLASSES)).max(MAX_CLASSES),
   /** Test-set errors, most confident first. */
   misclassified: z.array(misclassifiedSchema),
 });

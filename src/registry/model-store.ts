@@ -3,6 +3,7 @@ import { lstat, mkdir, readdir, readFile, rename, rm, utimes } from 'node:fs/pro
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
+import { DIGIT_CLASSES, FASHION_MNIST_CLASSES } from '../ml/data/dataset.js';
 import { IMAGE_PIXELS } from '../ml/image-shape.js';
 import { loadModel, saveModel } from '../ml/model-io.js';
 import { trainingReportSchema, type TrainingReport } from '../ml/training-report-schema.js';
@@ -312,7 +313,7 @@ function parseMetadata(text: string, version: number, file: string): ModelMetada
   } catch (err) {
     throw new ModelMetadataError(`Model version ${version}: ${file} is not valid JSON: ${errorMessage(err)}`);
   }
-  const parsed = modelMetadataSchema.safeParse(json);
+  const parsed = modelMetadataSchema.safeParse(withClasses(json));
   if (!parsed.success) {
     throw new ModelMetadataError(
       `Model version ${version}: ${file} is not valid metadata:\n${z.prettifyError(parsed.error)}`,
@@ -324,6 +325,17 @@ function parseMetadata(text: string, version: number, file: string): ModelMetada
     );
   }
   return parsed.data;
+}
+
+/**
+ * Versions published before class names were recorded trained on a built-in data set (or idx files
+ * of digits): they get that set's names.
+ */
+function withClasses(json: unknown): unknown {
+  if (typeof json !== 'object' || json === null || 'classes' in json) return json;
+  const dataset = (json as { params?: { dataset?: unknown } }).params?.dataset;
+  const classes = dataset === 'fashion-mnist' ? FASHION_MNIST_CLASSES : DIGIT_CLASSES;
+  return { ...json, classes };
 }
 
 /** Written last and under a temporary name, so a staging dir with metadata.json holds a whole model. */

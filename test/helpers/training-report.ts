@@ -1,3 +1,4 @@
+import { DIGIT_CLASSES } from '../../src/ml/data/dataset.js';
 import type { TrainingReport } from '../../src/ml/run-training.js';
 
 const CLASSES = 10;
@@ -27,6 +28,7 @@ export function trainingReportFixture(overrides: Partial<TrainingReport> = {}): 
     trainingSeconds: 50,
     imagesPerSecond: 2_000,
     threads: 1,
+    classes: [...DIGIT_CLASSES],
     accuracy: { train: 0.99, validation: 0.985, test: 0.986 },
     loss: { train: 0.03, validation: 0.05, test: 0.045 },
     history: [1, 2].map((epoch) => ({

@@ -10,6 +10,57 @@ import { IMAGE_SIDE } from '../image-shape.js';
 import { readIdxImageCount, readIdxImages, readIdxLabels, type IdxImages, type IdxLabels } from './idx.js';
 
 export const NUM_CLASSES = 10;
+/** Labels are stored as one byte each (IDX), so a data set has at most 256 classes. */
+export const MAX_CLASSES = 256;
+export const DIGIT_CLASSES: readonly string[] = Object.freeze(
+  Array.from({ length: 10 }, (_, d) => String(d)),
+);
+/** Fashion-MNIST's labels 0..9, as its authors name them. */
+export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
+]);
+
+/** The data sets every deployment has, by id. */
+export const BUILT_IN_DATASETS = {
+  mnist: { name: 'MNIST', classes: DIGIT_CLASSES },
+  'fashion-mnist': { name: 'Fashion-MNIST', classes: FASHION_MNIST_CLASSES },
+} as const;
+export type BuiltInDatasetId = keyof typeof BUILT_IN_DATASETS;
+
+export function isBuiltInDataset(value: string): value is BuiltInDatasetId {
+  return Object.hasOwn(BUILT_IN_DATASETS, value);
+}
+
+/**
+ * A class name as a data set gives it (a folder name, a line of classes.txt): printable text a web
+ * page and a JSON client show as it is. No control or format characters (bidi overrides, zero
+ * widths), no markup characters, no surrounding spaces.
+ */
+export const classNameSchema = z
+  .string()
+  .min(1)
+  .max(64)
+  .regex(/^[\p{L}\p{N}\p{M}_.,:;!?'()[\]/+&#%@ -]+$/u, "letters, digits, spaces and _.,:;!?'()[]/+&#%@- only")
+  .refine((name) => name.trim() === name, 'no spaces at the start or end');
+
+/**
+ * An uploaded data set's id, as the dataset store makes them: its name as lower-case words joined
+ * by '-', then 8 random letters and digits (letters-3kq9x2ab). The suffix keeps ids apart from the
+ * built-in names, and makes a misspelt name ('mnsit') a clear 400 rather than an unknown id.
+ */
+export const uploadedDatasetIdSchema = z
+  .string()
+  .max(64)
+  .regex(/^(?:[a-z0-9]+-)+[a-z0-9]{8}$/, 'not a dataset id');
 export const DEFAULT_VALIDATION_SIZE = 10_000;
 /** Where Debian's dataset-fashion-mnist package installs its (gzip'ed) IDX files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
@@ -40,6 +91,8 @@ export interface ImageSet {
 export interface DatasetSplits {
   name: string;
   dir: string;
+  /** Name of each label, in label order. */
+  classes: readonly string[];
   train: ImageSet;
   validation: ImageSet;
   test: ImageSet;
@@ -51,10 +104,11 @@ export interface LoadDatasetOptions {
 }
 
 function isDatasetName(value: string): boolean {
-  return value === 'mnist' || value === 'fashion-mnist' || isAbsolute(value);
+  return isBuiltInDataset(value) || isAbsolute(value) || uploadedDatasetIdSchema.safeParse(value).success;
 }
 
-const DATASET_HINT = "'mnist', 'fashion-mnist' or an absolute path to a directory holding the four IDX files";
+const DATASET_HINT =
+  "'mnist', 'fashion-mnist', the id of an uploaded dataset (GET /datasets) or an absolute path to a directory holding the four IDX files";
 
 export const datasetSchema = z
   .string()
@@ -83,6 +137,7 @@ export async function loadDataset(
   return {
     name: dataset,
     dir,
+    classes: dataset === 'fashion-mnist' ? FASHION_MNIST_CLASSES : DIGIT_CLASSES,
     train: subset(train, 0, trainCount),
     validation: subset(train, trainCount, validationSize),
     test: subset(test, 0, test.count),

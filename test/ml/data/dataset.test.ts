@@ -153,8 +153,22 @@ describe('datasetSchema', () => {
     for (const value of ['cifar', 'data/digits', '']) {
       const result = datasetSchema.safeParse(value);
       expect(result.success).toBe(false);
-      expect(result.error?.issues[0]?.message).toContain("'mnist', 'fashion-mnist' or an absolute path");
+      expect(result.error?.issues[0]?.message).toContain(
+        "'mnist', 'fashion-mnist', the id of an uploaded dataset (GET /datasets) or an absolute path",
+      );
     }
+  });
+
+  it('when given the id of an upload, then it accepts it: whether it exists is for the store to say', () => {
+    expect(datasetSchema.parse('letters-3kq9x2ab')).toBe('letters-3kq9x2ab');
+    for (const value of [
+      'Letters-3kq9x2ab',
+      'letters-3kq9',
+      'letters_3kq9x2ab',
+      '-3kq9x2ab',
+      'a-'.repeat(30) + '3kq9x2ab',
+    ])
+      expect(datasetSchema.safeParse(value).success, value).toBe(false);
   });
 
   it('when loadDataset is called with an invalid name directly, then a DatasetError rejects it', async () => {
