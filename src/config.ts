@@ -80,6 +80,14 @@ export const configSchema = z.object({
     .min(1)
     .default('./data/checkpoints')
     .describe("Per-job checkpoints, shared by the workers; a job's are removed when it ends."),
+  DATASET_DIR: z
+    .string()
+    .min(1)
+    .default('./data/datasets')
+    .describe(
+      'The dataset store: datasets uploaded with `POST /datasets`, shared by every API and worker ' +
+        'like the model store.',
+    ),
   DATASET_DIRS: z
     .string()
     .default('')
