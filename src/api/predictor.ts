@@ -24,12 +24,17 @@ export interface PredictorOptions {
 interface Loaded {
   version: number;
   model: tf.LayersModel;
+  /** The name of each label, from the version's metadata. */
+  classes: readonly string[];
   batcher: MicroBatcher<Float32Array, Prediction>;
 }
 
+/** A prediction with the name of its class beside the label, as the version's data set names it. */
+export type NamedPrediction = Pick<Prediction, 'label'> & { class: string } & Omit<Prediction, 'label'>;
+
 export interface PredictResult {
   modelVersion: number;
-  predictions: Prediction[];
+  predictions: NamedPrediction[];
 }
 
 /**
@@ -74,7 +79,7 @@ export class Predictor {
       predictions = predictBatch(loaded.model, images);
       this.options.observe?.batch(loaded.version, images.length);
     }
-    return { modelVersion: loaded.version, predictions };
+    return { modelVersion: loaded.version, predictions: predictions.map((p) => named(p, loaded.classes)) };
   }
 
   /** Loads a version ahead of its first request (an alias was pointed at it). */
@@ -144,6 +149,8 @@ export class Predictor {
 
   private async load(version: number): Promise<Loaded> {
     const started = performance.now();
+    const metadata = await this.options.store.get(version);
+    if (!metadata) throw notFound(`model version ${version}`);
     const model = await this.options.store.load(version);
     // Warm up: the first call compiles kernels and allocates; let no user request pay for it.
     predictBatch(model, [new Float32Array(IMAGE_PIXELS)]);
@@ -158,7 +165,7 @@ export class Predictor {
       },
     );
     this.options.observe?.load((performance.now() - started) / 1000);
-    return { version, model, batcher };
+    return { version, model, classes: metadata.classes, batcher };
   }
 
   /** Frees a model once no request is queued for it. Predictions run synchronously, so none is mid-flight. */
@@ -190,4 +197,9 @@ export class Predictor {
     }
     return loading;
   }
+}
+
+function named({ label, ...rest }: Prediction, classes: readonly string[]): NamedPrediction {
+  // A model whose outputs outnumber its names (metadata edited by hand) still answers, by number.
+  return { label, class: classes[label] ?? String(label), ...rest };
 }

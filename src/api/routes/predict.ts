@@ -30,9 +30,12 @@ export const predictBodySchema = z
   });
 
 const predictionSchema = z.object({
-  label: z.int(),
+  label: z.int().min(0).describe("the class's index: the model's output with the highest probability"),
+  class: z
+    .string()
+    .describe("the class's name in the model's data set: '7' for MNIST, 'Sneaker' for Fashion-MNIST"),
   confidence: z.number(),
-  probabilities: z.array(z.number()).length(10),
+  probabilities: z.array(z.number()).min(2).describe('one per class, in label order'),
   input: z
     .string()
     .optional()
