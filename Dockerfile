@@ -20,13 +20,14 @@ ENV NODE_ENV=production \
     PORT=3000 \
     MODEL_DIR=/data/models \
     CHECKPOINT_DIR=/data/checkpoints \
+    DATASET_DIR=/data/datasets \
     MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-# Volumes mounted here take this ownership, so the node user can write models and checkpoints.
-RUN mkdir -p /data/models /data/checkpoints && chown -R node:node /data
+# Volumes mounted here take this ownership, so the node user can write models, checkpoints and datasets.
+RUN mkdir -p /data/models /data/checkpoints /data/datasets && chown -R node:node /data
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \

@@ -31,6 +31,9 @@ describe('Docker image and compose file', () => {
     // One model store for the API and the workers; checkpoints shared by the workers.
     expect(resolved.match(/models:\/data\/models/g)?.length).toBe(2);
     expect(resolved).toContain('checkpoints:/data/checkpoints');
+    // One dataset store too: the API writes uploads, the workers train on them.
+    expect(resolved.match(/datasets:\/data\/datasets/g)?.length).toBe(2);
+    expect(resolved.match(/DATASET_DIR: \/data\/datasets/g)?.length).toBe(2);
   });
 
   it('when API_KEY is not set, then docker-compose refuses the file, saying to set it', () => {
