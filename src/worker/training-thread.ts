@@ -96,6 +96,7 @@ async function main(): Promise<void> {
   } = await runTraining(input.params, {
     backend,
     threads: input.threads,
+    uploadedRoot: input.datasetDir,
     signal: controller.signal,
     ...(checkpoint ? { resume: checkpoint } : {}),
     onProgress: (p) => {
