@@ -11,7 +11,7 @@ export type { TrainingReport };
 
 export interface RunTrainingOptions extends Pick<
   TrainOptions,
-  'signal' | 'onProgress' | 'onEpochEnd' | 'resume' | 'threads'
+  'signal' | 'onProgress' | 'onEpochEnd' | 'resume' | 'threads' | 'base'
 > {
   backend: BackendInfo;
   /** The dataset store (DATASET_DIR), where an uploaded dataset's id is a directory. */

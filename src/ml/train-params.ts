@@ -55,6 +55,13 @@ export const trainParamsSchema = z
       .max(30_000)
       .optional()
       .describe('images held out from the end of the training file (default: a sixth of it, at most 10,000)'),
+    baseVersion: z
+      .int()
+      .min(1)
+      .optional()
+      .describe(
+        "start from this model version's weights; with another number of classes its last layer is replaced and trained anew",
+      ),
   })
   .strict();
 
