@@ -57,12 +57,8 @@ async function loadBase(store: ModelStore, resuming: boolean): Promise<BaseModel
     return { model: await store.load(version), version };
   } catch (error) {
     if (!(error instanceof ModelNotFoundError)) throw error;
-    throw new BaseModelError(
-      `baseVersion ${version}: there is no model version ${version} to fine-tune from`,
-      {
-        cause: error,
-      },
-    );
+    const missing = `baseVersion ${version}: there is no model version ${version} to fine-tune from`;
+    throw new BaseModelError(missing, { cause: error });
   }
 }
 
