@@ -2,14 +2,16 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { configDefaults } from '../config.js';
 import { backendNameSchema, initBackend } from '../ml/backend/index.js';
+import { trainingImageCount } from '../ml/data/dataset.js';
 import { saveModel } from '../ml/model-io.js';
 import { runTraining, type TrainingReport } from '../ml/run-training.js';
-import { MAX_TRAIN_SIZE, trainParamsSchema, type TrainParams } from '../ml/train-params.js';
+import { defaultValidationSize, trainParamsSchema, type TrainParams } from '../ml/train-params.js';
 import type { TrainProgress } from '../ml/train.js';
 
 const DEFAULTS = trainParamsSchema.parse({});
-const HELP = `Train the digit CNN on MNIST (or any MNIST-shaped idx data set) from the command line.
+const HELP = `Train the CNN on MNIST (or any MNIST-shaped idx data set, uploaded or not) from the command line.
 
 Usage: npm run train -- [options]
 
@@ -22,9 +24,12 @@ Options (defaults are the seed tutorial's recipe):
                         constant | cosine (down to 0 over the run) (default ${DEFAULTS.learningRateSchedule})
   --optimizer NAME      adam | sgd | momentum | rmsprop     (default ${DEFAULTS.optimizer})
   --seed N              0..2147483647; same seed and backend, same weights (default ${DEFAULTS.seed})
-  --train-size N        train on the first N training images only (default: all ${(MAX_TRAIN_SIZE - DEFAULTS.validationSize).toLocaleString('en')})
-  --validation-size N   images held out from the end of the training file (default ${DEFAULTS.validationSize.toLocaleString('en')})
-  --dataset NAME        mnist | fashion-mnist | /absolute/dir/with/idx/files (default ${DEFAULTS.dataset})
+  --train-size N        train on the first N training images only (default: all but validation's)
+  --validation-size N   images held out from the end of the training file
+                        (default: a sixth of it, at most 10,000: 10,000 for MNIST)
+  --dataset NAME        mnist | fashion-mnist | an uploaded dataset's id | /absolute/dir/with/idx/files
+                        (default ${DEFAULTS.dataset}); a classes.txt beside the idx files names the labels
+  --dataset-dir DIR     where uploaded datasets' ids are; also DATASET_DIR (default ${configDefaults.DATASET_DIR})
   --augment             shift training images by up to 2 pixels at random
   --backend NAME        node | wasm | cpu; also TF_BACKEND (default: fastest available)
   --threads N           data-parallel training threads, 1..64 (default: this machine's cores)
@@ -45,6 +50,7 @@ const options = {
   'train-size': { type: 'string' },
   'validation-size': { type: 'string' },
   dataset: { type: 'string' },
+  'dataset-dir': { type: 'string' },
   augment: { type: 'boolean' },
   backend: { type: 'string' },
   threads: { type: 'string' },
@@ -66,7 +72,15 @@ function parseCommandLine(argv: string[]) {
   } catch (error) {
     throw new UsageError((error as Error).message);
   }
-  const { help, json, out, backend, threads: threadsFlag, ...rest } = parsed.values;
+  const {
+    help,
+    json,
+    out,
+    backend,
+    threads: threadsFlag,
+    'dataset-dir': datasetDir,
+    ...rest
+  } = parsed.values;
   const raw: Record<string, unknown> = {};
   for (const [flag, value] of Object.entries(rest)) {
     const key = camel(flag);
@@ -90,6 +104,7 @@ function parseCommandLine(argv: string[]) {
     out,
     backend: chosen?.data,
     threads,
+    datasetDir: datasetDir ?? (process.env.DATASET_DIR || configDefaults.DATASET_DIR),
     params: params.data,
   };
 }
@@ -108,23 +123,38 @@ function epochLine(p: TrainProgress): string {
 }
 
 function summary(report: TrainingReport): string {
+  const { classes } = report;
+  const name = (label: number) => classes[label] ?? String(label);
+  const width = Math.max(5, ...report.confusion.flat().map((n) => String(n).length + 1));
+  const digits = classes.every((c, i) => c === String(i));
   const lines = [
     '',
     `            train      validation  test`,
     `accuracy    ${pct(report.accuracy.train)}    ${pct(report.accuracy.validation)}     ${pct(report.accuracy.test)}`,
     '',
     'confusion matrix on test (rows: true label, columns: predicted)',
-    `      ${[...Array(10).keys()].map((d) => String(d).padStart(5)).join('')}`,
-    ...report.confusion.map((row, d) => `  ${d}:  ${row.map((n) => String(n).padStart(5)).join('')}`),
+    `      ${classes.map((_, c) => String(c).padStart(width)).join('')}`,
+    ...report.confusion.map(
+      (row, c) => `${String(c).padStart(3)}:  ${row.map((n) => String(n).padStart(width)).join('')}`,
+    ),
+    // Names can be long: they go under the matrix rather than in its header.
+    ...(digits ? [] : [`labels: ${classes.map((c, i) => `${i} ${c}`).join(', ')}`]),
     '',
     `most confident test errors: ${report.misclassified
       .slice(0, 8)
-      .map((m) => `#${m.index} predicted ${m.predicted}, true ${m.label} (${pct(m.confidence)})`)
+      .map((m) => `#${m.index} predicted ${name(m.predicted)}, true ${name(m.label)} (${pct(m.confidence)})`)
       .join('; ')}`,
     `training time ${report.trainingSeconds.toFixed(1)} s on ${report.backend} (${report.threads} threads), ` +
       `${Math.round(report.imagesPerSecond)} images/s, ${report.parameterCount.toLocaleString('en')} parameters`,
   ];
   return lines.join('\n');
+}
+
+/** The parameters with validationSize filled as loadDataset would, so the printed ones say it. */
+async function withValidationSize(params: TrainParams, datasetDir: string): Promise<TrainParams> {
+  if (params.validationSize !== undefined) return params;
+  const images = await trainingImageCount(params.dataset, datasetDir);
+  return { ...params, validationSize: defaultValidationSize(images) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -146,12 +176,14 @@ async function main(argv: string[]): Promise<number> {
     `backend: ${backend.name}${backend.simd ? ' (simd)' : ''}, ${backend.reason}` +
       backend.skipped.map((s) => `; skipped ${s.name}: ${s.error}`).join(''),
   );
-  log(`params: ${JSON.stringify(cli.params satisfies TrainParams)}`);
+  const params = await withValidationSize(cli.params, cli.datasetDir);
+  log(`params: ${JSON.stringify(params)}`);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort(new Error('interrupted')));
-  const { model, report } = await runTraining(cli.params, {
+  const { model, report } = await runTraining(params, {
     backend,
     threads: cli.threads,
+    uploadedRoot: cli.datasetDir,
     signal: controller.signal,
     onProgress: (p) => p.kind === 'epoch' && log(epochLine(p)),
   });

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve, sep } from 'node:path';
 import { invalidField } from '../errors.js';
 import { errorMessage } from '../fs-durable.js';
-import { trainingImageCount } from '../ml/data/dataset.js';
+import { defaultValidationSize, trainingImageCount } from '../ml/data/dataset.js';
 import type { TrainParams } from '../ml/train-params.js';
 
 /**
@@ -28,7 +28,8 @@ export async function checkWorkBound(params: TrainParams, maxImages: number | un
   // What was asked for settles most jobs; otherwise the data set's real size counts: one given by
   // path may hold far more than MNIST's 60,000 training images.
   if (params.trainSize !== undefined && params.epochs * params.trainSize <= maxImages) return;
-  const available = Math.max(0, (await datasetSize(params.dataset)) - params.validationSize);
+  const size = await datasetSize(params.dataset);
+  const available = Math.max(0, size - (params.validationSize ?? defaultValidationSize(size)));
   const images = params.epochs * Math.min(params.trainSize ?? available, available);
   if (images <= maxImages) return;
   throw invalidField(

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { NUM_CLASSES } from './data/dataset.js';
+import { DIGIT_CLASSES } from './data/dataset.js';
 import { IMAGE_SIDE } from './image-shape.js';
 import { layerSeeds } from './random.js';
 import { SeededDropout } from './seeded-dropout.js';
@@ -11,11 +11,25 @@ const INPUT_SHAPE = [IMAGE_SIDE, IMAGE_SIDE, 1];
  * Builds a fresh, uncompiled model whose output is logits (softmax lives in the loss, as in the
  * seed's nn.CrossEntropyLoss). Every random initializer and dropout layer gets its own seed
  * derived from `seed`, so a run is reproducible. A factory, never a module-level model: a
- * long-lived worker must not keep training the previous job's weights.
+ * long-lived worker must not keep training the previous job's weights. `numClasses` sizes only
+ * the last layer, whose seed is drawn last: the other layers' weights do not depend on it.
  */
-export function buildModel(architecture: Architecture, seed: number): tf.Sequential {
+export function buildModel(
+  architecture: Architecture,
+  seed: number,
+  numClasses: number = DIGIT_CLASSES.length,
+): tf.Sequential {
+  if (!Number.isInteger(numClasses) || numClasses < 2) {
+    throw new RangeError(`a model needs a whole number of classes from 2, got ${numClasses}`);
+  }
   const seeds = layerSeeds(seed);
-  return architecture === 'seed' ? seedCnn(seeds) : wideCnn(seeds);
+  return architecture === 'seed' ? seedCnn(seeds, numClasses) : wideCnn(seeds, numClasses);
+}
+
+/** The number of classes a logits model outputs: the size of its output's last dimension. */
+export function outputClasses(model: tf.LayersModel): number {
+  const shape = model.outputs[0]!.shape;
+  return shape[shape.length - 1]!;
 }
 
 function init(seeds: () => number) {
@@ -25,8 +39,11 @@ function init(seeds: () => number) {
   };
 }
 
-/** The tutorial's network, layer for layer: 60 + 880 + 48,120 + 10,164 + 850 = 60,074 parameters. */
-function seedCnn(seeds: () => number): tf.Sequential {
+/**
+ * The tutorial's network, layer for layer: 60 + 880 + 48,120 + 10,164 + 850 = 60,074 parameters
+ * (with 10 classes; the last layer has 85 per class).
+ */
+function seedCnn(seeds: () => number, numClasses: number): tf.Sequential {
   return tf.sequential({
     name: 'seed',
     layers: [
@@ -43,7 +60,7 @@ function seedCnn(seeds: () => number): tf.Sequential {
       tf.layers.flatten(),
       tf.layers.dense({ units: 120, activation: 'relu', ...init(seeds) }),
       tf.layers.dense({ units: 84, activation: 'relu', ...init(seeds) }),
-      tf.layers.dense({ units: NUM_CLASSES, ...init(seeds) }),
+      tf.layers.dense({ units: numClasses, ...init(seeds) }),
     ],
   });
 }
@@ -53,7 +70,7 @@ function seedCnn(seeds: () => number): tf.Sequential {
  * and dropout against the overfitting that more filters bring. No batch norm: its gradient
  * kernels (Tile, Sum over the batch) are slow on wasm and the net trains well without it.
  */
-function wideCnn(seeds: () => number): tf.Sequential {
+function wideCnn(seeds: () => number, numClasses: number): tf.Sequential {
   return tf.sequential({
     name: 'wide',
     layers: [
@@ -72,7 +89,7 @@ function wideCnn(seeds: () => number): tf.Sequential {
       tf.layers.flatten(),
       tf.layers.dense({ units: 128, activation: 'relu', ...init(seeds) }),
       new SeededDropout({ rate: 0.4, seed: seeds() }),
-      tf.layers.dense({ units: NUM_CLASSES, ...init(seeds) }),
+      tf.layers.dense({ units: numClasses, ...init(seeds) }),
     ],
   });
 }

@@ -1,23 +1,27 @@
 import * as tf from '@tensorflow/tfjs';
-import { NUM_CLASSES, type ImageSet } from './data/dataset.js';
+import type { ImageSet } from './data/dataset.js';
 
 export interface Batch {
   /** [n, height, width, 1], pixels scaled to [0, 1] as in the seed. */
   images: tf.Tensor4D;
-  /** [n, 10] one-hot. */
+  /** [n, classes] one-hot. */
   labels: tf.Tensor2D;
 }
 
 /**
  * Builds the tensors of one batch straight from the Uint8 images, picking `indices[start..end)`.
  * The caller owns (and disposes) the tensors. Reusing one scratch buffer per size keeps a
- * 50,000-image epoch from allocating 782 fresh Float32Arrays.
+ * 50,000-image epoch from allocating 782 fresh Float32Arrays. `numClasses` is the width of the
+ * one-hot labels: the model's outputs.
  */
 export class BatchMaker {
   private pixels = new Float32Array(0);
   private classes = new Int32Array(0);
 
-  constructor(private readonly set: ImageSet) {}
+  constructor(
+    private readonly set: ImageSet,
+    private readonly numClasses: number,
+  ) {}
 
   /**
    * `shifts`, when given, moves the image at `indices[i]` by `shifts[2i]` rows and `shifts[2i+1]`
@@ -47,7 +51,7 @@ export class BatchMaker {
     }
     return tf.tidy(() => ({
       images: tf.tensor4d(pixels, [n, height, width, 1]),
-      labels: tf.oneHot(tf.tensor1d(classes, 'int32'), NUM_CLASSES).toFloat() as tf.Tensor2D,
+      labels: tf.oneHot(tf.tensor1d(classes, 'int32'), this.numClasses).toFloat() as tf.Tensor2D,
     }));
   }
 }

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { NUM_CLASSES, type ImageSet } from './data/dataset.js';
+import { outputClasses } from './architectures.js';
+import type { ImageSet } from './data/dataset.js';
 import { BatchMaker } from './batches.js';
 import { range } from './random.js';
 import type { Misclassified } from './training-report-schema.js';
@@ -8,7 +9,7 @@ export interface Evaluation {
   count: number;
   loss: number;
   accuracy: number;
-  /** confusion[true][predicted] counts. */
+  /** confusion[true][predicted] counts, classes x classes (the model's outputs). */
   confusion: number[][];
   /** The errors, most confident first; `misclassifiedLimit` caps how many are kept. */
   misclassified: Misclassified[];
@@ -23,9 +24,11 @@ export interface EvaluateOptions {
 export function evaluate(model: tf.LayersModel, set: ImageSet, options: EvaluateOptions = {}): Evaluation {
   const batchSize = options.batchSize ?? 1000;
   const limit = options.misclassifiedLimit ?? Number.POSITIVE_INFINITY;
-  const confusion = Array.from({ length: NUM_CLASSES }, () => new Array<number>(NUM_CLASSES).fill(0));
+  const classes = outputClasses(model);
+  checkLabels(set, classes);
+  const confusion = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
   const misclassified: Misclassified[] = [];
-  const maker = new BatchMaker(set);
+  const maker = new BatchMaker(set, classes);
   const order = range(set.count);
   let lossSum = 0;
   let correct = 0;
@@ -43,7 +46,7 @@ export function evaluate(model: tf.LayersModel, set: ImageSet, options: Evaluate
     });
     lossSum += loss;
     for (let i = 0; i < end - start; i++) {
-      const row = probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES);
+      const row = probabilities.subarray(i * classes, (i + 1) * classes);
       const predicted = argMax(row);
       const label = set.labels[start + i]!;
       confusion[label]![predicted]!++;
@@ -59,6 +62,16 @@ export function evaluate(model: tf.LayersModel, set: ImageSet, options: Evaluate
     confusion,
     misclassified: misclassified.slice(0, limit),
   };
+}
+
+/** A label the model has no output for would count nowhere in the confusion matrix. */
+function checkLabels(set: ImageSet, classes: number): void {
+  const index = set.labels.findIndex((label) => label >= classes);
+  if (index >= 0) {
+    throw new RangeError(
+      `label ${set.labels[index]} at index ${index} is beyond the model's ${classes} classes`,
+    );
+  }
 }
 
 function argMax(values: Float32Array): number {

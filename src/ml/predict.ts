@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import { NUM_CLASSES } from './data/dataset.js';
 import { IMAGE_PIXELS, IMAGE_SIDE } from './image-shape.js';
 import { inferencePlan, type ForwardPass } from './inference-plan.js';
 
@@ -11,7 +10,8 @@ export interface Prediction {
 
 /**
  * Class probabilities for a batch of 28x28 images (784 floats each, 0..1, ink high as in MNIST)
- * in one model call. Every tensor is freed before it returns.
+ * in one model call, as many per image as the model has outputs. Every tensor is freed before it
+ * returns.
  */
 // One plan per model, made on its first prediction and gone with the model.
 const plans = new WeakMap<tf.LayersModel, ForwardPass>();
@@ -31,10 +31,11 @@ export function predictBatch(model: tf.LayersModel, images: readonly Float32Arra
     const logits = forward(tf.tensor4d(input, [images.length, IMAGE_SIDE, IMAGE_SIDE, 1]));
     return tf.softmax(logits).dataSync() as Float32Array;
   });
+  const classes = probabilities.length / images.length;
   return images.map((_, i) => {
-    const row = Array.from(probabilities.subarray(i * NUM_CLASSES, (i + 1) * NUM_CLASSES));
+    const row = Array.from(probabilities.subarray(i * classes, (i + 1) * classes));
     let label = 0;
-    for (let c = 1; c < NUM_CLASSES; c++) if (row[c]! > row[label]!) label = c;
+    for (let c = 1; c < classes; c++) if (row[c]! > row[label]!) label = c;
     return { label, confidence: row[label]!, probabilities: row };
   });
 }

@@ -11,9 +11,11 @@ export type { TrainingReport };
 
 export interface RunTrainingOptions extends Pick<
   TrainOptions,
-  'signal' | 'onProgress' | 'onEpochEnd' | 'resume' | 'threads'
+  'signal' | 'onProgress' | 'onEpochEnd' | 'resume' | 'threads' | 'base'
 > {
   backend: BackendInfo;
+  /** The dataset store (DATASET_DIR), where an uploaded dataset's id is a directory. */
+  uploadedRoot?: string | undefined;
   /** How many test errors to keep in the report; default 100. */
   misclassifiedLimit?: number;
 }
@@ -23,10 +25,15 @@ export interface RunTrainingOptions extends Pick<
  * worker both do with a set of parameters. The caller owns (and disposes) the model.
  */
 export async function runTraining(
-  params: TrainParams,
+  asked: TrainParams,
   options: RunTrainingOptions,
 ): Promise<{ model: tf.LayersModel; report: TrainingReport; misclassifiedImages: Uint8Array }> {
-  const data = await loadDataset(params.dataset, { validationSize: params.validationSize });
+  const data = await loadDataset(asked.dataset, {
+    validationSize: asked.validationSize,
+    uploadedRoot: options.uploadedRoot,
+  });
+  // The report (a version's metadata) says how many images were held out, chosen or defaulted.
+  const params: TrainParams = { ...asked, validationSize: data.validation.count };
   const result = await train({ ...options, params, data });
   try {
     const trainSet = trainingSet(params, data);

@@ -1,5 +1,8 @@
 import { z } from 'zod';
-import { datasetSchema, DEFAULT_VALIDATION_SIZE } from './data/dataset.js';
+import { datasetSchema } from './data/dataset.js';
+
+// Where validationSize comes from when a run does not give it.
+export { defaultValidationSize } from './data/dataset.js';
 
 export const architectureSchema = z
   .enum(['seed', 'wide'])
@@ -50,8 +53,15 @@ export const trainParamsSchema = z
       .int()
       .min(0)
       .max(30_000)
-      .default(DEFAULT_VALIDATION_SIZE)
-      .describe('images held out from the end of the training file'),
+      .optional()
+      .describe('images held out from the end of the training file (default: a sixth of it, at most 10,000)'),
+    baseVersion: z
+      .int()
+      .min(1)
+      .optional()
+      .describe(
+        "start from this model version's weights; with another number of classes its last layer is replaced and trained anew",
+      ),
   })
   .strict();
 

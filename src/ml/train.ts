@@ -1,5 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
-import { buildModel } from './architectures.js';
+import { buildModel, outputClasses } from './architectures.js';
+import { takeBaseWeights, type BaseModel } from './base-weights.js';
 import { BatchMaker, drawShifts } from './batches.js';
 import { subset, type DatasetSplits, type ImageSet } from './data/dataset.js';
 import { evaluate, type Evaluation } from './evaluate.js';
@@ -40,6 +41,11 @@ export interface TrainOptions {
   threads?: number;
   /** Continue a run from a checkpoint: its model, the epochs it finished and the optimizer's state. */
   resume?: { model: tf.LayersModel; history: EpochSummary[]; optimizerWeights?: NamedTensor[] };
+  /**
+   * Fine-tune: a fresh run starts from this model's weights (base-weights.ts); the caller keeps
+   * and disposes it. Ignored when resuming, whose checkpoint already holds where the run got to.
+   */
+  base?: BaseModel;
 }
 
 /** What `tf.Optimizer.getWeights()` returns (the type is not exported by tfjs). */
@@ -61,11 +67,11 @@ export interface TrainResult {
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { params, data } = options;
   const trainSet = trainingSet(params, data);
-  const { model, optimizer } = await modelAndOptimizer(params, options.resume);
+  const { model, optimizer } = await modelAndOptimizer(options);
   const history = [...(options.resume?.history ?? [])];
   const batches = Math.ceil(trainSet.count / params.batchSize);
   const stepper = createTrainStepper(model, optimizer, learningRateSchedule(params, batches));
-  const maker = new BatchMaker(trainSet);
+  const maker = new BatchMaker(trainSet, data.classes.length);
   const pace = new TrainingPace({
     params,
     images: trainSet.count,
@@ -105,12 +111,32 @@ export function trainingSet(params: TrainParams, data: DatasetSplits): ImageSet 
   return params.trainSize ? subset(data.train, 0, Math.min(params.trainSize, data.train.count)) : data.train;
 }
 
-/** A fresh model from the seed, or the checkpoint's, with an optimizer in the checkpoint's state. */
-async function modelAndOptimizer(
-  params: TrainParams,
-  resume: TrainOptions['resume'],
-): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer }> {
-  const model = resume?.model ?? buildModel(params.architecture, params.seed);
+/**
+ * The checkpoint's model, or a fresh one from the seed with an output per class of the data,
+ * seeded with the base's weights when fine-tuning; an optimizer in the checkpoint's state.
+ */
+async function modelAndOptimizer({
+  params,
+  data,
+  resume,
+  base,
+}: TrainOptions): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer }> {
+  const classes = data.classes.length;
+  if (resume && outputClasses(resume.model) !== classes) {
+    throw new Error(
+      `the checkpoint's model has ${outputClasses(resume.model)} outputs, the data set ${classes} classes`,
+    );
+  }
+  let model = resume?.model;
+  if (!model) {
+    model = buildModel(params.architecture, params.seed, classes);
+    try {
+      if (base) takeBaseWeights(model, base);
+    } catch (error) {
+      model.dispose();
+      throw error;
+    }
+  }
   const optimizer = createOptimizer(params.optimizer, params.learningRate);
   if (resume?.optimizerWeights) await optimizer.setWeights(resume.optimizerWeights);
   return { model, optimizer };

@@ -14,6 +14,7 @@ runProcess(async () => {
     prefix: config.REDIS_PREFIX,
     modelDir: config.MODEL_DIR,
     checkpointDir: config.CHECKPOINT_DIR,
+    datasetDir: config.DATASET_DIR,
     concurrency: config.WORKER_CONCURRENCY,
     threads: trainingThreads(config),
     logger,

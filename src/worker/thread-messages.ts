@@ -8,6 +8,8 @@ export interface ThreadInput {
   params: TrainParams;
   modelDir: string;
   checkpointDir: string;
+  /** The dataset store (DATASET_DIR), where uploaded datasets are; none: jobs on them fail. */
+  datasetDir?: string | undefined;
   backend?: BackendName;
   /** Data-parallel threads the job trains on (src/ml/parallel). */
   threads: number;

@@ -18,6 +18,8 @@ import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 export interface TrainingRunContext {
   modelDir: string;
   checkpointDir: string;
+  /** The dataset store (DATASET_DIR), where uploaded datasets are; none: jobs on them fail. */
+  datasetDir?: string | undefined;
   /** Threads the job trains on, data-parallel (src/ml/parallel). */
   threads: number;
   backend?: BackendName;
@@ -66,6 +68,7 @@ export class TrainingRun {
       params,
       modelDir: context.modelDir,
       checkpointDir: context.checkpointDir,
+      datasetDir: context.datasetDir,
       threads: context.threads,
       backend: context.backend,
     };

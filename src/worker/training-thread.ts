@@ -4,9 +4,10 @@ import type { JobResult } from '../jobs/job-schema.js';
 import { DatasetError } from '../ml/data/dataset.js';
 import { IdxFormatError } from '../ml/data/idx.js';
 import { initBackend } from '../ml/backend/index.js';
+import { BaseModelError, type BaseModel } from '../ml/base-weights.js';
 import { runTraining } from '../ml/run-training.js';
 import type { EpochSummary, TrainProgress } from '../ml/train.js';
-import { ModelStore, type ModelMetadata } from '../registry/model-store.js';
+import { ModelNotFoundError, ModelStore, type ModelMetadata } from '../registry/model-store.js';
 import { Checkpoints } from './checkpoints.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
@@ -44,6 +45,22 @@ const toRecord = (h: EpochSummary) => ({
   valAccuracy: h.valAccuracy,
   seconds: h.seconds,
 });
+
+/**
+ * The version a fine-tuning job starts from. None when resuming: the checkpoint holds where the
+ * run got to, and the base may even have been deleted since.
+ */
+async function loadBase(store: ModelStore, resuming: boolean): Promise<BaseModel | undefined> {
+  const version = input.params.baseVersion;
+  if (version === undefined || resuming) return undefined;
+  try {
+    return { model: await store.load(version), version };
+  } catch (error) {
+    if (!(error instanceof ModelNotFoundError)) throw error;
+    const missing = `baseVersion ${version}: there is no model version ${version} to fine-tune from`;
+    throw new BaseModelError(missing, { cause: error });
+  }
+}
 
 const resultOf = (m: ModelMetadata): JobResult => ({
   modelVersion: m.version,
@@ -89,6 +106,7 @@ async function main(): Promise<void> {
         history: history.map(toRecord),
       },
     });
+  const base = await loadBase(store, checkpoint !== null);
   const {
     model,
     report: training,
@@ -96,8 +114,9 @@ async function main(): Promise<void> {
   } = await runTraining(input.params, {
     backend,
     threads: input.threads,
+    uploadedRoot: input.datasetDir,
     signal: controller.signal,
-    ...(checkpoint ? { resume: checkpoint } : {}),
+    ...(checkpoint ? { resume: checkpoint } : base ? { base } : {}),
     onProgress: (p) => {
       batches = p.batches;
       if (p.kind === 'epoch') return; // reported with its history entry from onEpochEnd
@@ -123,7 +142,7 @@ async function main(): Promise<void> {
       // The epoch is saved: a good place to stop when the worker is shutting down.
       if (handoverRequested && end.epoch < input.params.epochs) controller.abort(new Error(HANDED_OVER));
     },
-  });
+  }).finally(() => base?.model.dispose());
   try {
     let already: ModelMetadata | null = null;
     const metadata = await store
@@ -163,15 +182,18 @@ main().catch(async (error: unknown) => {
   if (cancelled) await new Checkpoints(input.checkpointDir).remove(input.jobId).catch(() => undefined);
   send({
     type: 'failed',
-    // A data set the job named that cannot be used is the client's to fix: tagged so it is told why.
+    // A data set or base version the job named that cannot be used is the client's to fix: tagged
+    // so it is told why.
     message:
       error instanceof DatasetError || error instanceof IdxFormatError
         ? clientFailure('dataset_unusable', error.message)
-        : error instanceof Error
-          ? error.message
-          : String(error),
-    // Retrying cannot fix a data set that is not there or a cancelled job.
-    unrecoverable: cancelled || error instanceof DatasetError,
+        : error instanceof BaseModelError
+          ? clientFailure('invalid_params', error.message)
+          : error instanceof Error
+            ? error.message
+            : String(error),
+    // Retrying cannot fix a data set or a base version that is not there, or a cancelled job.
+    unrecoverable: cancelled || error instanceof DatasetError || error instanceof BaseModelError,
     cancelled,
     handedOver,
   });

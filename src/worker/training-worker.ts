@@ -19,6 +19,11 @@ export interface TrainingWorkerOptions {
   prefix: string;
   modelDir: string;
   checkpointDir: string;
+  /**
+   * The dataset store (DATASET_DIR): jobs on an uploaded dataset's id train on `<datasetDir>/<id>`.
+   * @default none: such jobs fail, saying no dataset store was given
+   */
+  datasetDir?: string;
   logger: Logger;
   /** Jobs trained at once by this process; @default configDefaults.WORKER_CONCURRENCY (training is CPU-bound) */
   concurrency?: number;
@@ -129,6 +134,7 @@ function runContext(options: TrainingWorkerOptions, jobs: TrainingJobs): Trainin
   return {
     modelDir: options.modelDir,
     checkpointDir: options.checkpointDir,
+    datasetDir: options.datasetDir,
     threads: options.threads ?? 1,
     backend: options.backend,
     jobMaxSeconds: options.jobMaxSeconds,

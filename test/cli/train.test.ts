@@ -3,14 +3,22 @@ import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { loadDataset } from '../../src/ml/data/dataset.js';
+import { pickLabels, writeIdxDataset } from '../helpers/idx-files.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const run = promisify(execFile);
 const CLI = ['--import', 'tsx', 'src/cli/train.ts'];
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+async function cli(
+  args: string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], { timeout: 120_000 });
+    const { stdout, stderr } = await run(process.execPath, [...CLI, ...args], {
+      timeout: 120_000,
+      env: { ...process.env, ...env },
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const e = error as { code: number; stdout: string; stderr: string };
@@ -35,6 +43,7 @@ describe('npm run train', () => {
       '--train-size',
       '--validation-size',
       '--dataset',
+      '--dataset-dir',
       '--augment',
       '--backend',
       '--threads',
@@ -59,6 +68,7 @@ describe('npm run train', () => {
     [['--threads', '1.5'], "--threads: expected a whole number from 1 to 64, got '1.5'"],
     [['--threads', 'all'], "--threads: expected a whole number from 1 to 64, got 'all'"],
     [['--bogus'], "Unknown option '--bogus'"],
+    [['--dataset', 'Letters-3kq9x2ab'], '--dataset: dataset must be'],
     [['extra'], 'Unexpected argument'],
   ])('when given %j, then it exits 2 naming the problem', async (args, message) => {
     const { code, stderr } = await cli(args);
@@ -98,5 +108,25 @@ describe('npm run train', () => {
       expect((await stat(join(out, file))).size).toBeGreaterThan(0);
     }
     expect(JSON.parse(await readFile(join(out, 'training.json'), 'utf8'))).toMatchObject({ backend: 'wasm' });
+  });
+
+  it("when given an uploaded dataset's id, then it trains on it from DATASET_DIR, printing the default validation size and the class names", async () => {
+    const root = join(dir, 'datasets');
+    const mnist = await loadDataset('mnist');
+    await writeIdxDataset(join(root, 'shapes-0a1b2c3d'), {
+      train: pickLabels(mnist.train, [0, 1, 7], 600),
+      test: pickLabels(mnist.test, [0, 1, 7], 90),
+      classes: ['ring', 'bar', 'hook'],
+    });
+    const args = ['--dataset', 'shapes-0a1b2c3d', '--epochs', '1', '--backend', 'wasm', '--threads', '1'];
+    const { code, stdout } = await cli(args, { DATASET_DIR: root });
+    expect(code).toBe(0);
+    expect(stdout).toContain('"validationSize":100');
+    expect(stdout).toMatch(/^ {2}2: {2}( +\d+){3}$/m);
+    expect(stdout).toContain('labels: 0 ring, 1 bar, 2 hook');
+
+    const missing = await cli([...args, '--dataset-dir', join(dir, 'nowhere')], { DATASET_DIR: root });
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain("training failed: no uploaded dataset 'shapes-0a1b2c3d'");
   });
 });

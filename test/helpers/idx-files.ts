@@ -1,3 +1,5 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from '../../src/ml/data/idx.js';
 
 /** Builders for small IDX files, to test the reader and the data set loader on broken input. */
@@ -36,4 +38,44 @@ export function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   return Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(
     Buffer.from(b.buffer, b.byteOffset, b.byteLength),
   );
+}
+
+/** Images and their labels, as a data set's split holds them (28x28 bytes each). */
+export interface LabelledImages {
+  images: Uint8Array;
+  labels: Uint8Array;
+}
+
+/**
+ * Writes a data set directory as the dataset store lays one out: the four raw IDX files and, when
+ * `classes` is given, classes.txt (one name a line). Creates `dir`.
+ */
+export async function writeIdxDataset(
+  dir: string,
+  { train, test, classes }: { train: LabelledImages; test: LabelledImages; classes?: readonly string[] },
+): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  const images = (set: LabelledImages) =>
+    Buffer.concat([idxHeader(IDX_IMAGES_MAGIC, [set.labels.length, 28, 28]), set.images]);
+  await writeFile(join(dir, 'train-images-idx3-ubyte'), images(train));
+  await writeFile(join(dir, 'train-labels-idx1-ubyte'), labelFile([...train.labels]));
+  await writeFile(join(dir, 't10k-images-idx3-ubyte'), images(test));
+  await writeFile(join(dir, 't10k-labels-idx1-ubyte'), labelFile([...test.labels]));
+  if (classes) await writeFile(join(dir, 'classes.txt'), `${classes.join('\n')}\n`);
+  return dir;
+}
+
+/**
+ * The first `limit` images of `set` whose label is in `wanted`, relabelled by their place in it
+ * (wanted [3, 7]: 3 becomes 0, 7 becomes 1): real digits as a smaller data set of other classes.
+ */
+export function pickLabels(set: LabelledImages, wanted: readonly number[], limit: number): LabelledImages {
+  const size = 28 * 28;
+  const picked: number[] = [];
+  for (let i = 0; i < set.labels.length && picked.length < limit; i++) {
+    if (wanted.includes(set.labels[i]!)) picked.push(i);
+  }
+  const images = new Uint8Array(picked.length * size);
+  picked.forEach((from, to) => images.set(set.images.subarray(from * size, (from + 1) * size), to * size));
+  return { images, labels: Uint8Array.from(picked, (i) => wanted.indexOf(set.labels[i]!)) };
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../../src/ml/architectures.js';
+import { buildModel, outputClasses } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { loadModel, saveModel } from '../../src/ml/model-io.js';
 import { SeededDropout } from '../../src/ml/seeded-dropout.js';
@@ -49,6 +49,22 @@ describe('architectures', () => {
     };
     expect(weights(7)).toEqual(weights(7));
     expect(weights(7)).not.toEqual(weights(8));
+  });
+
+  it('when built for 3 classes, then only the last layer changes: 3 outputs, and the other layers as for 10', () => {
+    for (const architecture of ['seed', 'wide'] as const) {
+      const ten = buildModel(architecture, 7);
+      const three = buildModel(architecture, 7, 3);
+      expect(outputClasses(three)).toBe(3);
+      expect(three.layers.at(-1)!.outputShape).toEqual([null, 3]);
+      const values = (model: tf.LayersModel) => model.getWeights().map((w) => Array.from(w.dataSync()));
+      // The kernel and bias of the last layer are the last two weights.
+      expect(values(three).slice(0, -2)).toEqual(values(ten).slice(0, -2));
+      if (architecture === 'seed') expect(three.countParams()).toBe(60_074 - 7 * 85);
+      ten.dispose();
+      three.dispose();
+    }
+    expect(() => buildModel('seed', 1, 1)).toThrow('a model needs a whole number of classes from 2, got 1');
   });
 
   it("when built as 'wide', then it maps a batch of 28x28 images to 10 logits with more filters and dropout", () => {

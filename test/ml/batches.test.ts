@@ -18,7 +18,7 @@ describe('BatchMaker', () => {
   beforeAll(() => initBackend('wasm'));
 
   it('when it makes a batch, then it picks the indexed images, scales pixels to [0, 1] and one-hot encodes labels', () => {
-    const maker = new BatchMaker(tinySet());
+    const maker = new BatchMaker(tinySet(), 10);
     const { images, labels } = maker.make([2, 0, 1], 0, 2);
     expect(images.shape).toEqual([2, 4, 4, 1]);
     const pixels = images.dataSync();
@@ -30,7 +30,7 @@ describe('BatchMaker', () => {
   });
 
   it('when asked to shift, then each image moves by at most the given pixels and keeps its ink', () => {
-    const maker = new BatchMaker(tinySet());
+    const maker = new BatchMaker(tinySet(), 10);
     const random = createRandom(3);
     for (let trial = 0; trial < 20; trial++) {
       const { images, labels } = maker.make([1], 0, 1, drawShifts(1, random, 1));
@@ -45,7 +45,7 @@ describe('BatchMaker', () => {
   });
 
   it('when an image is shifted past its edge, then the ink that leaves is dropped, not wrapped', () => {
-    const maker = new BatchMaker(tinySet());
+    const maker = new BatchMaker(tinySet(), 10);
     // random() = 0 gives the most negative shift in both axes: (-2, -2).
     const { images, labels } = maker.make(
       [0, 2],

@@ -124,7 +124,7 @@ describe('data-parallel training', () => {
       model,
       trainSet,
       stepper,
-      maker: new BatchMaker(trainSet),
+      maker: new BatchMaker(trainSet, 10),
     });
     await expect(start).rejects.toThrow(/^training replica 1 failed: .*weight/);
     stepper.dispose();

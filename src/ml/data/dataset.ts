@@ -1,33 +1,29 @@
 /**
- * Loads an MNIST-like data set (four IDX files) and splits it the way the seed tutorial does:
- * train / validation from the training file, test from the t10k file.
+ * Loads an MNIST-like data set (four IDX files, and optionally classes.txt naming the labels) and
+ * splits it the way the seed tutorial does: train / validation from the training file, test from
+ * the t10k file.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { z } from 'zod';
+import { isErrno } from '../../fs-durable.js';
 import { IMAGE_SIDE } from '../image-shape.js';
+import { CLASSES_FILE, DIGIT_CLASSES, FASHION_MNIST_CLASSES, readClassNames } from './class-names.js';
+import { DatasetError } from './dataset-error.js';
 import { readIdxImageCount, readIdxImages, readIdxLabels, type IdxImages, type IdxLabels } from './idx.js';
 
-export const NUM_CLASSES = 10;
-/** Labels are stored as one byte each (IDX), so a data set has at most 256 classes. */
-export const MAX_CLASSES = 256;
-export const DIGIT_CLASSES: readonly string[] = Object.freeze(
-  Array.from({ length: 10 }, (_, d) => String(d)),
-);
-/** Fashion-MNIST's labels 0..9, as its authors name them. */
-export const FASHION_MNIST_CLASSES: readonly string[] = Object.freeze([
-  'T-shirt/top',
-  'Trouser',
-  'Pullover',
-  'Dress',
-  'Coat',
-  'Sandal',
-  'Shirt',
-  'Sneaker',
-  'Bag',
-  'Ankle boot',
-]);
+// The vocabulary of data sets, kept in modules of their own, importable from here.
+export {
+  classNameSchema,
+  CLASSES_FILE,
+  DIGIT_CLASSES,
+  FASHION_MNIST_CLASSES,
+  MAX_CLASSES,
+  MIN_CLASSES,
+  parseClassNames,
+} from './class-names.js';
+export { DatasetError };
 
 /** The data sets every deployment has, by id. */
 export const BUILT_IN_DATASETS = {
@@ -41,18 +37,6 @@ export function isBuiltInDataset(value: string): value is BuiltInDatasetId {
 }
 
 /**
- * A class name as a data set gives it (a folder name, a line of classes.txt): printable text a web
- * page and a JSON client show as it is. No control or format characters (bidi overrides, zero
- * widths), no markup characters, no surrounding spaces.
- */
-export const classNameSchema = z
-  .string()
-  .min(1)
-  .max(64)
-  .regex(/^[\p{L}\p{N}\p{M}_.,:;!?'()[\]/+&#%@ -]+$/u, "letters, digits, spaces and _.,:;!?'()[]/+&#%@- only")
-  .refine((name) => name.trim() === name, 'no spaces at the start or end');
-
-/**
  * An uploaded data set's id, as the dataset store makes them: its name as lower-case words joined
  * by '-', then 8 random letters and digits (letters-3kq9x2ab). The suffix keeps ids apart from the
  * built-in names, and makes a misspelt name ('mnsit') a clear 400 rather than an unknown id.
@@ -61,7 +45,15 @@ export const uploadedDatasetIdSchema = z
   .string()
   .max(64)
   .regex(/^(?:[a-z0-9]+-)+[a-z0-9]{8}$/, 'not a dataset id');
-export const DEFAULT_VALIDATION_SIZE = 10_000;
+
+/**
+ * Images held out for validation when a run does not say: a sixth of the training file, at most
+ * 10,000 (MNIST's and Fashion-MNIST's 60,000 give the seed's 50,000 / 10,000 split).
+ */
+export function defaultValidationSize(trainFileImages: number): number {
+  return Math.min(10_000, Math.floor(trainFileImages / 6));
+}
+
 /** Where Debian's dataset-fashion-mnist package installs its (gzip'ed) IDX files. */
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 
@@ -74,24 +66,20 @@ const FILES = {
 type FileKey = keyof typeof FILES;
 type FilePaths = Record<FileKey, string>;
 
-export class DatasetError extends Error {
-  override name = 'DatasetError';
-}
-
 export interface ImageSet {
   count: number;
   height: number;
   width: number;
   /** count * height * width bytes, row-major, 0..255. Shared with the cache: do not write to it. */
   images: Uint8Array;
-  /** count bytes, 0..9. */
+  /** count bytes, each below the data set's number of classes. */
   labels: Uint8Array;
 }
 
 export interface DatasetSplits {
   name: string;
   dir: string;
-  /** Name of each label, in label order. */
+  /** Name of each label, in label order: its length is the number of classes. */
   classes: readonly string[];
   train: ImageSet;
   validation: ImageSet;
@@ -99,8 +87,10 @@ export interface DatasetSplits {
 }
 
 export interface LoadDatasetOptions {
-  /** Images taken from the end of the training file; default 10,000. */
-  validationSize?: number;
+  /** Images taken from the end of the training file; default `defaultValidationSize` of it. */
+  validationSize?: number | undefined;
+  /** The dataset store (DATASET_DIR): uploaded ids are directories in it. */
+  uploadedRoot?: string | undefined;
 }
 
 function isDatasetName(value: string): boolean {
@@ -122,12 +112,12 @@ export async function loadDataset(
   dataset: DatasetName = 'mnist',
   options: LoadDatasetOptions = {},
 ): Promise<DatasetSplits> {
-  const validationSize = options.validationSize ?? DEFAULT_VALIDATION_SIZE;
+  const dir = await existingDatasetDir(dataset, options.uploadedRoot);
+  const { train, test, classes } = await loadFilesCached(dir);
+  const validationSize = options.validationSize ?? defaultValidationSize(train.count);
   if (!Number.isInteger(validationSize) || validationSize < 0) {
     throw new DatasetError(`validationSize must be a non-negative integer, got ${validationSize}`);
   }
-  const dir = resolveDatasetDir(dataset);
-  const { train, test } = await loadFilesCached(dir);
   const trainCount = train.count - validationSize;
   if (trainCount < 1) {
     throw new DatasetError(
@@ -137,7 +127,7 @@ export async function loadDataset(
   return {
     name: dataset,
     dir,
-    classes: dataset === 'fashion-mnist' ? FASHION_MNIST_CLASSES : DIGIT_CLASSES,
+    classes: classes ?? (dataset === 'fashion-mnist' ? FASHION_MNIST_CLASSES : DIGIT_CLASSES),
     train: subset(train, 0, trainCount),
     validation: subset(train, trainCount, validationSize),
     test: subset(test, 0, test.count),
@@ -167,20 +157,46 @@ const KNOWN_TRAINING_IMAGES = { mnist: 60_000, 'fashion-mnist': 60_000 } as cons
 
 /**
  * How many images the data set's training file holds (validation comes out of them): known for
- * the named sets, read from the IDX header of one given by path. Reads no pixels.
+ * the named sets, read from the IDX header of an uploaded one or one given by path. Reads no pixels.
  */
-export async function trainingImageCount(dataset: DatasetName): Promise<number> {
+export async function trainingImageCount(dataset: DatasetName, uploadedRoot?: string): Promise<number> {
   if (dataset === 'mnist' || dataset === 'fashion-mnist') return KNOWN_TRAINING_IMAGES[dataset];
-  const dir = resolveDatasetDir(dataset);
-  await checkDirectory(dir);
+  const dir = await existingDatasetDir(dataset, uploadedRoot);
   return readIdxImageCount((await locateFiles(dir)).trainImages);
 }
 
-export function resolveDatasetDir(dataset: DatasetName): string {
+/**
+ * The directory holding the data set's files: an uploaded id's is `<uploadedRoot>/<id>` (the
+ * dataset store, DATASET_DIR). Checks nothing on disk.
+ */
+export function resolveDatasetDir(dataset: DatasetName, uploadedRoot?: string): string {
   if (dataset === 'mnist') return mnistDataDir();
   if (dataset === 'fashion-mnist') return FASHION_MNIST_DIR;
   if (isAbsolute(dataset)) return resolve(dataset);
+  if (uploadedDatasetIdSchema.safeParse(dataset).success) {
+    if (uploadedRoot === undefined) {
+      throw new DatasetError(
+        `dataset '${dataset}' is an uploaded one, but no dataset store (DATASET_DIR) was given`,
+      );
+    }
+    return join(resolve(uploadedRoot), dataset);
+  }
   throw new DatasetError(`unknown dataset '${dataset}': expected ${DATASET_HINT}`);
+}
+
+/** resolveDatasetDir, then a DatasetError unless it is a directory. */
+async function existingDatasetDir(dataset: DatasetName, uploadedRoot: string | undefined): Promise<string> {
+  const dir = resolveDatasetDir(dataset, uploadedRoot);
+  const stats = await stat(dir).catch((error: unknown) => {
+    if (!isErrno(error, 'ENOENT')) throw error;
+    // An id names no path the client gave: say so without the server's directory.
+    if (uploadedDatasetIdSchema.safeParse(dataset).success)
+      throw new DatasetError(`no uploaded dataset '${dataset}'`, { cause: error });
+    const hint = dir === FASHION_MNIST_DIR ? ' (install it with: apt-get install dataset-fashion-mnist)' : '';
+    throw new DatasetError(`dataset directory ${dir} does not exist${hint}`, { cause: error });
+  });
+  if (!stats.isDirectory()) throw new DatasetError(`dataset directory ${dir} is not a directory`);
+  return dir;
 }
 
 function mnistDataDir(): string {
@@ -196,6 +212,8 @@ function mnistDataDir(): string {
 interface LoadedFiles {
   train: ImageSet;
   test: ImageSet;
+  /** From classes.txt; null without one. */
+  classes: string[] | null;
 }
 
 // Promises, so that concurrent loads of one directory share a single read.
@@ -214,27 +232,21 @@ function loadFilesCached(dir: string): Promise<LoadedFiles> {
 }
 
 async function loadFiles(dir: string): Promise<LoadedFiles> {
-  await checkDirectory(dir);
   const paths = await locateFiles(dir);
-  const [trainImages, trainLabels, testImages, testLabels] = await Promise.all([
+  const [trainImages, trainLabels, testImages, testLabels, classes] = await Promise.all([
     readIdxImages(paths.trainImages),
     readIdxLabels(paths.trainLabels),
     readIdxImages(paths.testImages),
     readIdxLabels(paths.testLabels),
+    readClassNames(dir),
   ]);
+  // Without classes.txt the labels are digits (or Fashion-MNIST's ten), as before names existed.
+  const labelRange = { count: classes?.length ?? DIGIT_CLASSES.length, named: classes !== null };
   return {
-    train: toImageSet(dir, paths.trainImages, trainImages, paths.trainLabels, trainLabels),
-    test: toImageSet(dir, paths.testImages, testImages, paths.testLabels, testLabels),
+    train: toImageSet(dir, paths.trainImages, trainImages, paths.trainLabels, trainLabels, labelRange),
+    test: toImageSet(dir, paths.testImages, testImages, paths.testLabels, testLabels, labelRange),
+    classes,
   };
-}
-
-async function checkDirectory(dir: string): Promise<void> {
-  const stats = await stat(dir).catch((error: unknown) => {
-    if (!isErrno(error, 'ENOENT')) throw error;
-    const hint = dir === FASHION_MNIST_DIR ? ' (install it with: apt-get install dataset-fashion-mnist)' : '';
-    throw new DatasetError(`dataset directory ${dir} does not exist${hint}`, { cause: error });
-  });
-  if (!stats.isDirectory()) throw new DatasetError(`dataset directory ${dir} is not a directory`);
 }
 
 /** Finds each file, raw or with a .gz suffix, preferring raw (no decompression). */
@@ -262,6 +274,7 @@ function toImageSet(
   images: IdxImages,
   labelsPath: string,
   labels: IdxLabels,
+  labelRange: LabelRange,
 ): ImageSet {
   if (images.count !== labels.count) {
     throw new DatasetError(
@@ -274,7 +287,7 @@ function toImageSet(
       `${imagesPath}: images are ${images.rows}x${images.cols}, the model needs ${IMAGE_SIDE}x${IMAGE_SIDE}`,
     );
   }
-  checkLabelRange(labelsPath, labels.labels);
+  checkLabelRange(labelsPath, labels.labels, labelRange);
   return {
     count: images.count,
     height: images.rows,
@@ -284,15 +297,19 @@ function toImageSet(
   };
 }
 
-function checkLabelRange(path: string, labels: Uint8Array): void {
-  const index = labels.findIndex((label) => label >= NUM_CLASSES);
-  if (index >= 0) {
-    throw new DatasetError(
-      `${path}: label ${labels[index]} at index ${index} is outside 0..${NUM_CLASSES - 1}`,
-    );
-  }
+interface LabelRange {
+  /** Labels are 0..count-1. */
+  count: number;
+  /** Whether classes.txt set the count. */
+  named: boolean;
 }
 
-function isErrno(error: unknown, code: string): boolean {
-  return error instanceof Error && (error as NodeJS.ErrnoException).code === code;
+function checkLabelRange(path: string, labels: Uint8Array, range: LabelRange): void {
+  const index = labels.findIndex((label) => label >= range.count);
+  if (index >= 0) {
+    const why = range.named ? ` (${CLASSES_FILE} names ${range.count} classes)` : '';
+    throw new DatasetError(
+      `${path}: label ${labels[index]} at index ${index} is outside 0..${range.count - 1}${why}`,
+    );
+  }
 }

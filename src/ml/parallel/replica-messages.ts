@@ -16,7 +16,9 @@ export interface ReplicaInput {
   shared: SharedStepBuffers;
   backend: BackendName;
   params: TrainParams;
-  /** The model's weights, in `model.getWeights()` order. */
+  /** The model's outputs: it is built as buildModel(architecture, seed, numClasses). */
+  numClasses: number;
+  /** The model's weights, in `model.getWeights()` order: a fine-tuned run's base ones included. */
   weights: TensorValues[];
   /** The optimizer's state when resuming (`optimizer.getWeights()`), else none. */
   optimizerWeights?: TensorValues[];

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Worker as Thread } from 'node:worker_threads';
 import { siblingModule, startThread } from '../../thread-start.js';
+import { outputClasses } from '../architectures.js';
 import type { BackendName } from '../backend/index.js';
 import type { BatchMaker } from '../batches.js';
 import type { ImageSet } from '../data/dataset.js';
@@ -50,6 +51,7 @@ export class ReplicaPool implements StepRunner {
       shared,
       backend: options.backend,
       params,
+      numClasses: outputClasses(options.model),
       weights: options.model.getWeights().map((t, i) => valuesOf(`weight-${i}`, t)),
       ...(options.optimizerWeights
         ? { optimizerWeights: options.optimizerWeights.map((w) => valuesOf(w.name, w.tensor)) }

@@ -21,7 +21,8 @@ const toTensor = (t: TensorValues) => tf.tensor(t.values, t.shape, t.dtype);
 
 async function main(): Promise<void> {
   await initBackend(input.backend);
-  const model = buildModel(input.params.architecture, input.params.seed);
+  // The leader's weights replace the seeded ones: a fine-tuned run's replicas start from the base too.
+  const model = buildModel(input.params.architecture, input.params.seed, input.numClasses);
   model.setWeights(input.weights.map(toTensor));
   const optimizer = createOptimizer(input.params.optimizer, input.params.learningRate);
   if (input.optimizerWeights) {
@@ -29,7 +30,7 @@ async function main(): Promise<void> {
   }
   const stepsPerEpoch = Math.ceil(input.train.count / input.params.batchSize);
   const stepper = createTrainStepper(model, optimizer, learningRateSchedule(input.params, stepsPerEpoch));
-  const maker = new BatchMaker({ ...input.train });
+  const maker = new BatchMaker({ ...input.train }, input.numClasses);
   step = new SharedStep(input.shared, input.replica, stepper, maker);
   send({ type: 'ready' });
   let seen = 0;

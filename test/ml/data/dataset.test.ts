@@ -6,16 +6,19 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import {
   DatasetError,
+  DIGIT_CLASSES,
   FASHION_MNIST_DIR,
   datasetSchema,
+  defaultValidationSize,
   loadDataset,
   resolveDatasetDir,
   subset,
+  trainingImageCount,
   type DatasetSplits,
   type ImageSet,
 } from '../../../src/ml/data/dataset.js';
 import { IdxFormatError } from '../../../src/ml/data/idx.js';
-import { countLabels, imageFile, labelFile, sameBytes } from '../../helpers/idx-files.js';
+import { countLabels, imageFile, labelFile, sameBytes, writeIdxDataset } from '../../helpers/idx-files.js';
 import { useTempDir } from '../../helpers/temp-dir.js';
 
 const PIXELS = 28 * 28;
@@ -94,6 +97,14 @@ describe('loadDataset("mnist") with the default split', () => {
     const error = await datasetError(loadDataset('mnist', { validationSize: 60_000 }));
     expect(error.message).toContain('validationSize 60000 leaves no training images');
     expect(error.message).toContain('has 60000 training images');
+  });
+
+  it('when no validationSize is given, then the default holds out 10,000 of the 60,000, as the seed does', async () => {
+    expect(defaultValidationSize(60_000)).toBe(10_000);
+    expect(defaultValidationSize(120_000)).toBe(10_000);
+    expect(defaultValidationSize(600)).toBe(100);
+    expect(defaultValidationSize(5)).toBe(0);
+    expect(await trainingImageCount('mnist')).toBe(60_000);
   });
 
   it('when validationSize is negative or fractional, then a DatasetError rejects it', async () => {
@@ -181,7 +192,7 @@ describe('loadDataset on a directory of IDX files', () => {
   const root = useTempDir('dataset');
   let dirCount = 0;
 
-  type Files = Partial<Record<(typeof FILE_NAMES)[number], Buffer | null>>;
+  type Files = Partial<Record<(typeof FILE_NAMES)[number] | 'classes.txt', Buffer | null>>;
 
   /** A valid 5 train + 2 test data set, with any file replaced (or left out, with null). */
   async function makeDir(overrides: Files = {}, gzip = false): Promise<string> {
@@ -210,10 +221,61 @@ describe('loadDataset on a directory of IDX files', () => {
     expect(splits).toMatchObject({ name: dir, dir });
   });
 
-  it('when the default validation size exceeds a small training file, then a DatasetError names the directory', async () => {
+  it('when no validation size is given for a small training file, then a sixth of it is held out', async () => {
+    const twelve = await makeDir({
+      'train-images-idx3-ubyte': imageFile(12),
+      'train-labels-idx1-ubyte': labelFile(Array.from({ length: 12 }, (_, i) => i % 10)),
+    });
+    const splits = await loadDataset(twelve);
+    expect([splits.train.count, splits.validation.count]).toEqual([10, 2]);
+    // Five images make no sixth: all of them train.
+    expect((await loadDataset(await makeDir())).validation.count).toBe(0);
+  });
+
+  it('when a validation size leaves no training images, then a DatasetError names the directory', async () => {
     const dir = await makeDir();
-    const error = await datasetError(loadDataset(dir));
-    expect(error.message).toContain(`validationSize 10000 leaves no training images: ${dir} has 5`);
+    const error = await datasetError(loadDataset(dir, { validationSize: 5 }));
+    expect(error.message).toContain(`validationSize 5 leaves no training images: ${dir} has 5`);
+  });
+
+  it('when classes.txt names the labels, then the splits carry those names and labels may reach their count', async () => {
+    const dir = await makeDir({
+      'train-labels-idx1-ubyte': labelFile([0, 1, 2, 11, 4]),
+      'classes.txt': Buffer.from(`${Array.from({ length: 12 }, (_, i) => `letter ${i}`).join('\r\n')}\r\n`),
+    });
+    const splits = await loadDataset(dir, { validationSize: 1 });
+    expect(splits.classes).toEqual(Array.from({ length: 12 }, (_, i) => `letter ${i}`));
+    expect([...splits.train.labels]).toEqual([0, 1, 2, 11]);
+  });
+
+  it('when a label is not below the count classes.txt names, then a DatasetError names the file, the index and the count', async () => {
+    const dir = await makeDir({
+      'train-labels-idx1-ubyte': labelFile([0, 1, 2, 1, 0]),
+      't10k-labels-idx1-ubyte': labelFile([2, 3]),
+      'classes.txt': Buffer.from('a\nb\nc\n'),
+    });
+    const error = await datasetError(loadDataset(dir, { validationSize: 1 }));
+    expect(error.message).toBe(
+      `${join(dir, 't10k-labels-idx1-ubyte')}: label 3 at index 1 is outside 0..2 (classes.txt names 3 classes)`,
+    );
+  });
+
+  it.each([
+    ['a\nb<script>\n', 'line 2: "b<script>" is not a class name'],
+    ['a\nb\na\n', 'line 3: "a" repeats line 1'],
+    ['just one\n', 'names 1 classes; a data set needs 2 to 256'],
+  ])(
+    'when classes.txt is bad (%j), then loading fails with a DatasetError naming it',
+    async (text, message) => {
+      const dir = await makeDir({ 'classes.txt': Buffer.from(text) });
+      const error = await datasetError(loadDataset(dir, { validationSize: 1 }));
+      expect(error.message).toContain(`${join(dir, 'classes.txt')} ${message}`);
+    },
+  );
+
+  it('when there is no classes.txt, then the labels are the digits 0..9', async () => {
+    const splits = await loadDataset(await makeDir(), { validationSize: 1 });
+    expect(splits.classes).toEqual(DIGIT_CLASSES);
   });
 
   it('when the image and label counts differ, then a DatasetError gives both counts and both files', async () => {
@@ -272,6 +334,38 @@ describe('loadDataset on a directory of IDX files', () => {
     await writeFile(join(dir, 'train-labels-idx1-ubyte'), labelFile([0, 1, 2, 3, 4]));
     const splits = await loadDataset(dir, { validationSize: 1 });
     expect(splits.train.count).toBe(4);
+  });
+
+  it('when given an uploaded id and the dataset store, then it loads <store>/<id> and counts its training images', async () => {
+    const store = join(root, 'store');
+    await mkdir(store);
+    const id = 'letters-3kq9x2ab';
+    await writeIdxDataset(join(store, id), {
+      train: { images: new Uint8Array(6 * PIXELS), labels: Uint8Array.from([0, 1, 2, 0, 1, 2]) },
+      test: { images: new Uint8Array(3 * PIXELS), labels: Uint8Array.from([2, 1, 0]) },
+      classes: ['a', 'b', 'c'],
+    });
+    const splits = await loadDataset(id, { uploadedRoot: store });
+    expect(splits).toMatchObject({ name: id, dir: join(store, id), classes: ['a', 'b', 'c'] });
+    expect([splits.train.count, splits.validation.count, splits.test.count]).toEqual([5, 1, 3]);
+    expect(await trainingImageCount(id, store)).toBe(6);
+  });
+
+  it('when an uploaded id is not in the dataset store, then a DatasetError says there is no such dataset, without the path', async () => {
+    const store = join(root, 'empty-store');
+    await mkdir(store);
+    const error = await datasetError(loadDataset('letters-00000000', { uploadedRoot: store }));
+    expect(error.message).toBe("no uploaded dataset 'letters-00000000'");
+    const counting = await datasetError(trainingImageCount('letters-00000000', store));
+    expect(counting.message).toBe("no uploaded dataset 'letters-00000000'");
+  });
+
+  it('when an uploaded id comes without a dataset store, then a DatasetError says the store is missing', async () => {
+    const error = await datasetError(loadDataset('letters-3kq9x2ab'));
+    expect(error.message).toBe(
+      "dataset 'letters-3kq9x2ab' is an uploaded one, but no dataset store (DATASET_DIR) was given",
+    );
+    await datasetError(trainingImageCount('letters-3kq9x2ab'));
   });
 
   it('when the same directory is loaded concurrently or by an equivalent path, then the files are read once', async () => {
