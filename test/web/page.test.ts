@@ -13,6 +13,7 @@ import {
   drawOne,
   imageSize,
   layoutOn,
+  optionValues,
   PATIENCE_MS,
   text,
   textBecomes,
@@ -168,6 +169,18 @@ describe('the web page in Chromium', () => {
       // The defaults are the API's own, read from its OpenAPI document.
       expect(await epochs.inputValue({ timeout: PATIENCE_MS })).toBe('10');
       expect(await page.getByLabel('Optimizer').inputValue()).toBe('adam');
+      // What to train on: the built-ins first (from GET /datasets, or known without it), MNIST
+      // chosen, and no version to fine-tune from unless one is picked.
+      const dataset = page.getByLabel('Dataset', { exact: true });
+      expect(await dataset.inputValue()).toBe('mnist');
+      expect((await optionValues(dataset)).slice(0, 2)).toEqual(['mnist', 'fashion-mnist']);
+      const baseVersion = page.getByLabel('Fine-tune from version');
+      expect(await baseVersion.inputValue()).toBe('');
+      expect(await baseVersion.locator('option').allTextContents()).toEqual([
+        'none: start from new weights',
+        expect.stringMatching(/^Version 1: MNIST, \d+\.\d % test$/),
+      ]);
+
       // A recipe fills in its fields; the seed recipe puts the defaults back.
       const recipes = page.getByRole('group', { name: 'Recipes' });
       await recipes.getByRole('button', { name: 'Best accuracy' }).click();
@@ -189,7 +202,12 @@ describe('the web page in Chromium', () => {
       await epochs.fill('1');
       await page.getByLabel('Train size').fill('5000');
       await page.getByLabel('Validation size').fill('500');
+      const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/jobs'));
       await page.getByRole('button', { name: 'Start training' }).click();
+      // Nothing to fine-tune from was chosen: the body has no baseVersion for the API to refuse.
+      const body = (await posted).postDataJSON() as Record<string, unknown>;
+      expect(body).toMatchObject({ dataset: 'mnist', epochs: 1, trainSize: 5000 });
+      expect(body).not.toHaveProperty('baseVersion');
       await page.locator('#job-live').waitFor({ state: 'visible' });
       expect(await epochsError.isHidden()).toBe(true);
 
@@ -208,6 +226,10 @@ describe('the web page in Chromium', () => {
       jobVersion = Number(/model version (\d+)/.exec(outcome)![1]);
       await textBecomes(page, '#jobs-table tbody tr:first-child .state', /^completed$/);
       await page.screenshot({ path: `${ARTIFACTS}/train.png`, fullPage: true });
+      // A phone: the form, its dataset preview and the jobs table stay inside the screen.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await expect.poll(() => layoutOn(page, 390), { timeout: PATIENCE_MS }).toMatchObject({ settled: true });
+      await page.screenshot({ path: `${ARTIFACTS}/train-phone.png`, fullPage: true });
       await page.close();
       expect(problems).toEqual([]);
     },
