@@ -1,10 +1,8 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../../src/ml/architectures.js';
-import { initBackend } from '../../src/ml/backend/index.js';
 import { FASHION_MNIST_CLASSES } from '../../src/ml/data/dataset.js';
-import type { TrainingReport } from '../../src/ml/run-training.js';
 import { useTestApi } from '../helpers/api.js';
+import { publishUntrained } from '../helpers/models.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 import {
   ARTIFACTS,
@@ -46,27 +44,19 @@ describe('class names on the web page', () => {
   }));
   const { problems, open } = useChromium(join(api.dir, 'profile'));
   let base: string;
-
-  async function publish(report: TrainingReport): Promise<number> {
-    // Untrained seed weights: any answer is some class, which is all these tests read.
-    const model = buildModel('seed', 3);
-    try {
-      return (await api.store.publish(model, report, { jobId: null })).version;
-    } finally {
-      model.dispose();
-    }
-  }
   const params = trainingReportFixture().params;
   let odd: number;
   let fashion: number;
 
   beforeAll(async () => {
-    await initBackend('wasm');
-    odd = await publish(
+    // Untrained seed weights: any answer is some class, which is all these tests read.
+    odd = await publishUntrained(
+      api.store,
       trainingReportFixture({ classes: ODD_CLASSES, params: { ...params, dataset: UPLOADED_ID } }),
     );
     // Published last, so it is the one served.
-    fashion = await publish(
+    fashion = await publishUntrained(
+      api.store,
       trainingReportFixture({
         classes: [...FASHION_MNIST_CLASSES],
         params: { ...params, dataset: 'fashion-mnist' },

@@ -1,11 +1,9 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { buildModel } from '../../src/ml/architectures.js';
-import { initBackend } from '../../src/ml/backend/index.js';
 import { IMAGE_PIXELS, IMAGE_SIDE } from '../../src/ml/image-shape.js';
-import type { TrainingReport } from '../../src/ml/run-training.js';
 import type { TrainParams } from '../../src/ml/train-params.js';
 import { useTestApi } from '../helpers/api.js';
+import { publishUntrained } from '../helpers/models.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 import {
   ARTIFACTS,
@@ -62,19 +60,9 @@ describe('the training form on uploaded data sets and fine-tuning', () => {
   let base: string;
   let uploaded: { id: string; name: string; counts: { train: number } };
 
-  async function publish(report: TrainingReport): Promise<number> {
-    const model = buildModel('seed', 5);
-    try {
-      return (await api.store.publish(model, report, { jobId: null })).version;
-    } finally {
-      model.dispose();
-    }
-  }
-
   beforeAll(async () => {
-    await initBackend('wasm');
     // Version 1, on MNIST: what the form offers to fine-tune from.
-    await publish(trainingReportFixture());
+    await publishUntrained(api.store, trainingReportFixture());
     base = await api.app.listen({ host: '127.0.0.1', port: 0 });
     const query = new URLSearchParams({ name: 'Shapes', classes: CLASSES.join(',') });
     const res = await fetch(`${base}/datasets?${query}`, {
@@ -141,7 +129,8 @@ describe('the training form on uploaded data sets and fine-tuning', () => {
 
   it('when a version was fine-tuned on the upload, then the list and its page name the set and the base version', async () => {
     const params = { ...trainingReportFixture().params, dataset: uploaded.id, baseVersion: 1 } as TrainParams;
-    const tuned = await publish(
+    const tuned = await publishUntrained(
+      api.store,
       trainingReportFixture({
         params,
         classes: CLASSES,
