@@ -3,7 +3,16 @@ import { defineConfig } from 'vite';
 
 /** The API's address for `npm run dev:web`, which serves the page with hot reload and forwards the API. */
 const api = process.env.API_URL ?? 'http://127.0.0.1:3000';
-const apiPaths = ['/predict', '/jobs', '/models', '/openapi.json', '/docs', '/healthz', '/readyz'];
+const apiPaths = [
+  '/predict',
+  '/jobs',
+  '/models',
+  '/datasets',
+  '/openapi.json',
+  '/docs',
+  '/healthz',
+  '/readyz',
+];
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),

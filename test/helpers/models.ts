@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
+import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { runTraining } from '../../src/ml/run-training.js';
+import { runTraining, type TrainingReport } from '../../src/ml/run-training.js';
 import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-params.js';
 import type { ModelStore } from '../../src/registry/model-store.js';
 
@@ -24,5 +25,19 @@ export async function trainAndPublish(
   } catch (error) {
     model.dispose();
     throw error;
+  }
+}
+
+/**
+ * Publishes the seed CNN with untrained weights (`seed`) under `report`, for tests that only show
+ * a version's metadata or read some answer from it. Answers the version.
+ */
+export async function publishUntrained(store: ModelStore, report: TrainingReport, seed = 1): Promise<number> {
+  await initBackend('wasm');
+  const model = buildModel('seed', seed);
+  try {
+    return (await store.publish(model, report, { jobId: null })).version;
+  } finally {
+    model.dispose();
   }
 }

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { formErrors } from '../../web/src/logic/form-errors.js';
 import { parseRoute, routeHash } from '../../web/src/logic/route.js';
 import { PRESETS, presetValues } from '../../web/src/logic/presets.js';
-import { bodyFromValues, fieldsFromSchema, labelFor } from '../../web/src/logic/train-form.js';
+import {
+  bodyFromValues,
+  fieldsFromSchema,
+  labelFor,
+  withDataChoices,
+} from '../../web/src/logic/train-form.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
 
 const FIELDS = ['epochs', 'learningRate', 'dataset'];
@@ -126,6 +131,71 @@ describe('the training form from the API schema', () => {
   it('when a name is camel case, then its label is words', () => {
     expect(labelFor('validationSize')).toBe('Validation size');
     expect(labelFor('seed')).toBe('Seed');
+  });
+});
+
+describe('what the form trains on: a data set and a version to fine-tune from (issue 15)', () => {
+  const schema = {
+    properties: {
+      architecture: { type: 'string', enum: ['seed', 'wide'], default: 'seed' },
+      dataset: { type: 'string', default: 'mnist', description: 'paths too' },
+      epochs: { type: 'integer', default: 10 },
+    },
+  };
+  const datasets = [
+    { value: 'mnist', label: 'MNIST (built-in)' },
+    { value: 'fashion-mnist', label: 'Fashion-MNIST (built-in)' },
+    { value: 'letters-3kq9x2ab', label: 'Letters: 26 classes, 3,000 training images' },
+  ];
+  const versions = [
+    { version: 3, dataset: 'Letters', testAccuracy: 0.9123 },
+    { version: 1, dataset: 'MNIST' },
+    { version: 2 },
+  ];
+
+  it('when the lists are in, then the data set and the base version are selects, first, with none as the base', () => {
+    const fields = withDataChoices(fieldsFromSchema(schema), datasets, versions);
+    expect(fields.map((f) => f.name)).toEqual(['dataset', 'baseVersion', 'architecture', 'epochs']);
+    expect(fields[0]).toMatchObject({ kind: 'text', defaultValue: 'mnist', choices: datasets });
+    expect(fields[1]).toMatchObject({ label: 'Fine-tune from version', kind: 'integer', required: false });
+    expect(fields[1]!.defaultValue).toBeUndefined();
+    expect(fields[1]!.choices).toEqual([
+      { value: '', label: 'none: start from new weights' },
+      { value: '3', label: 'Version 3: Letters, 91.2 % test' },
+      { value: '1', label: 'Version 1: MNIST' },
+      { value: '2', label: 'Version 2' },
+    ]);
+  });
+
+  it('when the API schema has baseVersion already, then it is the same select, once', () => {
+    const withBase = {
+      properties: {
+        ...schema.properties,
+        baseVersion: { type: 'integer', minimum: 1, description: 'its help' },
+      },
+    };
+    const fields = withDataChoices(fieldsFromSchema(withBase), datasets, []);
+    expect(fields.filter((f) => f.name === 'baseVersion')).toHaveLength(1);
+    expect(fields[1]).toMatchObject({ description: 'its help', choices: [{ value: '' }] });
+  });
+
+  it("when the schema's default data set is not listed, then the first listed one is chosen", () => {
+    const fields = withDataChoices(fieldsFromSchema(schema), datasets.slice(1), []);
+    expect(fields[0]!.defaultValue).toBe('fashion-mnist');
+  });
+
+  it('when the form is sent, then dataset and baseVersion go only when set, the version as a number', () => {
+    const fields = withDataChoices(fieldsFromSchema(schema), datasets, versions);
+    expect(bodyFromValues(fields, { dataset: '', baseVersion: '', epochs: '2' })).toEqual({ epochs: 2 });
+    expect(bodyFromValues(fields, { dataset: 'mnist', baseVersion: '', epochs: '2' })).toEqual({
+      dataset: 'mnist',
+      epochs: 2,
+    });
+    expect(bodyFromValues(fields, { dataset: 'letters-3kq9x2ab', baseVersion: '3', epochs: '2' })).toEqual({
+      dataset: 'letters-3kq9x2ab',
+      baseVersion: 3,
+      epochs: 2,
+    });
   });
 });
 

@@ -1,125 +1,57 @@
-import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import sharp from 'sharp';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { build } from 'vite';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
 import { loadDataset } from '../../src/ml/data/dataset.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { useTestApi } from '../helpers/api.js';
 import { workerOptions } from '../helpers/training-worker.js';
+import {
+  ARTIFACTS,
+  buildWebPage,
+  drawOne,
+  imageSize,
+  layoutOn,
+  optionValues,
+  PATIENCE_MS,
+  text,
+  textBecomes,
+  useChromium,
+} from '../helpers/web-page.js';
 
 /**
- * The web page (issue 6) in a real headless Chromium (Debian's, driven by playwright-core)
- * against a real API on a port, a real worker and a small real model. Screenshots go to
- * test-artifacts/web/ for a person to look at; nothing there is committed.
+ * The web page (issue 6) in a real headless Chromium against a real API on a port, a real worker
+ * and a small real model (test/helpers/web-page.ts).
  */
-// Debian's chromium by default; CHROMIUM_PATH points elsewhere (e.g. a Chrome on a laptop).
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = 'test-artifacts/web';
 const API_KEY = 'web-page-test-key-0123456789';
 
 describe('the web page in Chromium', () => {
-  beforeAll(() => {
-    if (!existsSync(CHROMIUM)) {
-      throw new Error(
-        `${CHROMIUM} is missing: apt-get install chromium (.ci/run installs it), or set CHROMIUM_PATH`,
-      );
-    }
-  });
   // The page as `npm run build:web` makes it, into a directory of this run's own.
-  const api = useTestApi('web', async ({ dir }) => {
-    const root = join(dir, 'web');
-    await build({
-      configFile: 'web/vite.config.ts',
-      logLevel: 'warn',
-      build: { outDir: root, emptyOutDir: true },
-    });
-    return { web: { root } };
-  });
+  const api = useTestApi('web', async ({ dir }) => ({ web: { root: await buildWebPage(join(dir, 'web')) } }));
   const { dir } = api;
   // A second service with no model at all and an API key, and no worker: its jobs stay queued.
   const emptyApi = useTestApi('web-empty', () => ({
     web: { root: join(dir, 'web') },
     auth: { apiKey: API_KEY },
   }));
+  const chromium = useChromium(join(dir, 'profile'));
+  const { problems, open } = chromium;
   let worker: Awaited<ReturnType<typeof startTrainingWorker>>;
-  let browser: BrowserContext;
   let base: string;
   let emptyBase: string;
   let jobVersion: number | undefined;
-  /** Uncaught errors and CSP violations of the test's pages, checked at its end. */
-  const problems: string[] = [];
-  // How long the page may take to show what it should: a net for a busy machine, not a bar (speed
-  // is measured in bench/).
-  const PATIENCE_MS = 30_000;
-
-  async function open(url: string): Promise<Page> {
-    const page = await browser.newPage();
-    page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
-    page.on('console', (message) => {
-      if (/Content Security Policy/i.test(message.text())) problems.push(`CSP: ${message.text()}`);
-    });
-    await page.goto(url);
-    return page;
-  }
-
-  const text = (page: Page, selector: string) => page.locator(selector).textContent({ timeout: PATIENCE_MS });
-  // Code that runs in the page is written with locators or as strings: outside web/, the project's
-  // TypeScript has no DOM types.
-  const textBecomes = (page: Page, selector: string, pattern: RegExp, timeout = PATIENCE_MS) =>
-    page.locator(selector, { hasText: pattern }).first().waitFor({ timeout });
-  /** A slightly slanted stroke down the middle of the canvas, as a person draws a 1. */
-  async function drawOne(page: Page): Promise<void> {
-    const box = (await page.getByLabel('Drawing area').boundingBox())!;
-    const x = box.x + box.width / 2;
-    await page.mouse.move(x, box.y + box.height * 0.15);
-    await page.mouse.down();
-    await page.mouse.move(x + box.width * 0.03, box.y + box.height * 0.85, { steps: 15 });
-    await page.mouse.up();
-  }
-
-  /** The decoded size of the first image that `selector` finds; null until it has loaded. */
-  const imageSize = (page: Page, selector: string) =>
-    page.evaluate<number[] | null>(`(() => {
-      const img = document.querySelector(${JSON.stringify(selector)});
-      return img && img.complete ? [img.naturalWidth, img.naturalHeight] : null;
-    })()`);
 
   beforeAll(async () => {
-    await mkdir(ARTIFACTS, { recursive: true });
     // One epoch on 10,000 shifted images: ~93 % right in a few seconds, enough to read a clear 1.
     (await trainAndPublish(api.store, { trainSize: 10_000, augment: true, seed: 1 })).dispose();
     await api.predictor.refresh();
     base = await api.app.listen({ host: '127.0.0.1', port: 0 });
     worker = await startTrainingWorker(workerOptions(api));
     emptyBase = await emptyApi.app.listen({ host: '127.0.0.1', port: 0 });
-
-    browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-      viewport: { width: 1200, height: 900 },
-    });
-  });
-
-  beforeEach(() => {
-    problems.length = 0;
   });
 
   afterAll(async () => {
-    await browser?.close();
     await worker?.close();
   });
 
@@ -148,18 +80,7 @@ describe('the web page in Chromium', () => {
     // Charts follow their boxes through a ResizeObserver: give the page a moment to settle. (Polled
     // from here: the page's CSP refuses the string evaluation that waitForFunction would use.)
     // Settled: the screen is 390 wide and nothing scrolls sideways. A failure shows what sticks out.
-    const layoutNow = `({
-      settled: window.innerWidth === 390 && document.documentElement.scrollWidth <= 390,
-      width: window.innerWidth,
-      scrollWidth: document.documentElement.scrollWidth,
-      outside: [...document.querySelectorAll('body *')]
-        .filter((e) => e.getBoundingClientRect().right > window.innerWidth)
-        .map((e) => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))
-        .slice(0, 5),
-    })`;
-    await expect
-      .poll(() => page.evaluate<Record<string, unknown>>(layoutNow), { timeout: PATIENCE_MS })
-      .toMatchObject({ settled: true });
+    await expect.poll(() => layoutOn(page, 390), { timeout: PATIENCE_MS }).toMatchObject({ settled: true });
     const layout = await page.evaluate<{ overflow: number; pad: number[] }>(`(() => {
       const pad = document.querySelector('canvas.pad').getBoundingClientRect();
       return {
@@ -182,7 +103,7 @@ describe('the web page in Chromium', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     // Chromium's own touch input, as a phone's finger produces it: touch events, from which the
     // browser makes the pointer events the pad listens to (unless CSS lets the touch scroll).
-    const cdp = await browser.newCDPSession(page);
+    const cdp = await chromium.browser.newCDPSession(page);
     await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 1 });
     await cdp.send('Emulation.setEmitTouchEventsForMouse', { enabled: false });
     const pad = page.getByLabel('Drawing area');
@@ -248,6 +169,17 @@ describe('the web page in Chromium', () => {
       // The defaults are the API's own, read from its OpenAPI document.
       expect(await epochs.inputValue({ timeout: PATIENCE_MS })).toBe('10');
       expect(await page.getByLabel('Optimizer').inputValue()).toBe('adam');
+      // What to train on: the built-ins first (from GET /datasets, or known without it), MNIST
+      // chosen, and no version to fine-tune from unless one is picked.
+      const dataset = page.getByLabel('Dataset', { exact: true });
+      expect(await dataset.inputValue()).toBe('mnist');
+      expect((await optionValues(dataset)).slice(0, 2)).toEqual(['mnist', 'fashion-mnist']);
+      const baseVersion = page.getByLabel('Fine-tune from version');
+      expect(await baseVersion.inputValue()).toBe('');
+      expect(await baseVersion.locator('option').allTextContents()).toEqual([
+        'none: start from new weights',
+        expect.stringMatching(/^Version 1: MNIST, \d+\.\d % test$/),
+      ]);
 
       // A recipe fills in its fields; the seed recipe puts the defaults back.
       const recipes = page.getByRole('group', { name: 'Recipes' });
@@ -270,7 +202,12 @@ describe('the web page in Chromium', () => {
       await epochs.fill('1');
       await page.getByLabel('Train size').fill('5000');
       await page.getByLabel('Validation size').fill('500');
+      const posted = page.waitForRequest((r) => r.method() === 'POST' && r.url().endsWith('/jobs'));
       await page.getByRole('button', { name: 'Start training' }).click();
+      // Nothing to fine-tune from was chosen: the body has no baseVersion for the API to refuse.
+      const body = (await posted).postDataJSON() as Record<string, unknown>;
+      expect(body).toMatchObject({ dataset: 'mnist', epochs: 1, trainSize: 5000 });
+      expect(body).not.toHaveProperty('baseVersion');
       await page.locator('#job-live').waitFor({ state: 'visible' });
       expect(await epochsError.isHidden()).toBe(true);
 
@@ -289,6 +226,10 @@ describe('the web page in Chromium', () => {
       jobVersion = Number(/model version (\d+)/.exec(outcome)![1]);
       await textBecomes(page, '#jobs-table tbody tr:first-child .state', /^completed$/);
       await page.screenshot({ path: `${ARTIFACTS}/train.png`, fullPage: true });
+      // A phone: the form, its dataset preview and the jobs table stay inside the screen.
+      await page.setViewportSize({ width: 390, height: 844 });
+      await expect.poll(() => layoutOn(page, 390), { timeout: PATIENCE_MS }).toMatchObject({ settled: true });
+      await page.screenshot({ path: `${ARTIFACTS}/train-phone.png`, fullPage: true });
       await page.close();
       expect(problems).toEqual([]);
     },
@@ -314,7 +255,7 @@ describe('the web page in Chromium', () => {
 
     const first = page.locator('#misclassified figure').first();
     await first.scrollIntoViewIfNeeded();
-    expect(await first.locator('figcaption').textContent()).toMatch(/^predicted \d, true \d/);
+    expect(await first.locator('figcaption').textContent()).toMatch(/^true \d, predicted \d/);
     await expect
       .poll(() => imageSize(page, '#misclassified img'), { timeout: PATIENCE_MS })
       .toEqual([28, 28]);

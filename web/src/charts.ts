@@ -12,6 +12,7 @@ import {
   type ChartDataset,
 } from 'chart.js';
 import type { EpochRecord } from './api/types.js';
+import { truncate } from './logic/format.js';
 import type { BatchPoint } from './logic/progress.js';
 
 // Only what the page draws, so the bundle carries no unused chart types.
@@ -34,21 +35,25 @@ const SECOND = '#c2571a';
 const percentTick = (value: string | number) => `${Math.round(Number(value) * 100)} %`;
 
 export interface ProbabilityChart {
-  show(probabilities: number[]): void;
+  /** One bar per class, labelled by `classes` (names in label order; the index when a name is missing). */
+  show(probabilities: number[], classes: readonly string[]): void;
   destroy(): void;
 }
 
-/** The 10 class probabilities as bars, the most likely one highlighted. */
+/** Axis labels this long are cut (the tooltip has the whole name), so 26 letters or long names still fit. */
+const AXIS_LABEL_CHARS = 12;
+
+/** The class probabilities as bars, the most likely one highlighted. */
 export function probabilityChart(canvas: HTMLCanvasElement): ProbabilityChart {
   let best = -1;
   const chart = new Chart(canvas, {
     type: 'bar',
     data: {
-      labels: Array.from({ length: 10 }, (_, i) => String(i)),
+      labels: [] as string[],
       datasets: [
         {
           label: 'probability',
-          data: new Array<number>(10).fill(0),
+          data: [] as number[],
           backgroundColor: (context) => (context.dataIndex === best ? ACCENT : MUTED),
         },
       ],
@@ -59,14 +64,22 @@ export function probabilityChart(canvas: HTMLCanvasElement): ProbabilityChart {
       animation: { duration: 150 },
       scales: {
         y: { min: 0, max: 1, ticks: { callback: percentTick, stepSize: 0.25 } },
-        x: { title: { display: true, text: 'digit' } },
+        x: {
+          title: { display: true, text: 'class' },
+          ticks: {
+            callback(value) {
+              return truncate(this.getLabelForValue(Number(value)), AXIS_LABEL_CHARS);
+            },
+          },
+        },
       },
       plugins: { legend: { display: false } },
     },
   });
   return {
-    show(probabilities) {
+    show(probabilities, classes) {
       best = probabilities.indexOf(Math.max(...probabilities));
+      chart.data.labels = probabilities.map((_, i) => classes[i] ?? String(i));
       chart.data.datasets[0]!.data = probabilities;
       chart.update();
     },

@@ -23,6 +23,8 @@ const summarySchema = modelMetadataSchema.pick({
   parameterCount: true,
   trainImages: true,
   accuracy: true,
+  // The data set and base version the web page's list and fine-tune select show (issue 15).
+  params: true,
 });
 
 const modelListSchema = z.object({ serving: z.int().nullable(), models: z.array(summarySchema) });

@@ -22,6 +22,11 @@ export interface RequestOptions {
   json?: unknown;
   /** Sent as is, with its own content type (a PNG from the canvas). */
   blob?: Blob;
+  /**
+   * On a 401, ask for the API key (@default true). False for what the page only reads on its way
+   * (the data sets for a select): a dialog nobody asked for is worse than a shorter list.
+   */
+  askKey?: boolean;
 }
 
 /**
@@ -45,7 +50,7 @@ export async function apiRequest<T>(path: string, options: RequestOptions = {}):
     const parsed = await readBody(response);
     if (response.ok) return parsed as T;
     const error = new ApiError(response.status, parsed as Partial<ErrorBody> | null);
-    if (response.status !== 401 || attempt >= 2) throw error;
+    if (response.status !== 401 || attempt >= 2 || options.askKey === false) throw error;
     if (key) forgetApiKey();
     const given = await askApiKey(
       key ? 'The service did not accept that key. Try again:' : "This action needs the service's API key.",

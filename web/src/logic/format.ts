@@ -28,3 +28,9 @@ export function formatNumber(value: number | null | undefined, digits = 4): stri
   if (value === null || value === undefined || !Number.isFinite(value)) return DASH;
   return value.toFixed(digits);
 }
+
+/** At most `chars` characters, the cut marked with an ellipsis (for an axis; the whole text goes in a tooltip). */
+export function truncate(text: string, chars: number): string {
+  const characters = [...text];
+  return characters.length <= chars ? text : `${characters.slice(0, Math.max(chars - 1, 1)).join('')}\u2026`;
+}

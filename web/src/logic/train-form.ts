@@ -3,8 +3,15 @@
  * come from the JSON schema of POST /jobs in /openapi.json, which the API makes from the same zod
  * schema it validates with. A new parameter shows up on the page without a change here.
  */
+import { formatPercent } from './format.js';
 
 export type FieldKind = 'select' | 'integer' | 'number' | 'checkbox' | 'text';
+
+/** One option of a field picked from a list the API gives (a data set, a model version). */
+export interface Choice {
+  value: string;
+  label: string;
+}
 
 export interface FieldSpec {
   name: string;
@@ -18,6 +25,8 @@ export interface FieldSpec {
   /** The bound is excluded (learningRate > 0). */
   minExclusive?: boolean;
   required: boolean;
+  /** Shown as a select of these; the value is still read as `kind` says (an integer version). */
+  choices?: Choice[];
 }
 
 interface JsonSchema {
@@ -108,6 +117,60 @@ export function bodyFromValues(
     } else body[field.name] = text;
   }
   return body;
+}
+
+/** The fields that say what to train on, shown apart from the recipe's hyperparameters (issue 15). */
+export const DATA_FIELDS: readonly string[] = ['dataset', 'baseVersion'];
+
+/** A model version the fine-tune select offers. */
+export interface VersionChoice {
+  version: number;
+  /** Its data set's name, when known. */
+  dataset?: string;
+  testAccuracy?: number;
+}
+
+/**
+ * The form's fields with the data set and the base version as selects, first: the data sets the
+ * API has (`datasets`, built-ins first) and "none" then every version in `versions`. Without
+ * `baseVersion` in the API's schema the field is still offered: POST /jobs takes it (issue 15),
+ * and it is only sent when a version is chosen.
+ */
+export function withDataChoices(
+  fields: FieldSpec[],
+  datasets: readonly Choice[],
+  versions: readonly VersionChoice[],
+): FieldSpec[] {
+  const schemaDataset = fields.find((f) => f.name === 'dataset');
+  const schemaBase = fields.find((f) => f.name === 'baseVersion');
+  const datasetDefault = schemaDataset?.defaultValue;
+  const dataset: FieldSpec = {
+    ...(schemaDataset ?? { name: 'dataset', label: 'Dataset', kind: 'text', required: false }),
+    // The schema's help names paths too, which only an operator's allow-list admits: not for a select.
+    description: 'the built-in sets, then those uploaded with POST /datasets',
+    choices: [...datasets],
+    defaultValue: datasets.some((c) => c.value === datasetDefault) ? datasetDefault : datasets[0]?.value,
+  };
+  const baseVersion: FieldSpec = {
+    name: 'baseVersion',
+    label: 'Fine-tune from version',
+    kind: 'integer',
+    required: false,
+    description:
+      schemaBase?.description ??
+      "start from that version's weights; with another number of classes its last layer is replaced and trained anew",
+    choices: [{ value: '', label: 'none: start from new weights' }, ...versions.map(versionChoice)],
+  };
+  return [dataset, baseVersion, ...fields.filter((f) => !DATA_FIELDS.includes(f.name))];
+}
+
+function versionChoice({ version, dataset, testAccuracy }: VersionChoice): Choice {
+  const details = [dataset, testAccuracy === undefined ? undefined : `${formatPercent(testAccuracy)} test`];
+  const known = details.filter((detail) => detail !== undefined);
+  return {
+    value: String(version),
+    label: known.length > 0 ? `Version ${version}: ${known.join(', ')}` : `Version ${version}`,
+  };
 }
 
 /** A small quick job for a first model: one epoch on 10,000 images takes seconds on a laptop. */

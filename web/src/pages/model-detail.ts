@@ -1,15 +1,20 @@
 import { apiRequest } from '../api/client.js';
+import { loadDatasets } from '../api/datasets.js';
 import type { ModelMetadata } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
+import { baseVersionOf, datasetName, type KnownDataset } from '../logic/datasets.js';
 import { formatDuration, formatNumber, formatPercent, formatRate } from '../logic/format.js';
 import { heatColour, rowShares, textColourOn } from '../logic/heat-colour.js';
 import type { Page } from './page.js';
 import { PRODUCTION, promoteButton } from './promote-button.js';
 
-/** Digits shown at first; the rest behind a button, so a page view is not 100 image requests. */
+/** Images shown at first; the rest behind a button, so a page view is not 100 image requests. */
 const GALLERY_FIRST = 30;
 
-/** One version: its numbers, confusion matrix as a heat map, and the test digits it got wrong. */
+/**
+ * One version: its numbers, confusion matrix as a heat map, and the test images it got wrong, each
+ * class by its name (names are user-supplied for uploaded sets: text only, never markup).
+ */
 export function modelDetail(root: HTMLElement, version: number): Page {
   const status = h('p', { role: 'status', id: 'model-status' });
   fill(
@@ -21,9 +26,10 @@ export function modelDetail(root: HTMLElement, version: number): Page {
 
   async function load(): Promise<void> {
     try {
-      const [model, aliases] = await Promise.all([
+      const [model, aliases, { datasets }] = await Promise.all([
         apiRequest<ModelMetadata>(`/models/${version}`),
         apiRequest<Record<string, number>>('/models/aliases'),
+        loadDatasets(),
       ]);
       const names = Object.entries(aliases)
         .filter(([, v]) => v === version)
@@ -34,10 +40,10 @@ export function modelDetail(root: HTMLElement, version: number): Page {
         h('h2', {}, `Model version ${version} `, ...names.map((n) => h('span', { class: 'badge' }, n))),
         promoteButton(version, aliases[PRODUCTION] === version, status, () => void load()),
         status,
-        summary(model),
+        summary(model, datasets),
         accuracyTable(model),
-        confusionMatrix(model.confusion),
-        gallery(version, model.misclassified),
+        confusionMatrix(model.confusion, model.classes),
+        gallery(version, model.misclassified, model.classes),
       );
     } catch (error) {
       status.textContent = `Could not load version ${version}: ${errorText(error)}`;
@@ -47,8 +53,13 @@ export function modelDetail(root: HTMLElement, version: number): Page {
   return { close: () => undefined };
 }
 
-function summary(model: ModelMetadata): HTMLElement {
-  const rows: [string, string][] = [
+function summary(model: ModelMetadata, datasets: readonly KnownDataset[]): HTMLElement {
+  const base = baseVersionOf(model.params);
+  const rows: [string, string | Node][] = [
+    ['Dataset', `${datasetName(model.params.dataset, datasets)}, ${model.classes.length} classes`],
+    ...(base === undefined
+      ? []
+      : [['Fine-tuned from', h('a', { href: `#/models/${base}` }, `version ${base}`)] as [string, Node]]),
     ['Created', new Date(model.createdAt).toLocaleString()],
     ['Job', model.jobId ?? 'none (command line)'],
     ['Architecture', `${model.architecture}, ${model.parameterCount.toLocaleString('en-US')} parameters`],
@@ -109,15 +120,19 @@ function accuracyTable(model: ModelMetadata): HTMLElement {
   );
 }
 
-/** Rows are the true digit, columns the predicted one; shaded by share of the row. */
-function confusionMatrix(confusion: number[][]): HTMLElement {
+/** A class's name in a header cell: cut to the cell's width by CSS, whole in its tooltip. */
+const className = (name: string) => h('span', { class: 'class-name', title: name }, name);
+
+/** Rows are the true class, columns the predicted one; shaded by share of the row. */
+function confusionMatrix(confusion: number[][], classes: readonly string[]): HTMLElement {
   const shares = rowShares(confusion);
-  const cell = (count: number, share: number, trueDigit: number, predicted: number) => {
+  const name = (label: number) => classes[label] ?? String(label);
+  const cell = (count: number, share: number, truth: number, predicted: number) => {
     const td = h(
       'td',
       {
-        class: trueDigit === predicted ? 'diagonal' : null,
-        title: `true ${trueDigit}, predicted ${predicted}: ${count} (${formatPercent(share)} of the ${trueDigit}s)`,
+        class: truth === predicted ? 'diagonal' : null,
+        title: `true ${name(truth)}, predicted ${name(predicted)}: ${count} (${formatPercent(share)} of the true ${name(truth)})`,
       },
       count,
     );
@@ -133,7 +148,7 @@ function confusionMatrix(confusion: number[][]): HTMLElement {
     h(
       'p',
       { class: 'hint' },
-      'Rows: the true digit. Columns: what the model said. Darker: a larger share of that row.',
+      'Rows: the true class. Columns: what the model said. Darker: a larger share of that row.',
     ),
     h(
       'div',
@@ -148,7 +163,7 @@ function confusionMatrix(confusion: number[][]): HTMLElement {
             'tr',
             {},
             h('th', { scope: 'col' }, h('span', { class: 'sr-only' }, 'true \\ predicted')),
-            ...confusion.map((_, d) => h('th', { scope: 'col' }, d)),
+            ...confusion.map((_, p) => h('th', { scope: 'col' }, className(name(p)))),
           ),
         ),
         h(
@@ -158,7 +173,7 @@ function confusionMatrix(confusion: number[][]): HTMLElement {
             h(
               'tr',
               {},
-              h('th', { scope: 'row' }, t),
+              h('th', { scope: 'row' }, className(name(t))),
               ...row.map((count, p) => cell(count, shares[t]![p]!, t, p)),
             ),
           ),
@@ -168,17 +183,22 @@ function confusionMatrix(confusion: number[][]): HTMLElement {
   );
 }
 
-function gallery(version: number, items: ModelMetadata['misclassified']): HTMLElement {
+function gallery(
+  version: number,
+  items: ModelMetadata['misclassified'],
+  classes: readonly string[],
+): HTMLElement {
+  const name = (label: number) => classes[label] ?? String(label);
   const grid = h('div', { class: 'gallery', id: 'misclassified' });
   const more = h('button', { type: 'button', class: 'secondary' }, `Show all ${items.length}`);
   const note = h('p', { class: 'hint', hidden: true });
   const figure = (item: ModelMetadata['misclassified'][number], i: number) => {
-    const caption = `predicted ${item.predicted}, true ${item.label}`;
+    const caption = `true ${name(item.label)}, predicted ${name(item.predicted)}`;
     const image = h('img', {
       src: `/models/${version}/misclassified/${i}.png`,
       width: 56,
       height: 56,
-      alt: `Test digit ${item.index}: ${caption}`,
+      alt: `Test image ${item.index}: ${caption}`,
       loading: 'lazy',
     });
     image.addEventListener(
@@ -205,9 +225,9 @@ function gallery(version: number, items: ModelMetadata['misclassified']): HTMLEl
     h(
       'h3',
       { id: 'misclassified-heading' },
-      `Misclassified test digits (${items.length} kept, most confident first)`,
+      `Misclassified test images (${items.length} kept, most confident first)`,
     ),
-    items.length === 0 ? h('p', {}, 'None: every test digit was right.') : null,
+    items.length === 0 ? h('p', {}, 'None: every test image was right.') : null,
     note,
     grid,
     more,

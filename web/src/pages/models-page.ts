@@ -1,6 +1,8 @@
 import { apiRequest } from '../api/client.js';
+import { loadDatasets } from '../api/datasets.js';
 import type { ModelList } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
+import { baseVersionOf, datasetName } from '../logic/datasets.js';
 import { formatPercent } from '../logic/format.js';
 import { modelDetail } from './model-detail.js';
 import type { Page } from './page.js';
@@ -39,9 +41,10 @@ export function modelsPage(root: HTMLElement, version: number | undefined): Page
 
   async function load(): Promise<void> {
     try {
-      const [list, aliases] = await Promise.all([
+      const [list, aliases, { datasets }] = await Promise.all([
         apiRequest<ModelList>('/models'),
         apiRequest<Record<string, number>>('/models/aliases'),
+        loadDatasets(),
       ]);
       if (list.models.length === 0) {
         fill(
@@ -61,13 +64,26 @@ export function modelsPage(root: HTMLElement, version: number | undefined): Page
             .filter(([, v]) => v === m.version)
             .map(([name]) => name);
           if (list.serving === m.version) names.unshift('serving');
+          const base = baseVersionOf(m.params);
           return h(
             'tr',
             {},
             h('td', {}, h('a', { href: `#/models/${m.version}` }, `Version ${m.version}`)),
             h('td', {}, new Date(m.createdAt).toLocaleString()),
             h('td', {}, m.architecture),
-            h('td', {}, m.trainImages.toLocaleString('en-US')),
+            h(
+              'td',
+              { class: 'trained-on' },
+              `${datasetName(m.params.dataset, datasets)}, ${m.trainImages.toLocaleString('en-US')} images`,
+              base === undefined
+                ? null
+                : h(
+                    'span',
+                    { class: 'hint' },
+                    ' fine-tuned from ',
+                    h('a', { href: `#/models/${base}` }, `version ${base}`),
+                  ),
+            ),
             h('td', {}, formatPercent(m.accuracy.validation, 2)),
             h('td', {}, formatPercent(m.accuracy.test, 2)),
             h('td', {}, ...names.map((name) => h('span', { class: 'badge' }, name))),

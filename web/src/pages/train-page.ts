@@ -1,9 +1,19 @@
 import { ApiError, apiRequest } from '../api/client.js';
-import type { JobList, JobView } from '../api/types.js';
+import { loadDatasets, type Datasets } from '../api/datasets.js';
+import type { JobList, JobView, ModelList } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
+import { BUILT_IN_DATASETS, datasetName, datasetOptionLabel, type KnownDataset } from '../logic/datasets.js';
 import { formErrors } from '../logic/form-errors.js';
 import { PRESETS, presetValues } from '../logic/presets.js';
-import { bodyFromValues, fieldsFromSchema, jobBodySchema, type FieldSpec } from '../logic/train-form.js';
+import {
+  bodyFromValues,
+  DATA_FIELDS,
+  fieldsFromSchema,
+  jobBodySchema,
+  withDataChoices,
+  type FieldSpec,
+} from '../logic/train-form.js';
+import { datasetPreview } from './dataset-preview.js';
 import { jobView } from './job-view.js';
 import type { Page } from './page.js';
 
@@ -44,7 +54,7 @@ export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
             h(
               'tr',
               {},
-              ...['Job', 'State', 'Created', 'Epochs', 'Images', 'Result'].map((t) =>
+              ...['Job', 'State', 'Created', 'Dataset', 'Epochs', 'Images', 'Result'].map((t) =>
                 h('th', { scope: 'col' }, t),
               ),
             ),
@@ -64,11 +74,15 @@ export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
   };
   if (jobId) watch(jobId);
 
+  // Names for the jobs' data sets; ids until the list has come.
+  let known: readonly KnownDataset[] = BUILT_IN_DATASETS;
+  const datasets = loadDatasets();
+
   async function loadJobs(): Promise<void> {
     try {
       const list = await apiRequest<JobList>(`/jobs?limit=${RECENT}`);
-      fill(jobsTable, ...list.jobs.map(jobRow));
-      if (list.jobs.length === 0) fill(jobsTable, h('tr', {}, h('td', { colspan: 6 }, 'No jobs yet.')));
+      fill(jobsTable, ...list.jobs.map((job) => jobRow(job, known)));
+      if (list.jobs.length === 0) fill(jobsTable, h('tr', {}, h('td', { colspan: 7 }, 'No jobs yet.')));
       listStatus.textContent = '';
     } catch (error) {
       listStatus.textContent = `Could not list the jobs: ${errorText(error)}`;
@@ -78,7 +92,11 @@ export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
   void loadJobs();
   const timer = setInterval(() => document.visibilityState === 'visible' && void loadJobs(), LIST_REFRESH_MS);
 
-  void buildForm(form, (job) => {
+  void datasets.then((loaded) => {
+    known = loaded.datasets;
+    void loadJobs();
+  });
+  void buildForm(form, datasets, (job) => {
     history.replaceState(null, '', `#/train/${job.id}`);
     watch(job.id);
     void loadJobs();
@@ -92,7 +110,7 @@ export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
   };
 }
 
-function jobRow(job: JobView): HTMLTableRowElement {
+function jobRow(job: JobView, known: readonly KnownDataset[]): HTMLTableRowElement {
   const version = job.result?.modelVersion;
   return h(
     'tr',
@@ -100,17 +118,44 @@ function jobRow(job: JobView): HTMLTableRowElement {
     h('td', {}, h('a', { href: `#/train/${job.id}` }, job.id)),
     h('td', {}, h('span', { class: 'state', 'data-state': job.state }, job.state)),
     h('td', {}, new Date(job.createdAt).toLocaleString()),
+    h('td', {}, datasetName(job.params.dataset, known)),
     h('td', {}, job.params.epochs),
     h('td', {}, job.params.trainSize?.toLocaleString('en-US') ?? 'all'),
     h('td', {}, version ? h('a', { href: `#/models/${version}` }, `version ${version}`) : (job.error ?? '')),
   );
 }
 
-/** The form, built from the API's own description of POST /jobs (see logic/train-form.ts). */
-async function buildForm(form: HTMLFormElement, started: (job: JobView) => void): Promise<void> {
+/**
+ * The form, built from the API's own description of POST /jobs (see logic/train-form.ts), with
+ * what to train on first: the data set and the version to fine-tune from, as the API lists them.
+ */
+async function buildForm(
+  form: HTMLFormElement,
+  datasetList: Promise<Datasets>,
+  started: (job: JobView) => void,
+): Promise<void> {
   let fields: FieldSpec[];
+  let datasets: KnownDataset[];
   try {
-    fields = fieldsFromSchema(jobBodySchema(await apiRequest<unknown>('/openapi.json')));
+    const [spec, loaded, versions] = await Promise.all([
+      apiRequest<unknown>('/openapi.json'),
+      datasetList,
+      // Without the list, the form still trains from new weights.
+      apiRequest<ModelList>('/models').then(
+        (list) => list.models,
+        () => [],
+      ),
+    ]);
+    datasets = loaded.datasets;
+    fields = withDataChoices(
+      fieldsFromSchema(jobBodySchema(spec)),
+      datasets.map((d) => ({ value: d.id, label: datasetOptionLabel(d) })),
+      versions.map((m) => ({
+        version: m.version,
+        dataset: datasetName(m.params.dataset, datasets),
+        testAccuracy: m.accuracy.test,
+      })),
+    );
   } catch (error) {
     fill(
       form,
@@ -126,13 +171,16 @@ async function buildForm(form: HTMLFormElement, started: (job: JobView) => void)
   const messages = new Map<string, HTMLElement>();
   const general = h('div', { class: 'error', role: 'alert', id: 'form-errors' });
   const submit = h('button', { type: 'submit' }, 'Start training');
+  const data = h('div', { class: 'field-grid data-fields' });
   const grid = h('div', { class: 'field-grid' });
   for (const field of fields) {
     const { row, control, message } = fieldRow(field);
     controls.set(field.name, control);
     messages.set(field.name, message);
-    grid.append(row);
+    (DATA_FIELDS.includes(field.name) ? data : grid).append(row);
   }
+  // Recipes set hyperparameters; what to train on stays as chosen.
+  const hyperparameters = fields.filter((f) => !DATA_FIELDS.includes(f.name));
   const presets = h(
     'div',
     { class: 'presets', role: 'group', 'aria-label': 'Recipes' },
@@ -144,7 +192,7 @@ async function buildForm(form: HTMLFormElement, started: (job: JobView) => void)
         preset.label,
       );
       button.addEventListener('click', () => {
-        for (const [name, value] of Object.entries(presetValues(fields, preset))) {
+        for (const [name, value] of Object.entries(presetValues(hyperparameters, preset))) {
           const control = controls.get(name)!;
           if (control instanceof HTMLInputElement && control.type === 'checkbox')
             control.checked = value === true;
@@ -155,8 +203,24 @@ async function buildForm(form: HTMLFormElement, started: (job: JobView) => void)
       return button;
     }),
   );
+  const preview = datasetPreview();
+  const datasetSelect = controls.get('dataset')!;
+  const showDataset = () => {
+    const chosen = datasets.find((d) => d.id === datasetSelect.value);
+    if (chosen) preview.show(chosen);
+  };
+  datasetSelect.addEventListener('change', showDataset);
+  showDataset();
   fill(
     form,
+    h(
+      'section',
+      { class: 'data-choice', 'aria-labelledby': 'data-heading' },
+      h('h3', { id: 'data-heading' }, 'What to train on'),
+      data,
+      preview.element,
+    ),
+    h('h3', {}, 'How to train'),
     h(
       'p',
       { class: 'hint' },
@@ -213,7 +277,11 @@ function fieldRow(field: FieldSpec) {
   const helpId = `${id}-help`;
   const describedBy = [field.description ? helpId : null, messageId].filter(Boolean).join(' ');
   let control: HTMLInputElement | HTMLSelectElement;
-  if (field.kind === 'select') {
+  if (field.choices) {
+    control = h('select', { id, name: field.name, 'aria-describedby': describedBy });
+    for (const { value, label } of field.choices)
+      control.append(h('option', { value, selected: value === String(field.defaultValue ?? '') }, label));
+  } else if (field.kind === 'select') {
     control = h('select', { id, name: field.name, 'aria-describedby': describedBy });
     for (const option of field.options ?? [])
       control.append(h('option', { value: option, selected: option === field.defaultValue }, option));

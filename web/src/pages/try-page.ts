@@ -1,5 +1,5 @@
 import { ApiError, apiRequest } from '../api/client.js';
-import type { JobView, ModelList, PredictResponse } from '../api/types.js';
+import type { JobView, ModelList, ModelMetadata, PredictResponse } from '../api/types.js';
 import { probabilityChart } from '../charts.js';
 import { errorText, fill, h } from '../dom.js';
 import { DrawingPad } from '../drawing-pad.js';
@@ -18,7 +18,7 @@ export function tryPage(root: HTMLElement): Page {
   const file = h('input', { type: 'file', id: 'digit-file', accept: 'image/png,image/jpeg' });
   const label = h(
     'output',
-    { class: 'big-label', id: 'predicted-label', 'aria-label': 'Predicted digit' },
+    { class: 'big-label', id: 'predicted-label', 'aria-label': 'Predicted class' },
     '?',
   );
   const confidence = h('span', { id: 'confidence' }, '—');
@@ -36,10 +36,12 @@ export function tryPage(root: HTMLElement): Page {
     input,
     h('figcaption', {}, 'What the model saw (28 × 28)'),
   );
-  const chartCanvas = h('canvas', { 'aria-label': 'Bar chart: the probability of each digit' });
+  const chartCanvas = h('canvas', { 'aria-label': 'Bar chart: the probability of each class' });
   const probabilities = h('ol', { class: 'probabilities', id: 'probabilities', start: 0 });
   const status = h('p', { class: 'error', role: 'alert' });
   const notice = noModelNotice(status);
+  // What the served model can answer: digits, garments or a set someone uploaded (issue 15).
+  const knows = h('div', { class: 'hint', id: 'model-classes', hidden: true });
 
   fill(
     root,
@@ -52,7 +54,12 @@ export function tryPage(root: HTMLElement): Page {
         'div',
         { class: 'pad-column' },
         canvas,
-        h('p', { class: 'hint' }, 'Draw one digit, 0 to 9. It is read each time you lift the pen.'),
+        h(
+          'p',
+          { class: 'hint' },
+          'Draw one digit (or whatever the model below was trained on). It is read each time you lift the pen.',
+        ),
+        knows,
         clear,
         h('label', { for: 'digit-file', class: 'hint' }, 'Or choose an image of one digit (PNG or JPEG):'),
         file,
@@ -95,20 +102,65 @@ export function tryPage(root: HTMLElement): Page {
     }
   }
 
+  /** The class names of the version asked last (or served), for the bars; indices until they come. */
+  let known: { version: number; classes: readonly string[] } | undefined;
+  let asking: number | undefined;
+  let last: PredictResponse | undefined;
+
   function show(answer: PredictResponse): void {
+    last = answer;
     const prediction = answer.predictions[0]!;
-    label.textContent = String(prediction.label);
+    // Names are user-supplied: textContent only, never markup.
+    label.textContent = prediction.class;
+    label.title = `class ${prediction.label}`;
+    label.classList.toggle('long', [...prediction.class].length > 3);
     confidence.textContent = formatPercent(prediction.confidence);
     version.textContent = String(answer.modelVersion);
     if (prediction.input) {
       input.src = prediction.input;
       seen.hidden = false;
     }
-    chart.show(prediction.probabilities);
+    showProbabilities(answer);
+    if (known?.version !== answer.modelVersion && asking !== answer.modelVersion)
+      void learnClasses(answer.modelVersion);
+  }
+
+  function showProbabilities(answer: PredictResponse): void {
+    const prediction = answer.predictions[0]!;
+    const classes = known?.version === answer.modelVersion ? known.classes : [];
+    const names = prediction.probabilities.map((_, i) =>
+      i === prediction.label ? prediction.class : (classes[i] ?? String(i)),
+    );
+    chart.show(prediction.probabilities, names);
     fill(
       probabilities,
-      ...prediction.probabilities.map((p, digit) => h('li', {}, `${digit}: ${formatPercent(p)}`)),
+      ...prediction.probabilities.map((p, i) => h('li', {}, `${names[i]}: ${formatPercent(p)}`)),
     );
+  }
+
+  /** A version's class names, from its metadata: for the bars and the hint under the pad. */
+  async function learnClasses(modelVersion: number): Promise<void> {
+    asking = modelVersion;
+    let model: ModelMetadata;
+    try {
+      model = await apiRequest<ModelMetadata>(`/models/${modelVersion}`);
+    } catch {
+      return; // Only the hint and the other bars' names are missing: each answer names its class.
+    }
+    if (asking !== modelVersion) return;
+    known = { version: modelVersion, classes: model.classes };
+    fill(
+      knows,
+      `Version ${modelVersion} knows ${model.classes.length} classes:`,
+      h(
+        'ol',
+        { class: 'class-names', start: 0 },
+        ...model.classes.map((name) => h('li', { title: name }, name)),
+      ),
+    );
+    knows.hidden = false;
+    if (last?.modelVersion === modelVersion) showProbabilities(last);
+    else if (!last) chart.show(new Array<number>(model.classes.length).fill(0), model.classes);
   }
 
   file.addEventListener('change', () => {
@@ -124,16 +176,22 @@ export function tryPage(root: HTMLElement): Page {
     file.value = '';
     asked++;
     label.textContent = '?';
+    label.classList.remove('long');
     confidence.textContent = '—';
     seen.hidden = true;
-    chart.show(new Array<number>(10).fill(0));
+    last = undefined;
+    const classes = known?.classes ?? [];
+    chart.show(new Array<number>(classes.length).fill(0), classes);
     fill(probabilities);
     status.textContent = '';
   });
 
   // Say so before anyone draws, rather than after.
   apiRequest<ModelList>('/models')
-    .then((list) => list.models.length === 0 && notice.show())
+    .then((list) => {
+      if (list.models.length === 0) notice.show();
+      else if (list.serving !== null) void learnClasses(list.serving);
+    })
     .catch((error: unknown) => (status.textContent = `Could not list the models: ${errorText(error)}`));
 
   return { close: () => chart.destroy() };
