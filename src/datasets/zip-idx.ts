@@ -148,6 +148,7 @@ async function inflated(file: ZipFileEntry, bytes: Buffer, budget: { left: numbe
 
 interface IdxPair {
   imagesName: string;
+  labelsName: string;
   images: IdxImages;
   labels: Uint8Array;
 }
@@ -163,7 +164,12 @@ function pair(imagesFile: ZipFileEntry, images: Buffer, labelsFile: ZipFileEntry
       );
     }
     // A copy: labels are rewritten to 0..K-1 in place, and the view shares the entry's buffer.
-    return { imagesName: imagesFile.name, images: parsedImages, labels: parsedLabels.labels.slice() };
+    return {
+      imagesName: imagesFile.name,
+      labelsName: labelsFile.name,
+      images: parsedImages,
+      labels: parsedLabels.labels.slice(),
+    };
   } catch (error) {
     if (error instanceof IdxFormatError) throw invalidDataset(error.message, error);
     throw error;
@@ -191,7 +197,7 @@ function checkLabelsNamed(set: IdxPair, classes: string[]): void {
   const index = set.labels.findIndex((label) => label >= classes.length);
   if (index < 0) return;
   throw invalidDataset(
-    `${shownName(set.imagesName.replace(/images/i, 'labels'))}: label ${set.labels[index]} of image ${index} ` +
+    `${shownName(set.labelsName)}: label ${set.labels[index]} of image ${index} ` +
       `has no name: classes.txt names ${classes.length} classes (labels 0 to ${classes.length - 1})`,
   );
 }
