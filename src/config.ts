@@ -90,8 +90,8 @@ export const configSchema = z.object({
         'like the model store.',
     ),
   DATASET_MAX_BYTES: intFromEnv(256 * 1024 ** 2, 1024, 64 * 1024 ** 3).describe(
-    'Largest `POST /datasets` body (a zip or a CSV); 413 above it. The upload streams to the ' +
-      "dataset store's disk, not to memory.",
+    'Largest `POST /datasets` body (a zip or a CSV), 256 MiB by default so a 200 MB upload fits; ' +
+      "413 above it. The upload streams to the dataset store's disk, not to memory.",
   ),
   DATASET_MAX_UNCOMPRESSED_BYTES: intFromEnv(1024 ** 3, 1024, 64 * 1024 ** 3).describe(
     'Most bytes the entries of an uploaded zip may inflate to, all together (gzipped idx files ' +

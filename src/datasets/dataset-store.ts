@@ -5,7 +5,13 @@ import path from 'node:path';
 import { z } from 'zod';
 import { uploadedDatasetIdSchema } from '../ml/data/dataset.js';
 import { errorMessage, isErrno, syncDirectory } from '../fs-durable.js';
-import { entryNames, moveToTrash, removeLeftovers, STAGING } from '../registry/store-cleanup.js';
+import {
+  entryNames,
+  moveToTrash,
+  promoteStaged,
+  removeLeftovers,
+  STAGING,
+} from '../registry/store-cleanup.js';
 import { checkClassNames } from './class-names.js';
 import { cleanText } from './dataset-errors.js';
 import { newDatasetId } from './dataset-id.js';
@@ -96,7 +102,8 @@ export class DatasetStore {
       for (;;) {
         const record = { id: newDatasetId(upload.name), ...base, createdAt: new Date().toISOString() };
         await writeRecord(staging, datasetRecordSchema.parse(record));
-        if (await this.promote(staging, record.id)) return record;
+        // False when the id is taken (by chance, 1 in 36^8): draw another.
+        if (await promoteStaged(this.root, staging, this.dir(record.id))) return record;
         await rm(path.join(staging, DATASET_FILES.record));
       }
     } catch (error) {
@@ -172,18 +179,6 @@ export class DatasetStore {
    */
   async cleanStaging(olderThanMs: number): Promise<string[]> {
     return removeLeftovers(this.root, olderThanMs);
-  }
-
-  /** False when the id is taken (by chance, 1 in 36^8), so the caller draws another. */
-  private async promote(staging: string, id: string): Promise<boolean> {
-    try {
-      await rename(staging, this.dir(id));
-    } catch (err) {
-      if (isErrno(err, 'ENOTEMPTY') || isErrno(err, 'EEXIST') || isErrno(err, 'ENOTDIR')) return false;
-      throw err;
-    }
-    await syncDirectory(this.root);
-    return true;
   }
 
   private async getIfValid(id: string): Promise<DatasetRecord | null> {

@@ -9,7 +9,7 @@ import { loadModel, saveModel } from '../ml/model-io.js';
 import { trainingReportSchema, type TrainingReport } from '../ml/training-report-schema.js';
 import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durable.js';
 import { digitSpritePng } from './digit-sprite.js';
-import { entryNames, moveToTrash, removeLeftovers, STAGING } from './store-cleanup.js';
+import { entryNames, moveToTrash, promoteStaged, removeLeftovers, STAGING } from './store-cleanup.js';
 
 /**
  * A directory of immutable, numbered model versions that many processes (on many machines) share:
@@ -115,7 +115,8 @@ export class ModelStore {
         const version = await this.claim();
         const metadata = { version, createdAt: new Date().toISOString(), ...checked };
         await writeMetadata(staging, metadata);
-        if (await this.promote(staging, version)) return metadata;
+        // False when something already occupies the version's path: claim another number.
+        if (await promoteStaged(this.root, staging, this.dir(version))) return metadata;
       }
     } catch (err) {
       // Best effort: a leftover is what cleanStaging() is for; the original error is what matters.
@@ -223,20 +224,6 @@ export class ModelStore {
     // The claim must outlive a power loss once the version it guards is visible.
     await syncDirectory(claims);
     return version;
-  }
-
-  /** False when something already occupies the version's path, so the caller claims another number. */
-  private async promote(staging: string, version: number): Promise<boolean> {
-    try {
-      // Replaces at most an empty directory: rename(2) fails on a non-empty one.
-      await rename(staging, this.dir(version));
-    } catch (err) {
-      if (isErrno(err, 'ENOTEMPTY') || isErrno(err, 'EEXIST') || isErrno(err, 'ENOTDIR')) return false;
-      throw err;
-    }
-    // Readers (and announcements) may act on the version from here: make the rename durable.
-    await syncDirectory(this.root);
-    return true;
   }
 
   private async getIfValid(version: number): Promise<ModelMetadata | null> {

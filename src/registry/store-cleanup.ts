@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { lstat, mkdir, readdir, rename, rm, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from 'pino';
-import { isErrno } from '../fs-durable.js';
+import { isErrno, syncDirectory } from '../fs-durable.js';
 
 /**
  * The staging and trash discipline the stores on disk share (the model store, the dataset store):
@@ -39,6 +39,22 @@ export async function cleanLeftovers(
   } catch (err) {
     logger.warn({ err }, `could not clean leftovers from ${what}`);
   }
+}
+
+/**
+ * Renames a finished staging dir to `target` under `root`, making it visible whole, and makes the
+ * rename durable (readers may act on it from here). False when something already occupies
+ * `target`, so the caller picks another name: rename(2) replaces at most an empty directory.
+ */
+export async function promoteStaged(root: string, staging: string, target: string): Promise<boolean> {
+  try {
+    await rename(staging, target);
+  } catch (err) {
+    if (isErrno(err, 'ENOTEMPTY') || isErrno(err, 'EEXIST') || isErrno(err, 'ENOTDIR')) return false;
+    throw err;
+  }
+  await syncDirectory(root);
+  return true;
 }
 
 /**

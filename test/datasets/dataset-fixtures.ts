@@ -1,13 +1,15 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { expect } from 'vitest';
+import { DATASET_FILES } from '../../src/datasets/dataset-files.js';
 import type { DatasetLimits } from '../../src/datasets/dataset-limits.js';
 import type { DatasetRecord } from '../../src/datasets/dataset-record.js';
 import type { DatasetStore } from '../../src/datasets/dataset-store.js';
 import type { DatasetUpload } from '../../src/datasets/dataset-upload.js';
 import { DomainError } from '../../src/errors.js';
 import { loadDataset } from '../../src/ml/data/dataset.js';
+import { readIdxImages, readIdxLabels } from '../../src/ml/data/idx.js';
 import { mnistImageToPng } from '../../src/ml/image-preprocess.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 
@@ -77,4 +79,16 @@ export async function expectNothingStored(store: DatasetStore): Promise<void> {
   const visible = (await readdir(store.root).catch(() => [])).filter((name) => !name.startsWith('.'));
   expect(visible).toEqual([]);
   expect(await readdir(path.join(store.root, '.staging')).catch(() => [])).toEqual([]);
+}
+
+/** A stored dataset's files, read with the idx reader training uses. */
+export async function storedFiles(store: DatasetStore, id: string) {
+  const dir = store.dir(id);
+  return {
+    trainImages: await readIdxImages(path.join(dir, DATASET_FILES.trainImages)),
+    trainLabels: await readIdxLabels(path.join(dir, DATASET_FILES.trainLabels)),
+    testImages: await readIdxImages(path.join(dir, DATASET_FILES.testImages)),
+    testLabels: await readIdxLabels(path.join(dir, DATASET_FILES.testLabels)),
+    classes: await readFile(path.join(dir, DATASET_FILES.classes), 'utf8'),
+  };
 }

@@ -1,15 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DATASET_FILES } from '../../src/datasets/dataset-files.js';
 import { DatasetStore } from '../../src/datasets/dataset-store.js';
-import { readIdxImages, readIdxLabels } from '../../src/ml/data/idx.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { sameBytes } from '../helpers/idx-files.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { zipArchive, type ZipEntrySpec } from '../helpers/zip-archive.js';
-import { expectNothingStored, ingestBytes, mnistPngs, refusal } from './dataset-fixtures.js';
+import { expectNothingStored, ingestBytes, storedFiles, mnistPngs, refusal } from './dataset-fixtures.js';
 
 const root = useTempDir('dataset-folders');
 let store: DatasetStore;
@@ -30,17 +27,6 @@ function classFolders(classes: Record<string, number>, prefix = '', count = 14):
   return Object.entries(classes).flatMap(([name, digit]) =>
     pngs[digit]!.slice(0, count).map((data, i) => ({ name: `${prefix}${name}/${i}.png`, data })),
   );
-}
-
-async function storedFiles(id: string) {
-  const dir = store.dir(id);
-  return {
-    trainImages: await readIdxImages(path.join(dir, DATASET_FILES.trainImages)),
-    trainLabels: await readIdxLabels(path.join(dir, DATASET_FILES.trainLabels)),
-    testImages: await readIdxImages(path.join(dir, DATASET_FILES.testImages)),
-    testLabels: await readIdxLabels(path.join(dir, DATASET_FILES.testLabels)),
-    classes: await readFile(path.join(dir, DATASET_FILES.classes), 'utf8'),
-  };
 }
 
 describe('a zip of class folders', () => {
@@ -69,7 +55,7 @@ describe('a zip of class folders', () => {
     expect(await store.get(record.id)).toEqual(record);
     expect(await store.list()).toEqual([record]);
 
-    const files = await storedFiles(record.id);
+    const files = await storedFiles(store, record.id);
     expect(files.trainImages).toMatchObject({ count: 36, rows: 28, cols: 28 });
     expect(files.testImages).toMatchObject({ count: 6, rows: 28, cols: 28 });
     expect(files.trainLabels.count).toBe(36);
@@ -89,7 +75,7 @@ describe('a zip of class folders', () => {
     const a = await ingestBytes(store, zipArchive(entries));
     const b = await ingestBytes(store, zipArchive([...entries].reverse()));
     expect(b.id).not.toBe(a.id);
-    const [filesA, filesB] = [await storedFiles(a.id), await storedFiles(b.id)];
+    const [filesA, filesB] = [await storedFiles(store, a.id), await storedFiles(store, b.id)];
     expect(sameBytes(filesA.trainImages.pixels, filesB.trainImages.pixels)).toBe(true);
     expect(sameBytes(filesA.testImages.pixels, filesB.testImages.pixels)).toBe(true);
     expect(Array.from(filesA.trainLabels.labels)).toEqual(Array.from(filesB.trainLabels.labels));
@@ -111,7 +97,7 @@ describe('a zip of class folders', () => {
         { class: 'b', train: 10, test: 3 },
       ],
     });
-    const files = await storedFiles(record.id);
+    const files = await storedFiles(store, record.id);
     expect(Array.from(files.testLabels.labels)).toEqual([0, 0, 0, 1, 1, 1]);
   });
 

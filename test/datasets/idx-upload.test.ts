@@ -1,15 +1,12 @@
-import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DATASET_FILES } from '../../src/datasets/dataset-files.js';
 import { DatasetStore } from '../../src/datasets/dataset-store.js';
-import { readIdxImages, readIdxLabels } from '../../src/ml/data/idx.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { imageFile, labelFile, sameBytes } from '../helpers/idx-files.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { zipArchive, type ZipEntrySpec } from '../helpers/zip-archive.js';
-import { expectNothingStored, ingestBytes, mnistDigits, refusal } from './dataset-fixtures.js';
+import { expectNothingStored, ingestBytes, storedFiles, mnistDigits, refusal } from './dataset-fixtures.js';
 
 const root = useTempDir('dataset-idx');
 let store: DatasetStore;
@@ -30,17 +27,6 @@ beforeEach(() => {
 /** An idx image file of the given 28x28 digits. */
 function images(of: Uint8Array[]): Buffer {
   return imageFile(of.length, 28, 28, (image, offset) => of[image]![offset % IMAGE_PIXELS]!);
-}
-
-async function stored(id: string) {
-  const dir = store.dir(id);
-  return {
-    trainImages: await readIdxImages(path.join(dir, DATASET_FILES.trainImages)),
-    trainLabels: await readIdxLabels(path.join(dir, DATASET_FILES.trainLabels)),
-    testImages: await readIdxImages(path.join(dir, DATASET_FILES.testImages)),
-    testLabels: await readIdxLabels(path.join(dir, DATASET_FILES.testLabels)),
-    classes: await readFile(path.join(dir, DATASET_FILES.classes), 'utf8'),
-  };
 }
 
 /** Index in `digits` of each stored image: the pixels are stored as they came. */
@@ -83,7 +69,7 @@ describe('a zip of MNIST idx files', () => {
         ],
       },
     });
-    const files = await stored(record.id);
+    const files = await storedFiles(store, record.id);
     expect(files.classes).toBe('three\nfive\neight\n');
     expect(origins(files.testImages)).toEqual([18, 19, 20]);
     const trainOrigins = origins(files.trainImages);
@@ -113,7 +99,7 @@ describe('a zip of MNIST idx files', () => {
         reason: 'not part of an idx dataset (*-images-idx3-ubyte, *-labels-idx1-ubyte, classes.txt)',
       },
     ]);
-    const files = await stored(record.id);
+    const files = await storedFiles(store, record.id);
     expect(files.classes).toBe('3\n5\n8\n');
     expect(new Set(files.trainLabels.labels)).toEqual(new Set([0, 1, 2]));
     // Each stored image keeps its label, remapped: 3 -> 0, 5 -> 1, 8 -> 2.
@@ -144,7 +130,7 @@ describe('a zip of MNIST idx files', () => {
     ];
     const record = await ingestBytes(store, zipArchive(entries));
     expect(record.counts.train + record.counts.test).toBe(21);
-    const files = await stored(record.id);
+    const files = await storedFiles(store, record.id);
     expect(files.trainImages).toMatchObject({ rows: 28, cols: 28, count: 18 });
     expect(Math.max(...files.trainImages.pixels.subarray(0, IMAGE_PIXELS))).toBe(255);
   });
