@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { backendNameSchema } from './ml/backend/index.js';
+import { MAX_CLASSES } from './ml/data/dataset.js';
 
 const intFromEnv = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -88,6 +89,21 @@ export const configSchema = z.object({
       'The dataset store: datasets uploaded with `POST /datasets`, shared by every API and worker ' +
         'like the model store.',
     ),
+  DATASET_MAX_BYTES: intFromEnv(256 * 1024 ** 2, 1024, 64 * 1024 ** 3).describe(
+    'Largest `POST /datasets` body (a zip or a CSV), 256 MiB by default so a 200 MB upload fits; ' +
+      "413 above it. The upload streams to the dataset store's disk, not to memory.",
+  ),
+  DATASET_MAX_UNCOMPRESSED_BYTES: intFromEnv(1024 ** 3, 1024, 64 * 1024 ** 3).describe(
+    'Most bytes the entries of an uploaded zip may inflate to, all together (gzipped idx files ' +
+      'inside counted as they inflate); 413 above it. Bounds zip bombs.',
+  ),
+  DATASET_MAX_FILES: intFromEnv(200_000, 1, 10_000_000).describe(
+    'Most entries an uploaded zip may hold, and most images a dataset may have in any format; ' +
+      '413 above it.',
+  ),
+  DATASET_MAX_CLASSES: intFromEnv(100, 2, MAX_CLASSES).describe(
+    `Most classes an uploaded dataset may have (labels are one byte, so at most ${MAX_CLASSES}).`,
+  ),
   DATASET_DIRS: z
     .string()
     .default('')

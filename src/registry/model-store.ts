@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, rename, rm, utimes } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
@@ -9,6 +9,7 @@ import { loadModel, saveModel } from '../ml/model-io.js';
 import { trainingReportSchema, type TrainingReport } from '../ml/training-report-schema.js';
 import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durable.js';
 import { digitSpritePng } from './digit-sprite.js';
+import { entryNames, moveToTrash, promoteStaged, removeLeftovers, STAGING } from './store-cleanup.js';
 
 /**
  * A directory of immutable, numbered model versions that many processes (on many machines) share:
@@ -25,9 +26,7 @@ import { digitSpritePng } from './digit-sprite.js';
 
 const METADATA_JSON = 'metadata.json';
 const MISCLASSIFIED_PNG = 'misclassified.png';
-const STAGING = '.staging';
 const CLAIMS = '.claims';
-const TRASH = '.trash';
 const VERSION_NAME = /^[1-9][0-9]*$/;
 /** Metadata files read at once by list(), to bound open file descriptors. */
 const READ_CONCURRENCY = 16;
@@ -116,7 +115,8 @@ export class ModelStore {
         const version = await this.claim();
         const metadata = { version, createdAt: new Date().toISOString(), ...checked };
         await writeMetadata(staging, metadata);
-        if (await this.promote(staging, version)) return metadata;
+        // False when something already occupies the version's path: claim another number.
+        if (await promoteStaged(this.root, staging, this.dir(version))) return metadata;
       }
     } catch (err) {
       // Best effort: a leftover is what cleanStaging() is for; the original error is what matters.
@@ -191,7 +191,7 @@ export class ModelStore {
 
   /** Deletes a version; false when there was none. Its number stays claimed, so it is never reused. */
   async remove(version: number): Promise<boolean> {
-    const trashed = await this.moveToTrash(this.dir(version), String(version));
+    const trashed = await moveToTrash(this.root, this.dir(version), String(version));
     if (!trashed) return false;
     await rm(trashed, { recursive: true, force: true });
     return true;
@@ -203,21 +203,7 @@ export class ModelStore {
    * publisher whose staging dir is taken fails cleanly, but it fails. Returns the deleted paths.
    */
   async cleanStaging(olderThanMs: number): Promise<string[]> {
-    if (!(olderThanMs >= 0)) throw new RangeError(`olderThanMs must be >= 0, got ${olderThanMs}`);
-    const cutoff = Date.now() - olderThanMs;
-    const removed: string[] = [];
-    for (const entry of await staleEntries(path.join(this.root, STAGING), cutoff)) {
-      // Moved out first, so a publisher renaming it at this moment gets either all of it or ENOENT.
-      const trashed = await this.moveToTrash(entry, 'staging');
-      if (!trashed) continue;
-      await rm(trashed, { recursive: true, force: true });
-      removed.push(entry);
-    }
-    for (const entry of await staleEntries(path.join(this.root, TRASH), cutoff)) {
-      await rm(entry, { recursive: true, force: true });
-      removed.push(entry);
-    }
-    return removed;
+    return removeLeftovers(this.root, olderThanMs);
   }
 
   /** Takes the lowest number above every claimed or existing one with an exclusive mkdir. */
@@ -238,37 +224,6 @@ export class ModelStore {
     // The claim must outlive a power loss once the version it guards is visible.
     await syncDirectory(claims);
     return version;
-  }
-
-  /** False when something already occupies the version's path, so the caller claims another number. */
-  private async promote(staging: string, version: number): Promise<boolean> {
-    try {
-      // Replaces at most an empty directory: rename(2) fails on a non-empty one.
-      await rename(staging, this.dir(version));
-    } catch (err) {
-      if (isErrno(err, 'ENOTEMPTY') || isErrno(err, 'EEXIST') || isErrno(err, 'ENOTDIR')) return false;
-      throw err;
-    }
-    // Readers (and announcements) may act on the version from here: make the rename durable.
-    await syncDirectory(this.root);
-    return true;
-  }
-
-  private async moveToTrash(entry: string, label: string): Promise<string | null> {
-    const trash = path.join(this.root, TRASH);
-    await mkdir(trash, { recursive: true });
-    const target = path.join(trash, `${label}-${randomUUID()}`);
-    try {
-      await rename(entry, target);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return null;
-      throw err;
-    }
-    // A rename keeps the entry's old mtime: stamp it, or cleanStaging() elsewhere would take a
-    // deletion in progress for a crash's leftover. (A crash right here leaves one; it is.)
-    const now = new Date();
-    await utimes(target, now, now).catch(() => undefined);
-    return target;
   }
 
   private async getIfValid(version: number): Promise<ModelMetadata | null> {
@@ -346,16 +301,6 @@ async function writeMetadata(staging: string, metadata: ModelMetadata): Promise<
   await syncDirectory(staging);
 }
 
-/** The names in `dir`; none when it does not exist (yet). */
-async function entryNames(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if (isErrno(err, 'ENOENT')) return [];
-    throw err;
-  }
-}
-
 async function numberedEntries(dir: string): Promise<number[]> {
   return (await entryNames(dir))
     .filter((name) => VERSION_NAME.test(name))
@@ -365,17 +310,4 @@ async function numberedEntries(dir: string): Promise<number[]> {
 
 async function highestNumber(dir: string): Promise<number> {
   return (await numberedEntries(dir)).reduce((a, b) => Math.max(a, b), 0);
-}
-
-async function staleEntries(dir: string, cutoff: number): Promise<string[]> {
-  const stale: string[] = [];
-  for (const name of await entryNames(dir)) {
-    const entry = path.join(dir, name);
-    const stats = await lstat(entry).catch((err: unknown) => {
-      if (isErrno(err, 'ENOENT')) return null;
-      throw err;
-    });
-    if (stats && stats.mtimeMs < cutoff) stale.push(entry);
-  }
-  return stale;
 }
