@@ -1,6 +1,8 @@
 import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { configDefaults } from '../config.js';
+import type { DatasetCatalog } from '../datasets/dataset-catalog.js';
+import { datasetLimits, type DatasetLimits } from '../datasets/dataset-limits.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import type { TrainingJobs } from '../jobs/training-jobs.js';
 import type { ModelAliases } from '../registry/model-aliases.js';
@@ -18,6 +20,7 @@ import { metricsPlugin, type ServiceMetrics } from './plugins/metrics.js';
 import { openApiPlugin } from './plugins/openapi.js';
 import { rateLimitPlugin, type RateLimitSettings } from './plugins/rate-limit.js';
 import { webPlugin, type WebOptions } from './plugins/web.js';
+import { datasetRoutes } from './routes/datasets.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
@@ -29,6 +32,8 @@ export interface AppDeps {
   jobEvents: JobEvents;
   /** Inference: the served model and the store it comes from. */
   serving?: { predictor: Predictor; store: ModelStore; aliases: ModelAliases };
+  /** Datasets: the built-in ones and uploads (`/datasets`); without it jobs train on built-ins only. */
+  datasets?: DatasetCatalog;
 }
 
 declare module 'fastify' {
@@ -67,6 +72,8 @@ export interface AppOptions {
   datasetDirs?: string[];
   /** Most epochs x training images per job; @default no limit */
   maxJobImages?: number;
+  /** What one dataset upload may cost; @default the DATASET_* defaults */
+  datasetLimits?: DatasetLimits;
   /** Timeouts for slow clients and the cap on open connections; @default Fastify's (none) */
   connectionLimits?: ConnectionLimits;
   /** Job event streams open at once per client address and in all; @default no cap */
@@ -129,9 +136,18 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   });
   await app.register(jobRoutes, {
     datasetDirs: options.datasetDirs ?? [],
+    ...(deps.datasets ? { datasets: deps.datasets } : {}),
+    ...(deps.serving ? { models: deps.serving.store } : {}),
     ...(options.maxJobImages ? { maxImages: options.maxJobImages } : {}),
     ...(options.eventStreams ? { eventStreams: options.eventStreams } : {}),
   });
+  if (deps.datasets) {
+    await app.register(datasetRoutes, {
+      catalog: deps.datasets,
+      limits: options.datasetLimits ?? datasetLimits(configDefaults),
+      jobsUsing: (id) => deps.jobs.unfinishedJobsWhere((params) => params.dataset === id),
+    });
+  }
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);
     app.decorate('store', deps.serving.store);

@@ -7,6 +7,9 @@ import { createLogger } from '../logger.js';
 import { initBackend } from '../ml/backend/index.js';
 import { runProcess } from '../run-process.js';
 import { ModelAliases } from '../registry/model-aliases.js';
+import { DatasetCatalog } from '../datasets/dataset-catalog.js';
+import { datasetLimits } from '../datasets/dataset-limits.js';
+import { DatasetStore } from '../datasets/dataset-store.js';
 import { ModelStore } from '../registry/model-store.js';
 import { cleanLeftovers } from '../registry/store-cleanup.js';
 import { buildApp } from './app.js';
@@ -63,6 +66,10 @@ async function buildServices(config: Config, logger: Logger, { redis, jobs }: Co
   );
   const store = new ModelStore(config.MODEL_DIR);
   await cleanLeftovers(store, logger);
+  // Only the API writes datasets, so it alone cleans up after uploads that crashed.
+  const datasetStore = new DatasetStore(config.DATASET_DIR);
+  await cleanLeftovers(datasetStore, logger, 'the dataset store');
+  const datasets = new DatasetCatalog(datasetStore);
   const metrics = new ServiceMetrics({
     jobCounts: () => jobs.counts(),
     trainingSpeeds: () => jobs.trainingSpeeds(),
@@ -84,17 +91,17 @@ async function buildServices(config: Config, logger: Logger, { redis, jobs }: Co
     logger,
     pollMs: config.MODEL_POLL_MS,
   });
-  return { store, metrics, predictor, aliases, updates };
+  return { store, datasets, metrics, predictor, aliases, updates };
 }
 
 function buildApiApp(
   config: Config,
   logger: Logger,
-  { redis, jobs, jobEvents, store, metrics, predictor, aliases }: Connections & Services,
+  { redis, jobs, jobEvents, store, datasets, metrics, predictor, aliases }: Connections & Services,
   shuttingDown: () => boolean,
 ) {
   return buildApp(
-    { jobs, jobEvents, serving: { predictor, store, aliases } },
+    { jobs, jobEvents, serving: { predictor, store, aliases }, datasets },
     {
       logger,
       auth: {
@@ -107,6 +114,7 @@ function buildApiApp(
       corsOrigins: config.CORS_ORIGINS,
       bodyLimit: config.BODY_LIMIT_BYTES,
       datasetDirs: config.DATASET_DIRS,
+      datasetLimits: datasetLimits(config),
       maxJobImages: config.JOB_MAX_IMAGES,
       predictBodyLimit: config.PREDICT_BODY_LIMIT_BYTES,
       predictMaxImages: config.PREDICT_MAX_IMAGES,

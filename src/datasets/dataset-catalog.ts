@@ -4,7 +4,7 @@ import { isBuiltInDataset } from '../ml/data/dataset.js';
 import { BuiltInDatasets } from './built-in-datasets.js';
 import type { DatasetLimits } from './dataset-limits.js';
 import type { DatasetRecord } from './dataset-record.js';
-import type { DatasetStore, RemoveOptions } from './dataset-store.js';
+import type { DatasetStore, ProcessingLine, RemoveOptions } from './dataset-store.js';
 import type { DatasetUpload } from './dataset-upload.js';
 
 /**
@@ -37,8 +37,9 @@ export class DatasetCatalog {
     upload: DatasetUpload,
     limits: DatasetLimits,
     signal?: AbortSignal,
+    inLine?: ProcessingLine,
   ): Promise<DatasetRecord> {
-    return this.store.ingest(body, upload, limits, signal);
+    return this.store.ingest(body, upload, limits, signal, inLine);
   }
 
   /** False when there is no such dataset; a 403 for a built-in one. */

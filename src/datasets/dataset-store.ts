@@ -53,6 +53,12 @@ export interface RemoveOptions {
  *
  * Datasets are immutable: an upload gets a new id, and a deletion removes one whole.
  */
+/**
+ * Where the costly part of an upload (decoding, preprocessing, writing) waits its turn, once the
+ * body is on disk: a waiting upload holds no socket and no request timeout runs against it.
+ */
+export type ProcessingLine = <T>(work: () => Promise<T>) => Promise<T>;
+
 export class DatasetStore {
   readonly root: string;
 
@@ -78,6 +84,7 @@ export class DatasetStore {
     upload: DatasetUpload,
     limits: DatasetLimits,
     signal?: AbortSignal,
+    inLine: ProcessingLine = (work) => work(),
   ): Promise<DatasetRecord> {
     // The request's own fields first: a wrong one fails before a byte of the body is read.
     checkUpload(upload);
@@ -93,11 +100,14 @@ export class DatasetStore {
         declaredBytes: upload.declaredBytes,
         signal,
       });
-      const parsed = await parseUpload(file, upload.contentType, classes, limits, signal);
-      await rm(file);
-      signal?.throwIfAborted();
-      const split = splitForStorage(parsed.train, parsed.test, parsed.classes);
-      await writeDatasetFiles(staging, split, parsed.classes);
+      const { parsed, split } = await inLine(async () => {
+        const parsed = await parseUpload(file, upload.contentType, classes, limits, signal);
+        await rm(file);
+        signal?.throwIfAborted();
+        const split = splitForStorage(parsed.train, parsed.test, parsed.classes);
+        await writeDatasetFiles(staging, split, parsed.classes);
+        return { parsed, split };
+      });
       const base = recordFields(upload.name, parsed, split);
       for (;;) {
         const record = { id: newDatasetId(upload.name), ...base, createdAt: new Date().toISOString() };

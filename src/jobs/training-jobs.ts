@@ -212,6 +212,18 @@ export class TrainingJobs {
     return this.view(job);
   }
 
+  /**
+   * Queued and active jobs, not cancelled, whose parameters match: what must stay in place while
+   * they train (the data set they read, the version they start from).
+   */
+  async unfinishedJobsWhere(matches: (params: TrainParams) => boolean): Promise<string[]> {
+    const jobs = await this.queue.getJobs(['waiting', 'prioritized', 'delayed', 'active']);
+    // A job removed meanwhile comes back as undefined.
+    const using = jobs.filter((job) => job?.data?.params && matches(job.data.params));
+    const cancelled = await Promise.all(using.map((job) => this.isCancelRequested(job.id!)));
+    return using.filter((_, i) => !cancelled[i]).map((job) => job.id!);
+  }
+
   /** Retained jobs by state, for metrics. `failed` includes cancelled jobs (told apart per job only). */
   async counts(): Promise<Record<'queued' | 'active' | 'completed' | 'failed', number>> {
     const c = await this.queue.getJobCounts(

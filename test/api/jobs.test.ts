@@ -167,7 +167,7 @@ describe('training jobs over HTTP', () => {
         .post('/jobs')
         .send({ ...TINY, dataset: dir });
       expect(res.status).toBe(400);
-      expect(res.body.error.message).toContain("only on 'mnist' and 'fashion-mnist'");
+      expect(res.body.error.message).toContain("only on 'mnist', 'fashion-mnist' and uploaded datasets");
     } finally {
       await strict.close();
     }

@@ -1,8 +1,10 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { buildApp, type AppOptions } from '../../src/api/app.js';
+import { DatasetCatalog } from '../../src/datasets/dataset-catalog.js';
+import { DatasetStore } from '../../src/datasets/dataset-store.js';
 import { Predictor, type PredictorOptions } from '../../src/api/predictor.js';
 import { JobEvents } from '../../src/jobs/job-events.js';
 import { TrainingJobs } from '../../src/jobs/training-jobs.js';
@@ -16,6 +18,8 @@ export interface TestApi {
   jobs: TrainingJobs;
   jobEvents: JobEvents;
   store: ModelStore;
+  /** The built-in datasets and the store of uploads, in datasets/ beside the model store. */
+  datasets: DatasetCatalog;
   predictor: Predictor;
   aliases: ModelAliases;
   /** Listens on a free port of 127.0.0.1, for tests that speak raw TCP; answers the port. */
@@ -29,6 +33,8 @@ export type TestApiOptions = AppOptions & {
   aliasConnection?: Redis;
   /** The store (@default one in `modelDir`), for tests that hold its calls at a gate. */
   store?: ModelStore;
+  /** The datasets (@default a store in datasets/ beside `modelDir`), for tests that hold its calls. */
+  datasets?: DatasetCatalog;
 };
 
 /** The whole API (jobs, predictions, models) on a real Redis and a model store in `modelDir`, ready for HTTP. */
@@ -38,19 +44,25 @@ export async function startTestApi(
   modelDir: string,
   options: TestApiOptions = {},
 ): Promise<TestApi> {
-  const { predictor: predictorOptions, aliasConnection, store: givenStore, ...appOptions } = options;
+  const { predictor: predictorOptions, aliasConnection, store: givenStore, ...rest } = options;
+  const { datasets: givenDatasets, ...appOptions } = rest;
   const store = givenStore ?? new ModelStore(modelDir);
+  const datasets = givenDatasets ?? new DatasetCatalog(new DatasetStore(join(dirname(modelDir), 'datasets')));
   const jobs = new TrainingJobs({ connection: redis, prefix });
   const jobEvents = new JobEvents(redis, prefix);
   const predictor = new Predictor({ store, logger: pino({ level: 'silent' }), ...predictorOptions });
   const aliases = new ModelAliases(aliasConnection ?? redis, prefix);
-  const app = await buildApp({ jobs, jobEvents, serving: { predictor, store, aliases } }, appOptions);
+  const app = await buildApp(
+    { jobs, jobEvents, serving: { predictor, store, aliases }, datasets },
+    appOptions,
+  );
   await app.ready();
   return {
     app,
     jobs,
     jobEvents,
     store,
+    datasets,
     predictor,
     aliases,
     async listen() {

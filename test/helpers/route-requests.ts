@@ -39,6 +39,18 @@ export const routes = {
   }),
   alias: (method: 'GET' | 'PUT' | 'DELETE', name: string, body: unknown) =>
     withBody(method, `/models/aliases/${name}`, body, JSON_TYPE),
+  uploadDataset: (body: unknown, type = 'application/zip', search = 'name=upload') =>
+    withBody('POST', `/datasets${query(search)}`, body, type),
+  dataset: (method: 'GET' | 'DELETE', id: string): RouteRequest => ({
+    method,
+    path: `/datasets/${id}`,
+    headers: {},
+  }),
+  datasetSamples: (id: string): RouteRequest => ({
+    method: 'GET',
+    path: `/datasets/${id}/samples.png`,
+    headers: {},
+  }),
 };
 
 /** Sends a route's request to an app's server through supertest, the body byte for byte. */

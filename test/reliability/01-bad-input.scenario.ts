@@ -4,7 +4,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createRandom } from '../../src/ml/random.js';
 import { sendRaw, type RawAnswer } from '../helpers/raw-http.js';
 import { sleep } from '../helpers/until.js';
-import { generators, makeImageFixtures, type BadRequest, type Random } from './helpers/bad-requests.js';
+import {
+  DATASET_MAX_BYTES,
+  generators,
+  makeImageFixtures,
+  type BadRequest,
+  type Random,
+} from './helpers/bad-requests.js';
 import { call, postJob, testDigits, waitForJob, waitForServing } from './helpers/client.js';
 import { Cluster, collectGarbage, type ApiProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
@@ -23,8 +29,9 @@ const WEIGHTS: Record<string, number> = {
   'jobs: long strings': 0.5,
   'predict: long strings': 0.3,
   'predict: deep nesting': 0.5,
+  'datasets: oversized body': 0.3,
 };
-const OVERSIZED = new Set(['predict: oversized body', 'jobs: oversized body']);
+const OVERSIZED = new Set(['predict: oversized body', 'jobs: oversized body', 'datasets: oversized body']);
 
 /** Every generator once, then weighted random picks: the same sequence for the same seed. */
 function schedule(random: Random, count: number): string[] {
@@ -53,7 +60,7 @@ describe(SCENARIO, () => {
   }) => {
     const record = figures(task, SCENARIO);
     cluster = await Cluster.start('01-bad-input');
-    const api = await cluster.startApi({}, { inspect: true });
+    const api = await cluster.startApi({ DATASET_MAX_BYTES: String(DATASET_MAX_BYTES) }, { inspect: true });
     const worker = cluster.startWorker();
     const first = await postJob(api.url);
     const trained = await waitForJob(api.url, first.id);

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { notFound } from '../../errors.js';
-import { checkDatasetAllowed, checkWorkBound } from '../../jobs/job-rules.js';
+import { DomainError, notFound } from '../../errors.js';
+import { isUploadedDataset, jobParams, type DatasetLookup } from '../../jobs/job-rules.js';
+import type { ModelStore } from '../../registry/model-store.js';
 import { jobStateSchema, jobViewSchema } from '../../jobs/job-schema.js';
 import { trainParamsSchema } from '../../ml/train-params.js';
 import { errorBodySchema } from '../error-handler.js';
@@ -17,6 +18,10 @@ export interface JobRouteOptions {
   maxImages?: number;
   /** Event streams open at once per client address and in all; @default no cap */
   eventStreams?: StreamCapOptions;
+  /** Uploaded data sets jobs may name; @default none */
+  datasets?: DatasetLookup;
+  /** The model store, where a fine-tune's base version is; @default none (no fine-tuning) */
+  models?: Pick<ModelStore, 'get'>;
 }
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, options) => {
@@ -26,6 +31,16 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     '/jobs',
     {
       config: { auth: 'admin' },
+      // A fine-tune keeps its base's network: without `architecture` it takes the base's, which
+      // only the raw body tells (the schema's default would say 'seed').
+      preValidation: async (request) => {
+        const body = request.body as { baseVersion?: unknown; architecture?: unknown } | null;
+        if (!options.models || typeof body !== 'object' || body === null || body.architecture !== undefined)
+          return;
+        if (!Number.isSafeInteger(body.baseVersion) || (body.baseVersion as number) < 1) return;
+        const base = await options.models.get(body.baseVersion as number).catch(() => null);
+        if (base) body.architecture = base.architecture;
+      },
       schema: {
         summary: 'Start a training job',
         body: trainParamsSchema,
@@ -35,16 +50,29 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           202: jobViewSchema,
           400: errorBodySchema,
           409: errorBodySchema.describe(
-            'Idempotency-Key reused with other parameters, or still in use (Retry-After)',
+            'Idempotency-Key reused with other parameters, or still in use (Retry-After); or the dataset was deleted meanwhile',
           ),
           429: errorBodySchema.describe('rate limit, or JOB_MAX_WAITING jobs waiting (Retry-After)'),
         },
       },
     },
     async (request, reply) => {
-      checkDatasetAllowed(request.body.dataset, options.datasetDirs ?? []);
-      await checkWorkBound(request.body, options.maxImages);
-      const { view, created } = await jobs.enqueue(request.body, request.headers['idempotency-key']);
+      const params = await jobParams(request.body, {
+        datasetDirs: options.datasetDirs ?? [],
+        maxImages: options.maxImages,
+        datasets: options.datasets,
+        models: options.models,
+      });
+      const { view, created } = await jobs.enqueue(params, request.headers['idempotency-key']);
+      // A DELETE /datasets/<id> hides the data set, then looks for jobs on it: looking again once
+      // the job is queued means one of the two always sees the other.
+      if (created && isUploadedDataset(params.dataset) && !(await options.datasets?.get(params.dataset))) {
+        await jobs.cancel(view.id);
+        throw new DomainError(`dataset ${params.dataset} was deleted while the job was being created`, {
+          status: 409,
+          code: 'dataset_deleted',
+        });
+      }
       request.log.info({ jobId: view.id, created }, created ? 'training job queued' : 'idempotent retry');
       return reply
         .status(created ? 202 : 200)

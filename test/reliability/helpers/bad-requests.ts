@@ -1,6 +1,7 @@
 import { deflateSync } from 'node:zlib';
 import sharp from 'sharp';
 import { routes, type RouteRequest } from '../../helpers/route-requests.js';
+import { deflatedZeros, zipArchive } from '../../helpers/zip-archive.js';
 
 /**
  * Malformed requests for every route, generated from a seeded random source so a run can be
@@ -17,6 +18,9 @@ export interface BadRequest extends RouteRequest {
 
 export type Random = () => number;
 
+/** DATASET_MAX_BYTES of the API under the flood (01-bad-input.scenario.ts sets it), small to be cheap. */
+export const DATASET_MAX_BYTES = 1024 * 1024;
+
 const pick = <T>(random: Random, items: readonly T[]): T => items[Math.floor(random() * items.length)]!;
 const int = (random: Random, max: number) => Math.floor(random() * max);
 
@@ -32,6 +36,10 @@ export interface ImageFixtures {
   /** A real 4,000 x 4,000 PNG with a stroke in it: under the limit, expensive to read. */
   giantPng: Buffer;
   blankPng: Buffer;
+  /** A 28x28 digit: good content for archives that are bad otherwise. */
+  smallDigitPng: Buffer;
+  /** Archives hostile to the dataset upload, each a 400 or 413 (test/helpers/zip-archive.ts). */
+  hostileZips: Buffer[];
   gif: Buffer;
   svg: Buffer;
 }
@@ -63,7 +71,10 @@ export async function makeImageFixtures(): Promise<ImageFixtures> {
     .png()
     .toBuffer();
   const gif = await sharp(digit).gif().toBuffer();
+  const smallDigitPng = await sharp(digit).resize(28, 28).png().toBuffer();
   return {
+    smallDigitPng,
+    hostileZips: hostileZips(smallDigitPng),
     truncatedPng: digit.subarray(0, Math.floor(digit.length / 2)),
     garbageAfterPngSignature: Buffer.concat([digit.subarray(0, 8), Buffer.alloc(500, 0xab)]),
     truncatedJpeg: jpeg.subarray(0, Math.floor(jpeg.length / 3)),
@@ -76,6 +87,41 @@ export async function makeImageFixtures(): Promise<ImageFixtures> {
       '<svg xmlns="http://www.w3.org/2000/svg" width="99999" height="99999"><rect width="10" height="10"/></svg>',
     ),
   };
+}
+
+/** Zip-slip, absolute paths, symlinks, a bomb, sizes that lie, broken and one-class archives. */
+function hostileZips(png: Buffer): Buffer[] {
+  const good = { name: 'B/1.png', data: png };
+  const valid = zipArchive([
+    { name: 'A/1.png', data: png },
+    good,
+    { name: 'A/2.png', data: png },
+    { name: 'B/2.png', data: png },
+  ]);
+  return [
+    zipArchive([{ name: '../../etc/evil.png', data: png }, good]),
+    zipArchive([{ name: '/etc/evil.png', data: png }, good]),
+    zipArchive([{ name: 'A\\..\\..\\evil.png', data: png }, good]),
+    zipArchive([{ name: 'A/link.png', data: '/etc/passwd', mode: 0o120777 }, good]),
+    zipArchive([{ name: 'A/bomb.png', raw: deflatedZeros(64 * 1024 * 1024) }, good]),
+    zipArchive([{ name: 'A/1.png', data: png, declaredSize: 10 }, good]),
+    zipArchive([
+      { name: 'A/1.png', data: png },
+      { name: 'A/2.png', data: png },
+    ]),
+    zipArchive([
+      { name: '.DS_Store', data: 'x' },
+      { name: '__MACOSX/A/1.png', data: png },
+    ]),
+    zipArchive([
+      { name: 'A/1.png', data: 'not a png' },
+      { name: 'B/1.png', data: 'nor this' },
+    ]),
+    zipArchive([{ name: 'A/1.png', data: png }, good], { declaredEntryCount: 60_000 }),
+    valid.subarray(0, Math.floor(valid.length / 2)),
+    Buffer.concat([Buffer.from('PK\u0003\u0004'), Buffer.alloc(200, 0xee)]),
+    Buffer.alloc(0),
+  ];
 }
 
 /** A valid PNG signature and IHDR claiming width x height, with a tiny IDAT: decoding it would be enormous. */
@@ -513,6 +559,82 @@ export const generators: Record<string, Generator> = {
       `version=${pick(random, traversals)}`,
     ),
   }),
+  'datasets: hostile archives': (random, _known, images) => ({
+    category: 'hostile archives',
+    ...routes.uploadDataset(
+      pick(random, images.hostileZips),
+      pick(random, ['application/zip', 'application/x-zip-compressed']),
+    ),
+  }),
+  'datasets: bad CSV': (random) => {
+    const pixels = (value: string | number, count = 784) =>
+      Array.from({ length: count }, () => value).join(',');
+    const header = `label,${Array.from({ length: 784 }, (_, i) => `pixel${i}`).join(',')}`;
+    const rows = (label: number | string, value: string | number, count?: number) =>
+      Array.from({ length: 4 }, () => `${label},${pixels(value, count)}`).join('\n');
+    const body = pick(random, [
+      '',
+      header,
+      `${header}\n${rows(0, 0, 783)}`,
+      `${header}\n${rows(0, 256)}\n${rows(1, 0)}`,
+      `${header}\n${rows(0, -1)}\n${rows(1, 0)}`,
+      `${header}\n${rows(0, 1.5)}\n${rows(1, 0)}`,
+      `${header}\n${rows(0, 'abc')}\n${rows(1, 0)}`,
+      `${header}\n${rows(300, 0)}\n${rows(1, 0)}`,
+      `${header}\n${rows(0, 9)}`,
+      `${pixels('pixel')}\n${rows(0, 9)}\n${rows(1, 9)}`,
+      `${header}\n${rows(0, 9)}\n${rows(1, 9)}\n${'9,'.repeat(100_000)}`,
+      '\u0000\u0001\u0002',
+    ]);
+    const search = pick(random, [
+      'name=csv',
+      'name=csv&classes=<b>,x',
+      'name=csv&classes=a,a',
+      'name=csv&classes=a',
+      `name=csv&classes=${'x,'.repeat(300)}y`,
+    ]);
+    return { category: 'bad CSV', ...routes.uploadDataset(body, 'text/csv', search) };
+  },
+  'datasets: bad query and content types': (random, _known, images) => ({
+    category: 'wrong types',
+    ...routes.uploadDataset(
+      pick(random, [images.smallDigitPng, Buffer.from('{"name":"x"}'), Buffer.from('a=1')]),
+      pick(random, [
+        'application/zip',
+        'text/csv',
+        'application/json',
+        'text/plain',
+        'image/png',
+        'multipart/form-data; boundary=x',
+        '',
+      ]),
+      pick(random, [
+        '',
+        'name=',
+        `name=${'n'.repeat(65)}`,
+        'name=%3Cscript%3E',
+        'name=%00',
+        'name=a&name=b',
+        'name=x&classes=a,b',
+        'name=%FF%FE',
+        `name=${pick(random, traversals)}`,
+      ]),
+    ),
+  }),
+  'datasets: oversized body': (random) => ({
+    category: 'oversized body',
+    ...routes.uploadDataset(
+      Buffer.alloc(DATASET_MAX_BYTES + 1 + int(random, 512 * 1024), 0x50),
+      pick(random, ['application/zip', 'text/csv']),
+    ),
+  }),
+  'datasets/:id: traversal and junk ids': (random) => {
+    const id = pick(random, [...traversals, 'mnist', 'fashion-mnist', 'nope-12345678']);
+    return {
+      category: 'path traversal',
+      ...pick(random, [routes.dataset('GET', id), routes.dataset('DELETE', id), routes.datasetSamples(id)]),
+    };
+  },
   'probes and docs: junk': (random) => ({
     category: 'path traversal',
     method: pick(random, ['GET', 'POST', 'DELETE']),

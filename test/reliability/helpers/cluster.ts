@@ -58,6 +58,7 @@ export class Cluster {
   readonly prefix: string;
   readonly modelDir: string;
   readonly checkpointDir: string;
+  readonly datasetDir: string;
   readonly logDir: string;
   private readonly children: NodeProcess[] = [];
   private counter = 0;
@@ -70,6 +71,7 @@ export class Cluster {
     this.prefix = `rel-${name}`;
     this.modelDir = join(dir, 'models');
     this.checkpointDir = join(dir, 'checkpoints');
+    this.datasetDir = join(dir, 'datasets');
     this.logDir = join(ROOT, 'test-artifacts', 'reliability-logs', name);
   }
 
@@ -98,6 +100,7 @@ export class Cluster {
       REDIS_PREFIX: this.prefix,
       MODEL_DIR: this.modelDir,
       CHECKPOINT_DIR: this.checkpointDir,
+      DATASET_DIR: this.datasetDir,
       TF_BACKEND: 'wasm',
       // Scenarios run two or three workers side by side on a 2-core machine: a thread per job
       // keeps them from asking for more threads than there are cores.
