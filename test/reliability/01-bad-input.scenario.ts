@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createRandom } from '../../src/ml/random.js';
@@ -128,6 +129,10 @@ describe(SCENARIO, () => {
     const enveloped = fourXX.filter((a) => messageOf(a.answer.body)?.enveloped);
     const alive = api.child.exitCode === null && (await call(`${api.url}/healthz`)).status === 200;
     const labelsAfter = await labels();
+    // Every upload of the flood is refused: none may be listed, nor left half-written.
+    const listed = await call<{ datasets: { builtIn: boolean }[] }>(`${api.url}/datasets`);
+    const datasetsStored = listed.body.datasets.filter((d) => !d.builtIn).length;
+    const stagingLeft = (await readdir(join(cluster.datasetDir, '.staging')).catch(() => [])).length;
     const sameLabels = labelsAfter.filter((l, i) => l === labelsBefore[i]).length;
     const errorLogLines = api
       .log()
@@ -184,6 +189,11 @@ describe(SCENARIO, () => {
       `${enveloped.length} of ${fourXX.length} (rest: router and HTTP-parser errors)`,
     );
     record('API alive afterwards, same process', alive ? 'yes' : 'no', alive);
+    record(
+      'datasets stored / left in staging by refused uploads',
+      `${datasetsStored} / ${stagingLeft}`,
+      datasetsStored + stagingLeft === 0,
+    );
     record(
       'same labels for 20 test digits before and after',
       `${sameLabels} of ${digits.length}`,
