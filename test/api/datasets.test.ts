@@ -270,6 +270,16 @@ describe('POST /jobs with baseVersion: fine-tuning', () => {
     for (const baseVersion of [0, -1, 1.5, '1', null, 2 ** 60])
       await request(api.app.server).post('/jobs').send({ baseVersion }).expect(400);
   });
+
+  it('when a queued job fine-tunes from a version, then deleting that version is a 409 until the job is cancelled', async () => {
+    const base = await publish('seed');
+    const job = await request(api.app.server).post('/jobs').send({ baseVersion: base }).expect(202);
+    const refused = await request(api.app.server).delete(`/models/${base}`).expect(409);
+    expect(refused.body.error.code).toBe('in_use');
+    expect(refused.body.error.message).toContain(job.body.id);
+    await request(api.app.server).delete(`/jobs/${job.body.id}`).expect(202);
+    await request(api.app.server).delete(`/models/${base}`).expect(204);
+  });
 });
 
 describe('POST /datasets while an upload is processed for longer than the idle timeout', () => {

@@ -22,6 +22,9 @@ describe('OpenAPI docs and health', () => {
       '/jobs/{id}': ['get', 'delete'],
       '/jobs/{id}/events': ['get'],
       '/predict': ['post'],
+      '/datasets': ['post', 'get'],
+      '/datasets/{id}': ['get', 'delete'],
+      '/datasets/{id}/samples.png': ['get'],
       '/models': ['get'],
       '/models/{version}': ['get', 'delete'],
       '/models/aliases': ['get'],
@@ -60,6 +63,8 @@ describe('OpenAPI docs and health', () => {
         'seed',
       ]),
     );
+    const upload = spec.paths['/datasets']!.post! as { requestBody: { content: Record<string, unknown> } };
+    expect(Object.keys(upload.requestBody.content)).toEqual(['application/zip', 'text/csv']);
     expect(Object.keys(spec.paths).filter((p) => p.startsWith('/docs'))).toEqual([]);
   });
 

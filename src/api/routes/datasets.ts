@@ -92,6 +92,8 @@ export const datasetRoutes: FastifyPluginAsyncZod<DatasetRouteOptions> = async (
           'Images go through the same preprocessing as /predict. The dataset is listed only once ' +
           'it is stored whole.',
         querystring: uploadQuerySchema,
+        // For the OpenAPI document only: the parser above hands the handler the raw stream.
+        consumes: [...UPLOAD_CONTENT_TYPES],
         body: z.unknown().meta({ type: 'string', format: 'binary' }),
         response: {
           201: datasetRecordSchema,
