@@ -136,3 +136,16 @@ async function checkBaseVersion(params: TrainParams, models: JobRuleOptions['mod
     );
   }
 }
+
+/**
+ * A 409 for deleting `thing` while unfinished jobs need it, `role` saying how ("the dataset of",
+ * "the base of"), naming the first ten; nothing when there are none.
+ */
+export function checkNotInUse(thing: string, role: string, jobIds: readonly string[]): void {
+  if (jobIds.length === 0) return;
+  throw new DomainError(
+    `${thing} is ${role} ${jobIds.length === 1 ? 'job' : 'jobs'} ${jobIds.slice(0, 10).join(', ')}: ` +
+      'cancel them or wait for them to finish',
+    { status: 409, code: 'in_use', details: { jobs: jobIds } },
+  );
+}

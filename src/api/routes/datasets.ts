@@ -11,6 +11,7 @@ import {
   UPLOAD_CONTENT_TYPES,
 } from '../../datasets/dataset-upload.js';
 import { DomainError, notFound } from '../../errors.js';
+import { checkNotInUse } from '../../jobs/job-rules.js';
 import { ConcurrencyLimit, QueueFullError } from '../concurrency-limit.js';
 import { errorBodySchema } from '../error-handler.js';
 
@@ -212,15 +213,8 @@ export const datasetRoutes: FastifyPluginAsyncZod<DatasetRouteOptions> = async (
       // Hidden first, then the jobs are looked at: a job created meanwhile looks for the dataset
       // after it is queued (src/api/routes/jobs.ts), so one of the two always sees the other.
       const removed = await catalog.remove(id, {
-        beforeDelete: async () => {
-          const users = await options.jobsUsing(id);
-          if (users.length === 0) return;
-          throw new DomainError(
-            `dataset ${id} is in use by ${users.length === 1 ? 'job' : 'jobs'} ${users.slice(0, 10).join(', ')}: ` +
-              'cancel them or wait for them to finish',
-            { status: 409, code: 'in_use', details: { jobs: users } },
-          );
-        },
+        beforeDelete: async () =>
+          checkNotInUse(`dataset ${id}`, 'the dataset of', await options.jobsUsing(id)),
       });
       if (!removed) throw notFound(`dataset ${id}`);
       request.log.info({ datasetId: id }, 'dataset deleted');

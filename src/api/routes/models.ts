@@ -5,6 +5,7 @@ import { digitFromSprite } from '../../registry/digit-sprite.js';
 import { modelMetadataSchema } from '../../registry/model-store.js';
 import { errorBodySchema } from '../error-handler.js';
 import { DomainError, notFound } from '../../errors.js';
+import { checkNotInUse } from '../../jobs/job-rules.js';
 
 const versionParams = z.object({ version: z.coerce.number().int().min(1).max(Number.MAX_SAFE_INTEGER) });
 const pngResponse = (description: string) => ({
@@ -126,13 +127,7 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       // A queued fine-tune would fail without its base. (One queued after this look fails the same
       // way, clearly: this is a courtesy, not a lock.)
       const tuning = await app.jobs.unfinishedJobsWhere((params) => params.baseVersion === version);
-      if (tuning.length > 0) {
-        throw new DomainError(
-          `model version ${version} is the base of ${tuning.length === 1 ? 'job' : 'jobs'} ` +
-            `${tuning.slice(0, 10).join(', ')}: cancel them or wait for them to finish`,
-          { status: 409, code: 'in_use', details: { jobs: tuning } },
-        );
-      }
+      checkNotInUse(`model version ${version}`, 'the base of', tuning);
       // Marked in Redis first, atomically against alias changes (src/registry/model-aliases.ts):
       // from here on no alias can be pointed at it, however the requests interleave.
       const aliases = await app.aliases.markDeleted(version);
