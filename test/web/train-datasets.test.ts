@@ -2,9 +2,11 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IMAGE_PIXELS, IMAGE_SIDE } from '../../src/ml/image-shape.js';
 import type { TrainParams } from '../../src/ml/train-params.js';
+import { mnistPngs } from '../datasets/dataset-fixtures.js';
 import { useTestApi } from '../helpers/api.js';
 import { publishUntrained } from '../helpers/models.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
+import { zipArchive } from '../helpers/zip-archive.js';
 import {
   ARTIFACTS,
   buildWebPage,
@@ -157,6 +159,46 @@ describe('the training form on uploaded data sets and fine-tuning', () => {
     expect(await page.locator('#misclassified figcaption').first().innerText()).toBe(
       "true Ёлка & 'tri', predicted circle\n80 %",
     );
+    await page.close();
+    expect(problems).toEqual([]);
+  });
+
+  it('when a zip is uploaded from the train page, then it is chosen with its classes; a broken one shows why', async () => {
+    const page = await open(`${base}/#/train`);
+    await page.getByLabel('Epochs', { exact: true }).waitFor({ timeout: PATIENCE_MS });
+    await page.locator('#dataset-upload summary').click();
+    const name = page.getByLabel('Name of the dataset');
+    const file = page.getByLabel('Zip or CSV file');
+    const upload = page.getByRole('button', { name: 'Upload', exact: true });
+
+    await name.fill('Broken');
+    await file.setInputFiles({
+      name: 'broken.zip',
+      mimeType: 'application/zip',
+      buffer: Buffer.from('not a zip'),
+    });
+    await upload.click();
+    await textBecomes(page, '#upload-status', /^Could not upload: .*zip/i);
+
+    const entries = [];
+    for (const [folder, digit] of [
+      ['cat', 0],
+      ['dog', 1],
+    ] as const)
+      entries.push(...(await mnistPngs(digit, 14)).map((data, i) => ({ name: `${folder}/${i}.png`, data })));
+    await name.fill('Pets');
+    // Windows browsers call a zip application/x-zip-compressed, some none at all: the page names it.
+    await file.setInputFiles({ name: 'pets.zip', mimeType: '', buffer: zipArchive(entries) });
+    await upload.click();
+    await textBecomes(page, '#upload-status', /^Stored Pets: 2 classes, 24 training images\.$/);
+    const dataset = page.getByLabel('Dataset', { exact: true });
+    expect(await dataset.inputValue()).toMatch(/^pets-[a-z0-9]{8}$/);
+    expect(await page.locator('#dataset-classes li').allInnerTexts()).toEqual(['cat', 'dog']);
+    await page.screenshot({ path: `${ARTIFACTS}/train-upload.png` });
+    const listed = (await fetch(`${base}/datasets`).then((r) => r.json())) as {
+      datasets: { name: string }[];
+    };
+    expect(listed.datasets.map((d) => d.name)).toEqual(['MNIST', 'Fashion-MNIST', 'Shapes', 'Pets']);
     await page.close();
     expect(problems).toEqual([]);
   });

@@ -14,6 +14,7 @@ import {
   type FieldSpec,
 } from '../logic/train-form.js';
 import { datasetPreview } from './dataset-preview.js';
+import { datasetUpload } from './dataset-upload.js';
 import { jobView } from './job-view.js';
 import type { Page } from './page.js';
 
@@ -211,6 +212,13 @@ async function buildForm(
   };
   datasetSelect.addEventListener('change', showDataset);
   showDataset();
+  // A dataset uploaded here joins the select, chosen.
+  const upload = datasetUpload((record) => {
+    datasets.push(record);
+    datasetSelect.append(h('option', { value: record.id }, datasetOptionLabel(record)));
+    datasetSelect.value = record.id;
+    showDataset();
+  });
   fill(
     form,
     h(
@@ -219,6 +227,7 @@ async function buildForm(
       h('h3', { id: 'data-heading' }, 'What to train on'),
       data,
       preview.element,
+      upload,
     ),
     h('h3', {}, 'How to train'),
     h(
