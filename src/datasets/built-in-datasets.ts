@@ -1,13 +1,12 @@
-import { access } from 'node:fs/promises';
-import path from 'node:path';
 import {
   BUILT_IN_DATASETS,
   isBuiltInDataset,
+  locateIdxFiles,
   resolveDatasetDir,
   type BuiltInDatasetId,
+  type IdxFilePaths,
 } from '../ml/data/dataset.js';
 import { readIdxImages, readIdxLabels } from '../ml/data/idx.js';
-import { DATASET_FILES } from './dataset-files.js';
 import type { DatasetRecord } from './dataset-record.js';
 import { countPerClass } from './labelled-images.js';
 import { samplesGridPng } from './samples-grid.js';
@@ -41,11 +40,11 @@ export class BuiltInDatasets {
   async samplesPng(id: string): Promise<Buffer | null> {
     if (!isBuiltInDataset(id)) return null;
     return cached(this.samples, id, async () => {
-      const dir = await this.presentDir(id);
-      if (!dir) return null;
+      const files = await this.presentFiles(id);
+      if (!files) return null;
       const [images, labels] = await Promise.all([
-        readIdxImages(await locate(dir, DATASET_FILES.trainImages)),
-        readIdxLabels(await locate(dir, DATASET_FILES.trainLabels)),
+        readIdxImages(files.trainImages),
+        readIdxLabels(files.trainLabels),
       ]);
       const classes = BUILT_IN_DATASETS[id].classes.length;
       return samplesGridPng({ count: images.count, pixels: images.pixels, labels: labels.labels }, classes);
@@ -53,12 +52,12 @@ export class BuiltInDatasets {
   }
 
   private async readRecord(id: BuiltInDatasetId): Promise<DatasetRecord | null> {
-    const dir = await this.presentDir(id);
-    if (!dir) return null;
+    const files = await this.presentFiles(id);
+    if (!files) return null;
     const { name, classes } = BUILT_IN_DATASETS[id];
     const [train, test] = await Promise.all([
-      readIdxLabels(await locate(dir, DATASET_FILES.trainLabels)),
-      readIdxLabels(await locate(dir, DATASET_FILES.testLabels)),
+      readIdxLabels(files.trainLabels),
+      readIdxLabels(files.testLabels),
     ]);
     const trainCounts = countPerClass(train.labels, classes.length);
     const testCounts = countPerClass(test.labels, classes.length);
@@ -83,34 +82,13 @@ export class BuiltInDatasets {
     };
   }
 
-  /** The built-in's directory when its four files are there, raw or gzipped; null otherwise. */
-  private async presentDir(id: BuiltInDatasetId): Promise<string | null> {
-    let dir: string;
+  /** The built-in's four idx files, raw or gzipped, when they are all there; null otherwise. */
+  private async presentFiles(id: BuiltInDatasetId): Promise<IdxFilePaths | null> {
     try {
-      dir = this.dirOf(id);
+      return await locateIdxFiles(this.dirOf(id));
     } catch {
       return null;
     }
-    const files = [
-      DATASET_FILES.trainImages,
-      DATASET_FILES.trainLabels,
-      DATASET_FILES.testImages,
-      DATASET_FILES.testLabels,
-    ];
-    const found = await Promise.all(files.map((file) => locate(dir, file).catch(() => null)));
-    return found.every((file) => file !== null) ? dir : null;
-  }
-}
-
-/** `<dir>/<name>`, or `<name>.gz` where only that exists. */
-async function locate(dir: string, name: string): Promise<string> {
-  const raw = path.join(dir, name);
-  try {
-    await access(raw);
-    return raw;
-  } catch {
-    await access(`${raw}.gz`);
-    return `${raw}.gz`;
   }
 }
 

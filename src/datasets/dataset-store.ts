@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { z } from 'zod';
-import { uploadedDatasetIdSchema } from '../ml/data/dataset.js';
+import { isUploadedDatasetId } from '../ml/data/dataset.js';
 import { errorMessage, isErrno, syncDirectory } from '../fs-durable.js';
 import {
   entryNames,
@@ -68,7 +68,7 @@ export class DatasetStore {
 
   /** Throws a RangeError unless `id` is an uploaded dataset's id: no path is built from anything else. */
   dir(id: string): string {
-    if (!uploadedDatasetIdSchema.safeParse(id).success) {
+    if (!isUploadedDatasetId(id)) {
       throw new RangeError(`not a dataset id: ${JSON.stringify(String(id).slice(0, 100))}`);
     }
     return path.join(this.root, id);
@@ -125,9 +125,7 @@ export class DatasetStore {
 
   /** Visible datasets, oldest first. Directories without a valid record are left out. */
   async list(): Promise<DatasetRecord[]> {
-    const ids = (await entryNames(this.root)).filter(
-      (name) => uploadedDatasetIdSchema.safeParse(name).success,
-    );
+    const ids = (await entryNames(this.root)).filter((name) => isUploadedDatasetId(name));
     const found: DatasetRecord[] = [];
     for (let i = 0; i < ids.length; i += READ_CONCURRENCY) {
       const records = await Promise.all(ids.slice(i, i + READ_CONCURRENCY).map((id) => this.getIfValid(id)));
@@ -140,7 +138,7 @@ export class DatasetStore {
 
   /** Null when no such dataset is visible (or `id` is no dataset id); a DatasetRecordError when its record is broken. */
   async get(id: string): Promise<DatasetRecord | null> {
-    if (!uploadedDatasetIdSchema.safeParse(id).success) return null;
+    if (!isUploadedDatasetId(id)) return null;
     const file = path.join(this.dir(id), DATASET_FILES.record);
     let text: string;
     try {
@@ -168,7 +166,7 @@ export class DatasetStore {
    * then `beforeDelete` runs; if that throws, the dataset is renamed back and the error rethrown.
    */
   async remove(id: string, options: RemoveOptions = {}): Promise<boolean> {
-    if (!uploadedDatasetIdSchema.safeParse(id).success) return false;
+    if (!isUploadedDatasetId(id)) return false;
     const dir = this.dir(id);
     const trashed = await moveToTrash(this.root, dir, id);
     if (!trashed) return false;

@@ -1,7 +1,7 @@
 import { isAbsolute, resolve, sep } from 'node:path';
 import { DomainError, invalidField } from '../errors.js';
 import { errorMessage } from '../fs-durable.js';
-import { defaultValidationSize, trainingImageCount, uploadedDatasetIdSchema } from '../ml/data/dataset.js';
+import { defaultValidationSize, isUploadedDatasetId, trainingImageCount } from '../ml/data/dataset.js';
 import type { TrainParams } from '../ml/train-params.js';
 import { ModelMetadataError, type ModelStore } from '../registry/model-store.js';
 
@@ -29,7 +29,7 @@ export async function jobParams(params: TrainParams, options: JobRuleOptions): P
   checkDatasetAllowed(params.dataset, options.datasetDirs);
   // An uploaded data set is looked up in any case: whether it exists is for the API to say.
   const needsSize =
-    isUploadedDataset(params.dataset) ||
+    isUploadedDatasetId(params.dataset) ||
     params.validationSize === undefined ||
     !boundSettled(params, options.maxImages);
   const fileImages = needsSize ? await datasetSize(params, options) : undefined;
@@ -65,10 +65,6 @@ export function checkDatasetAllowed(dataset: string, allowedDirs: readonly strin
   );
 }
 
-export function isUploadedDataset(dataset: string): boolean {
-  return uploadedDatasetIdSchema.safeParse(dataset).success;
-}
-
 /** What was asked for settles most jobs against JOB_MAX_IMAGES without the data set's size. */
 function boundSettled(params: TrainParams, maxImages: number | undefined): boolean {
   return (
@@ -94,7 +90,7 @@ function checkWorkBound(params: TrainParams, fileImages: number, maxImages: numb
 /** Images in the data set's training file; without it the job is refused, saying why. */
 async function datasetSize(params: TrainParams, options: JobRuleOptions): Promise<number> {
   const { dataset } = params;
-  if (isUploadedDataset(dataset)) {
+  if (isUploadedDatasetId(dataset)) {
     const record = await options.datasets?.get(dataset);
     if (!record)
       throw invalidField('body.dataset', `dataset: no dataset '${dataset}' (GET /datasets lists them)`);

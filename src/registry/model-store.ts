@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
-import { DIGIT_CLASSES, FASHION_MNIST_CLASSES } from '../ml/data/dataset.js';
+import { defaultClasses } from '../ml/data/dataset.js';
 import { IMAGE_PIXELS } from '../ml/image-shape.js';
 import { loadModel, saveModel } from '../ml/model-io.js';
 import { trainingReportSchema, type TrainingReport } from '../ml/training-report-schema.js';
@@ -289,8 +289,7 @@ function parseMetadata(text: string, version: number, file: string): ModelMetada
 function withClasses(json: unknown): unknown {
   if (typeof json !== 'object' || json === null || 'classes' in json) return json;
   const dataset = (json as { params?: { dataset?: unknown } }).params?.dataset;
-  const classes = dataset === 'fashion-mnist' ? FASHION_MNIST_CLASSES : DIGIT_CLASSES;
-  return { ...json, classes };
+  return { ...json, classes: defaultClasses(typeof dataset === 'string' ? dataset : 'mnist') };
 }
 
 /** Written last and under a temporary name, so a staging dir with metadata.json holds a whole model. */

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomainError, notFound } from '../../errors.js';
-import { isUploadedDataset, jobParams, type DatasetLookup } from '../../jobs/job-rules.js';
+import { jobParams, type DatasetLookup } from '../../jobs/job-rules.js';
+import { isUploadedDatasetId } from '../../ml/data/dataset.js';
 import type { ModelStore } from '../../registry/model-store.js';
 import { jobStateSchema, jobViewSchema } from '../../jobs/job-schema.js';
 import { trainParamsSchema } from '../../ml/train-params.js';
@@ -66,7 +67,7 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       const { view, created } = await jobs.enqueue(params, request.headers['idempotency-key']);
       // A DELETE /datasets/<id> hides the data set, then looks for jobs on it: looking again once
       // the job is queued means one of the two always sees the other.
-      if (created && isUploadedDataset(params.dataset) && !(await options.datasets?.get(params.dataset))) {
+      if (created && isUploadedDatasetId(params.dataset) && !(await options.datasets?.get(params.dataset))) {
         await jobs.cancel(view.id);
         throw new DomainError(`dataset ${params.dataset} was deleted while the job was being created`, {
           status: 409,

@@ -46,6 +46,15 @@ export const uploadedDatasetIdSchema = z
   .max(64)
   .regex(/^(?:[a-z0-9]+-)+[a-z0-9]{8}$/, 'not a dataset id');
 
+export function isUploadedDatasetId(value: string): boolean {
+  return uploadedDatasetIdSchema.safeParse(value).success;
+}
+
+/** The class names of a data set without a classes.txt: a built-in's own, digits otherwise. */
+export function defaultClasses(dataset: string): readonly string[] {
+  return isBuiltInDataset(dataset) ? BUILT_IN_DATASETS[dataset].classes : DIGIT_CLASSES;
+}
+
 /**
  * Images held out for validation when a run does not say: a sixth of the training file, at most
  * 10,000 (MNIST's and Fashion-MNIST's 60,000 give the seed's 50,000 / 10,000 split).
@@ -64,7 +73,8 @@ const FILES = {
   testLabels: 't10k-labels-idx1-ubyte',
 } as const;
 type FileKey = keyof typeof FILES;
-type FilePaths = Record<FileKey, string>;
+/** Where each of a data set's four idx files is, raw or gzipped. */
+export type IdxFilePaths = Record<FileKey, string>;
 
 export interface ImageSet {
   count: number;
@@ -94,7 +104,7 @@ export interface LoadDatasetOptions {
 }
 
 function isDatasetName(value: string): boolean {
-  return isBuiltInDataset(value) || isAbsolute(value) || uploadedDatasetIdSchema.safeParse(value).success;
+  return isBuiltInDataset(value) || isAbsolute(value) || isUploadedDatasetId(value);
 }
 
 const DATASET_HINT =
@@ -127,7 +137,7 @@ export async function loadDataset(
   return {
     name: dataset,
     dir,
-    classes: classes ?? (dataset === 'fashion-mnist' ? FASHION_MNIST_CLASSES : DIGIT_CLASSES),
+    classes: classes ?? defaultClasses(dataset),
     train: subset(train, 0, trainCount),
     validation: subset(train, trainCount, validationSize),
     test: subset(test, 0, test.count),
@@ -162,7 +172,7 @@ const KNOWN_TRAINING_IMAGES = { mnist: 60_000, 'fashion-mnist': 60_000 } as cons
 export async function trainingImageCount(dataset: DatasetName, uploadedRoot?: string): Promise<number> {
   if (dataset === 'mnist' || dataset === 'fashion-mnist') return KNOWN_TRAINING_IMAGES[dataset];
   const dir = await existingDatasetDir(dataset, uploadedRoot);
-  return readIdxImageCount((await locateFiles(dir)).trainImages);
+  return readIdxImageCount((await locateIdxFiles(dir)).trainImages);
 }
 
 /**
@@ -173,7 +183,7 @@ export function resolveDatasetDir(dataset: DatasetName, uploadedRoot?: string): 
   if (dataset === 'mnist') return mnistDataDir();
   if (dataset === 'fashion-mnist') return FASHION_MNIST_DIR;
   if (isAbsolute(dataset)) return resolve(dataset);
-  if (uploadedDatasetIdSchema.safeParse(dataset).success) {
+  if (isUploadedDatasetId(dataset)) {
     if (uploadedRoot === undefined) {
       throw new DatasetError(
         `dataset '${dataset}' is an uploaded one, but no dataset store (DATASET_DIR) was given`,
@@ -190,7 +200,7 @@ async function existingDatasetDir(dataset: DatasetName, uploadedRoot: string | u
   const stats = await stat(dir).catch((error: unknown) => {
     if (!isErrno(error, 'ENOENT')) throw error;
     // An id names no path the client gave: say so without the server's directory.
-    if (uploadedDatasetIdSchema.safeParse(dataset).success)
+    if (isUploadedDatasetId(dataset))
       throw new DatasetError(`no uploaded dataset '${dataset}'`, { cause: error });
     const hint = dir === FASHION_MNIST_DIR ? ' (install it with: apt-get install dataset-fashion-mnist)' : '';
     throw new DatasetError(`dataset directory ${dir} does not exist${hint}`, { cause: error });
@@ -232,7 +242,7 @@ function loadFilesCached(dir: string): Promise<LoadedFiles> {
 }
 
 async function loadFiles(dir: string): Promise<LoadedFiles> {
-  const paths = await locateFiles(dir);
+  const paths = await locateIdxFiles(dir);
   const [trainImages, trainLabels, testImages, testLabels, classes] = await Promise.all([
     readIdxImages(paths.trainImages),
     readIdxLabels(paths.trainLabels),
@@ -250,9 +260,9 @@ async function loadFiles(dir: string): Promise<LoadedFiles> {
 }
 
 /** Finds each file, raw or with a .gz suffix, preferring raw (no decompression). */
-async function locateFiles(dir: string): Promise<FilePaths> {
+export async function locateIdxFiles(dir: string): Promise<IdxFilePaths> {
   const present = new Set(await readdir(dir));
-  const paths: Partial<FilePaths> = {};
+  const paths: Partial<IdxFilePaths> = {};
   const missing: string[] = [];
   for (const [key, name] of Object.entries(FILES) as [FileKey, string][]) {
     const found = [name, `${name}.gz`].find((candidate) => present.has(candidate));
@@ -265,7 +275,7 @@ async function locateFiles(dir: string): Promise<FilePaths> {
         `expected ${Object.values(FILES).join(', ')} (each with or without a .gz suffix)`,
     );
   }
-  return paths as FilePaths;
+  return paths as IdxFilePaths;
 }
 
 function toImageSet(
