@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import { DECODE_CONCURRENCY, forEachBounded } from '../src/datasets/bounded-loop.js';
-import { DatasetStore } from '../src/datasets/dataset-store.js';
+import { FileDatasetStore } from '../src/datasets/file-dataset-store.js';
 import { loadDataset } from '../src/ml/data/dataset.js';
 import { imageToMnist, mnistImageToPng } from '../src/ml/image-preprocess.js';
 import { IMAGE_PIXELS } from '../src/ml/image-shape.js';
@@ -56,7 +56,7 @@ try {
       await imageToMnist(pngs[i]!);
     }),
   );
-  const store = new DatasetStore(join(dir, 'datasets'));
+  const store = new FileDatasetStore(join(dir, 'datasets'));
   const limits = { maxBytes: 2 ** 30, maxUncompressedBytes: 2 ** 31, maxFiles: 200_000, maxClasses: 100 };
   let record;
   const ingestSeconds = await timed(async () => {

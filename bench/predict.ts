@@ -20,7 +20,7 @@ import { IMAGE_PIXELS } from '../src/ml/image-shape.js';
 import { predictBatch } from '../src/ml/predict.js';
 import { runTraining } from '../src/ml/run-training.js';
 import { trainParamsSchema } from '../src/ml/train-params.js';
-import { ModelStore } from '../src/registry/model-store.js';
+import { FileModelStore } from '../src/registry/file-model-store.js';
 import { printReport } from './report.js';
 
 const { values: args } = parseArgs({
@@ -31,7 +31,7 @@ const rate = Number(args.rate);
 
 const backend = await initBackend('wasm');
 const dir = await mkdtemp(join(tmpdir(), 'bench-predict-'));
-const store = new ModelStore(join(dir, 'models'));
+const store = new FileModelStore(join(dir, 'models'));
 const { model, report } = await runTraining(
   trainParamsSchema.parse({ epochs: 1, trainSize: 10_000, validationSize: 0 }),
   {

@@ -3,6 +3,7 @@ import { availableParallelism } from 'node:os';
 import { z } from 'zod';
 import { backendNameSchema } from './ml/backend/index.js';
 import { MAX_CLASSES } from './ml/data/dataset.js';
+import { storeLocation, storeUrlProblem } from './store/store-location.js';
 
 const intFromEnv = (fallback: number, min: number, max: number) =>
   z.coerce.number().int().min(min).max(max).default(fallback);
@@ -55,7 +56,7 @@ export const configSchema = z.object({
         'one that starts. A backend named here that cannot start stops the process.',
     ),
 
-  // Redis and the directories every process shares.
+  // Redis and the store every process shares.
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
@@ -71,24 +72,68 @@ export const configSchema = z.object({
     .min(1)
     .default('./data/redis')
     .describe("Where `npm start`'s private Redis, if it starts one, keeps its append-only file."),
-  MODEL_DIR: z
+  STORE_URL: z
+    .string()
+    .default('./data')
+    .superRefine((v, ctx) => {
+      const problem = storeUrlProblem(v);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .describe(
+      'Where model versions, uploaded datasets and checkpoints live, shared by every API and ' +
+        'worker: a directory (`./data`, `file:///data`) or S3-compatible object storage ' +
+        '(`s3://bucket/prefix`: AWS S3, MinIO, Ceph, R2, ...; see the `S3_` settings). ' +
+        "Credentials come from the AWS SDK's default chain (`AWS_ACCESS_KEY_ID` and " +
+        '`AWS_SECRET_ACCESS_KEY`, a profile, an instance role) and are never logged.',
+    ),
+  S3_ENDPOINT: z
+    .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
+    .optional()
+    .describe(
+      "The S3 API's address for a store other than AWS S3 (`http://minio:9000`); unset: AWS's own " +
+        'for `S3_REGION`.',
+    ),
+  S3_REGION: z
+    .string()
+    .regex(/^[a-z0-9-]{1,64}$/, 'a region name such as us-east-1')
+    .default('us-east-1')
+    .describe('The S3 region; most S3-compatible servers take any.'),
+  S3_FORCE_PATH_STYLE: boolFromEnv().describe(
+    'Address buckets as `<endpoint>/<bucket>` instead of `<bucket>.<endpoint>`: MinIO and most ' +
+      'self-hosted servers need `true`.',
+  ),
+  STORE_CACHE_DIR: z
     .string()
     .min(1)
-    .default('./data/models')
-    .describe('The model store, shared by every API and worker.'),
+    .default('./data/cache')
+    .describe(
+      'With an S3 store: where a worker keeps local copies of the datasets it trains on ' +
+        '(datasets never change, so a copy stays good).',
+    ),
+  MODEL_DIR: z.string().min(1).optional().meta({
+    description: 'With a directory store: the model versions, if not `<STORE_URL>/models`.',
+    shownDefault: '`<STORE_URL>/models`',
+  }),
   CHECKPOINT_DIR: z
     .string()
     .min(1)
-    .default('./data/checkpoints')
-    .describe("Per-job checkpoints, shared by the workers; a job's are removed when it ends."),
+    .optional()
+    .meta({
+      description:
+        "With a directory store: per-job checkpoints, if not `<STORE_URL>/checkpoints`; a job's " +
+        'are removed when it ends.',
+      shownDefault: '`<STORE_URL>/checkpoints`',
+    }),
   DATASET_DIR: z
     .string()
     .min(1)
-    .default('./data/datasets')
-    .describe(
-      'The dataset store: datasets uploaded with `POST /datasets`, shared by every API and worker ' +
-        'like the model store.',
-    ),
+    .optional()
+    .meta({
+      description:
+        'With a directory store: the datasets uploaded with `POST /datasets`, if not ' +
+        '`<STORE_URL>/datasets`.',
+      shownDefault: '`<STORE_URL>/datasets`',
+    }),
   DATASET_MAX_BYTES: intFromEnv(256 * 1024 ** 2, 1024, 64 * 1024 ** 3).describe(
     'Largest `POST /datasets` body (a zip or a CSV), 256 MiB by default so a 200 MB upload fits; ' +
       "413 above it. The upload streams to the dataset store's disk, not to memory.",
@@ -306,7 +351,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   // An empty variable (API_KEY= in a compose file) means "not set", as in most tools.
   const given = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
   const parsed = configSchema.safeParse(given);
-  if (parsed.success) return parsed.data;
+  if (parsed.success) {
+    try {
+      storeLocation(parsed.data);
+    } catch (err) {
+      throw new ConfigError(`invalid configuration:\n  ${(err as Error).message}`);
+    }
+    return parsed.data;
+  }
   const problems = parsed.error.issues.map(
     (i) => `${String(i.path[0])}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])])})`,
   );

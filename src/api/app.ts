@@ -131,7 +131,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   if (options.metrics) await app.register(metricsPlugin, { metrics: options.metrics });
   await app.register(openApiPlugin);
   await app.register(healthRoutes, {
-    ...(deps.serving ? { modelDir: deps.serving.store.root } : {}),
+    ...(deps.serving ? { store: deps.serving.store } : {}),
     ...(options.shuttingDown ? { shuttingDown: options.shuttingDown } : {}),
   });
   await app.register(jobRoutes, {

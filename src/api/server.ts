@@ -9,9 +9,9 @@ import { runProcess } from '../run-process.js';
 import { ModelAliases } from '../registry/model-aliases.js';
 import { DatasetCatalog } from '../datasets/dataset-catalog.js';
 import { datasetLimits } from '../datasets/dataset-limits.js';
-import { DatasetStore } from '../datasets/dataset-store.js';
-import { ModelStore } from '../registry/model-store.js';
 import { cleanLeftovers } from '../registry/store-cleanup.js';
+import { openStores } from '../store/open-stores.js';
+import { storeLocation } from '../store/store-location.js';
 import { buildApp } from './app.js';
 import { ImageDecoder } from './image-decoder.js';
 import { ServiceMetrics } from './plugins/metrics.js';
@@ -64,12 +64,16 @@ async function buildServices(config: Config, logger: Logger, { redis, jobs }: Co
     { backend: backend.name, reason: backend.reason, skipped: backend.skipped },
     'TensorFlow.js backend',
   );
-  const store = new ModelStore(config.MODEL_DIR);
+  const stores = openStores({
+    location: storeLocation(config),
+    redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX },
+  });
+  logger.info({ store: stores.description }, 'store');
+  const store = stores.models;
   await cleanLeftovers(store, logger);
   // Only the API writes datasets, so it alone cleans up after uploads that crashed.
-  const datasetStore = new DatasetStore(config.DATASET_DIR);
-  await cleanLeftovers(datasetStore, logger, 'the dataset store');
-  const datasets = new DatasetCatalog(datasetStore);
+  await cleanLeftovers(stores.datasets, logger, 'the dataset store');
+  const datasets = new DatasetCatalog(stores.datasets);
   const metrics = new ServiceMetrics({
     jobCounts: () => jobs.counts(),
     trainingSpeeds: () => jobs.trainingSpeeds(),
@@ -91,7 +95,7 @@ async function buildServices(config: Config, logger: Logger, { redis, jobs }: Co
     logger,
     pollMs: config.MODEL_POLL_MS,
   });
-  return { store, datasets, metrics, predictor, aliases, updates };
+  return { stores, store, datasets, metrics, predictor, aliases, updates };
 }
 
 function buildApiApp(
@@ -155,7 +159,7 @@ async function listen(config: Config, logger: Logger, app: App): Promise<void> {
 async function shutdown(
   config: Config,
   logger: Logger,
-  { app, updates, predictor, jobEvents, jobs, redis }: Parts,
+  { app, updates, predictor, jobEvents, jobs, redis, stores }: Parts,
   signal: string,
 ): Promise<void> {
   if (config.SHUTDOWN_DRAIN_MS > 0) {
@@ -168,5 +172,6 @@ async function shutdown(
   predictor.close();
   await jobEvents.close();
   await jobs.close();
+  await stores.close();
   await redis.quit();
 }

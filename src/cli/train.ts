@@ -2,7 +2,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { availableParallelism } from 'node:os';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { configDefaults } from '../config.js';
+import { loadConfig } from '../config.js';
+import { storeLocation } from '../store/store-location.js';
 import { backendNameSchema, initBackend } from '../ml/backend/index.js';
 import { trainingImageCount } from '../ml/data/dataset.js';
 import { saveModel } from '../ml/model-io.js';
@@ -29,7 +30,7 @@ Options (defaults are the seed tutorial's recipe):
                         (default: a sixth of it, at most 10,000: 10,000 for MNIST)
   --dataset NAME        mnist | fashion-mnist | an uploaded dataset's id | /absolute/dir/with/idx/files
                         (default ${DEFAULTS.dataset}); a classes.txt beside the idx files names the labels
-  --dataset-dir DIR     where uploaded datasets' ids are; also DATASET_DIR (default ${configDefaults.DATASET_DIR})
+  --dataset-dir DIR     where uploaded datasets' ids are (default: the datasets of a directory STORE_URL, ./data/datasets)
   --augment             shift training images by up to 2 pixels at random
   --backend NAME        node | wasm | cpu; also TF_BACKEND (default: fastest available)
   --threads N           data-parallel training threads, 1..64 (default: this machine's cores)
@@ -104,9 +105,15 @@ function parseCommandLine(argv: string[]) {
     out,
     backend: chosen?.data,
     threads,
-    datasetDir: datasetDir ?? (process.env.DATASET_DIR || configDefaults.DATASET_DIR),
+    datasetDir: datasetDir ?? storeDatasetDir(),
     params: params.data,
   };
+}
+
+/** Uploaded datasets where the service keeps them, when that is a directory (STORE_URL, DATASET_DIR). */
+function storeDatasetDir(): string | undefined {
+  const location = storeLocation(loadConfig());
+  return location.kind === 'file' ? location.datasetDir : undefined;
 }
 
 const pct = (x: number | null) => (x === null ? '   -   ' : `${(100 * x).toFixed(2)} %`);
@@ -151,7 +158,7 @@ function summary(report: TrainingReport): string {
 }
 
 /** The parameters with validationSize filled as loadDataset would, so the printed ones say it. */
-async function withValidationSize(params: TrainParams, datasetDir: string): Promise<TrainParams> {
+async function withValidationSize(params: TrainParams, datasetDir: string | undefined): Promise<TrainParams> {
   if (params.validationSize !== undefined) return params;
   const images = await trainingImageCount(params.dataset, datasetDir);
   return { ...params, validationSize: defaultValidationSize(images) };

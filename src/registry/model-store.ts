@@ -1,35 +1,55 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm } from 'node:fs/promises';
-import path from 'node:path';
 import type * as tf from '@tensorflow/tfjs';
 import { z } from 'zod';
 import { defaultClasses } from '../ml/data/dataset.js';
 import { IMAGE_PIXELS } from '../ml/image-shape.js';
-import { loadModel, saveModel } from '../ml/model-io.js';
 import { trainingReportSchema, type TrainingReport } from '../ml/training-report-schema.js';
-import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durable.js';
-import { digitSpritePng } from './digit-sprite.js';
-import { entryNames, moveToTrash, promoteStaged, removeLeftovers, STAGING } from './store-cleanup.js';
+import { errorMessage } from '../fs-durable.js';
 
 /**
- * A directory of immutable, numbered model versions that many processes (on many machines) share:
+ * The model store: immutable, numbered model versions that every API and worker shares. Two
+ * backends keep the same promises (test/registry/model-store-contract.test.ts checks both):
+ * a directory (file-model-store.ts) and S3-compatible object storage (s3-model-store.ts).
  *
- *   <root>/<N>/{model.json, weights.bin, metadata.json}   version N, visible once metadata.json is in it
- *   <root>/<N>/misclassified.png                        its misclassified test digits, in metadata order
- *   <root>/.claims/<N>/                                   N is taken; never deleted, so never reused
- *   <root>/.staging/<uuid>/                               a version being written
- *   <root>/.trash/<N>-<uuid>/                             a version being deleted
- *
- * Only mkdir (exclusive) and rename (atomic) coordinate writers, which hold on a local disk and on
- * NFS alike, so no lock server is needed.
+ * - A version, once visible, is complete and never changes.
+ * - Numbers are never reused: not after a deletion, a crash mid-publish, or by concurrent publishers.
+ * - A load or read racing a deletion gets the whole version or "not found", never a mix.
  */
+export interface ModelStore {
+  /** Where the store is, for logs and messages: a directory or s3://bucket/prefix. */
+  readonly location: string;
+  /**
+   * Stores the model and its report under the next free number; the version becomes visible in
+   * one step, complete. A failure leaves at most leftovers for cleanStaging() and a number nobody
+   * will use.
+   */
+  publish(model: tf.LayersModel, report: TrainingReport, options: PublishOptions): Promise<ModelMetadata>;
+  /** Visible versions, ascending. Versions with missing or invalid metadata are left out. */
+  list(): Promise<ModelMetadata[]>;
+  /**
+   * The version a training job already published, if any: a job retried after its worker died
+   * between publishing and reporting done must not publish a second version.
+   */
+  findByJob(jobId: string): Promise<ModelMetadata | null>;
+  /** Null when the version is not visible; a ModelMetadataError when its metadata is broken. */
+  get(version: number): Promise<ModelMetadata | null>;
+  latest(): Promise<ModelMetadata | null>;
+  /** The model of a visible version; a ModelNotFoundError when there is none. The caller disposes it. */
+  load(version: number): Promise<tf.LayersModel>;
+  /** The sprite of a version's misclassified test digits (digit-sprite.ts); null when none. */
+  misclassifiedSprite(version: number): Promise<Buffer | null>;
+  /** Deletes a version; false when there was none. Its number stays claimed, so it is never reused. */
+  remove(version: number): Promise<boolean>;
+  /**
+   * Deletes what crashed publishers and removals left, if untouched for `olderThanMs`. Pick a
+   * threshold well above the time a publish takes. Returns what was deleted.
+   */
+  cleanStaging(olderThanMs: number): Promise<string[]>;
+  /** Throws unless the store can be read right now (readiness). */
+  probe(): Promise<void>;
+}
 
-const METADATA_JSON = 'metadata.json';
-const MISCLASSIFIED_PNG = 'misclassified.png';
-const CLAIMS = '.claims';
-const VERSION_NAME = /^[1-9][0-9]*$/;
-/** Metadata files read at once by list(), to bound open file descriptors. */
-const READ_CONCURRENCY = 16;
+export const METADATA_JSON = 'metadata.json';
+export const MISCLASSIFIED_PNG = 'misclassified.png';
 
 /** z.int() is limited to safe integers, so a version always round-trips through a file name. */
 export const modelVersionSchema = z.int().min(1);
@@ -55,7 +75,7 @@ export interface PublishOptions {
   /**
    * Runs once the version is written aside, just before it takes a number and becomes visible;
    * throwing stops the publication and removes what was written. A worker claims its right to
-   * publish here, so the claim comes as close as it can to the rename that makes the version visible.
+   * publish here, so the claim comes as close as it can to the step that makes the version visible.
    */
   beforeVisible?: () => Promise<void>;
 }
@@ -72,211 +92,70 @@ export class ModelNotFoundError extends Error {
   }
 }
 
-export class ModelStore {
-  readonly root: string;
-
-  constructor(root: string) {
-    this.root = path.resolve(root);
-  }
-
-  /** Throws a RangeError unless `version` is a positive safe integer: no path is built from anything else. */
-  dir(version: number): string {
-    return path.join(this.root, versionName(version));
-  }
-
-  /**
-   * Stores the model and its report under the next free number. The version becomes visible in
-   * one rename, complete and fsynced; a crash at any point leaves at most a staging dir and a
-   * claimed number that nobody will use.
-   */
-  async publish(
-    model: tf.LayersModel,
-    report: TrainingReport,
-    options: PublishOptions,
-  ): Promise<ModelMetadata> {
-    // Checked before the slow part, so a bad report fails without touching the disk.
-    const checked = parseForPublish(report, options.jobId);
-    const images = options.misclassifiedImages;
-    const expectedBytes = report.misclassified.length * IMAGE_PIXELS;
-    if (images && images.length !== expectedBytes) {
-      throw new ModelMetadataError(
-        `Cannot publish: ${report.misclassified.length} misclassified digits need ${expectedBytes} bytes of pixels, got ${images.length}`,
-      );
-    }
-    const staging = path.join(this.root, STAGING, randomUUID());
-    try {
-      await saveModel(model, staging);
-      if (images && images.length > 0) {
-        const sprite = await digitSpritePng(images, report.misclassified.length);
-        await writeDurably(path.join(staging, MISCLASSIFIED_PNG), sprite);
-      }
-      await options.beforeVisible?.();
-      for (;;) {
-        const version = await this.claim();
-        const metadata = { version, createdAt: new Date().toISOString(), ...checked };
-        await writeMetadata(staging, metadata);
-        // False when something already occupies the version's path: claim another number.
-        if (await promoteStaged(this.root, staging, this.dir(version))) return metadata;
-      }
-    } catch (err) {
-      // Best effort: a leftover is what cleanStaging() is for; the original error is what matters.
-      await rm(staging, { recursive: true, force: true }).catch(() => undefined);
-      throw err;
-    }
-  }
-
-  /** Visible versions, ascending. Directories with missing or invalid metadata are left out. */
-  async list(): Promise<ModelMetadata[]> {
-    const versions = await this.versionNumbers();
-    const found: ModelMetadata[] = [];
-    for (let i = 0; i < versions.length; i += READ_CONCURRENCY) {
-      const chunk = versions.slice(i, i + READ_CONCURRENCY);
-      const metadata = await Promise.all(chunk.map((version) => this.getIfValid(version)));
-      for (const m of metadata) if (m) found.push(m);
-    }
-    return found;
-  }
-
-  /**
-   * The version a training job already published, if any: a job retried after its worker died
-   * between publishing and reporting done must not publish a second version.
-   */
-  async findByJob(jobId: string): Promise<ModelMetadata | null> {
-    return (await this.list()).find((m) => m.jobId === jobId) ?? null;
-  }
-
-  /** Null when the version is not visible; a ModelMetadataError when its metadata.json is broken. */
-  async get(version: number): Promise<ModelMetadata | null> {
-    const file = path.join(this.dir(version), METADATA_JSON);
-    let text: string;
-    try {
-      text = await readFile(file, 'utf8');
-    } catch (err) {
-      if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return null;
-      if (isErrno(err, 'EISDIR'))
-        throw new ModelMetadataError(`Model version ${version}: ${file} is a directory`);
-      throw err;
-    }
-    return parseMetadata(text, version, file);
-  }
-
-  async latest(): Promise<ModelMetadata | null> {
-    const versions = await this.versionNumbers();
-    for (const version of versions.reverse()) {
-      const metadata = await this.getIfValid(version);
-      if (metadata) return metadata;
-    }
-    return null;
-  }
-
-  /** The model of a visible version; a ModelNotFoundError when there is none. The caller disposes it. */
-  async load(version: number): Promise<tf.LayersModel> {
-    if (!(await this.get(version))) throw new ModelNotFoundError(version);
-    return loadModel(this.dir(version));
-  }
-
-  /**
-   * The sprite of a visible version's misclassified test digits (see digit-sprite.ts); null when
-   * the version does not exist or was published without one.
-   */
-  async misclassifiedSprite(version: number): Promise<Buffer | null> {
-    if (!(await this.get(version))) return null;
-    try {
-      return await readFile(path.join(this.dir(version), MISCLASSIFIED_PNG));
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return null;
-      throw err;
-    }
-  }
-
-  /** Deletes a version; false when there was none. Its number stays claimed, so it is never reused. */
-  async remove(version: number): Promise<boolean> {
-    const trashed = await moveToTrash(this.root, this.dir(version), String(version));
-    if (!trashed) return false;
-    await rm(trashed, { recursive: true, force: true });
-    return true;
-  }
-
-  /**
-   * Deletes what crashed publishers (staging dirs) and crashed removals (trash dirs) left behind,
-   * if untouched for `olderThanMs`. Pick a threshold well above the time a publish takes: a live
-   * publisher whose staging dir is taken fails cleanly, but it fails. Returns the deleted paths.
-   */
-  async cleanStaging(olderThanMs: number): Promise<string[]> {
-    return removeLeftovers(this.root, olderThanMs);
-  }
-
-  /** Takes the lowest number above every claimed or existing one with an exclusive mkdir. */
-  private async claim(): Promise<number> {
-    const claims = path.join(this.root, CLAIMS);
-    await mkdir(claims, { recursive: true });
-    // Existing directories count too, in case .claims was lost or a version was copied in by hand.
-    let version = Math.max(await highestNumber(claims), await highestNumber(this.root)) + 1;
-    for (;;) {
-      try {
-        await mkdir(path.join(claims, versionName(version)));
-        break;
-      } catch (err) {
-        if (!isErrno(err, 'EEXIST')) throw err;
-        version++;
-      }
-    }
-    // The claim must outlive a power loss once the version it guards is visible.
-    await syncDirectory(claims);
-    return version;
-  }
-
-  private async getIfValid(version: number): Promise<ModelMetadata | null> {
-    try {
-      return await this.get(version);
-    } catch (err) {
-      if (err instanceof ModelMetadataError) return null;
-      throw err;
-    }
-  }
-
-  /** Numbers of the directories that look like versions, ascending; visible or not. */
-  private async versionNumbers(): Promise<number[]> {
-    return (await numberedEntries(this.root)).sort((a, b) => a - b);
-  }
-}
-
-function versionName(version: number): string {
+/** Throws a RangeError unless `version` is a positive safe integer: no path or key is built from anything else. */
+export function versionName(version: number): string {
   if (!modelVersionSchema.safeParse(version).success) {
     throw new RangeError(`Model version must be a positive integer, got ${String(version)}`);
   }
   return String(version);
 }
 
-const publishedFieldsSchema = modelMetadataSchema.omit({ version: true, createdAt: true });
+const VERSION_NAME = /^[1-9][0-9]*$/;
 
-function parseForPublish(
-  report: TrainingReport,
-  jobId: string | null,
-): z.infer<typeof publishedFieldsSchema> {
-  const parsed = publishedFieldsSchema.safeParse({ jobId, ...report });
-  if (parsed.success) return parsed.data;
-  throw new ModelMetadataError(
-    `Cannot publish: invalid training report or job id:\n${z.prettifyError(parsed.error)}`,
-  );
+/** The version a directory or key segment names; null when it names none. */
+export function versionOfName(name: string): number | null {
+  if (!VERSION_NAME.test(name)) return null;
+  const n = Number(name);
+  return Number.isSafeInteger(n) ? n : null;
 }
 
-function parseMetadata(text: string, version: number, file: string): ModelMetadata {
+const publishedFieldsSchema = modelMetadataSchema.omit({ version: true, createdAt: true });
+export type PublishedFields = z.infer<typeof publishedFieldsSchema>;
+
+/**
+ * What a publication will write, checked before the slow part, so a bad report or a wrong number
+ * of misclassified pixels fails without touching the store.
+ */
+export function checkPublication(report: TrainingReport, options: PublishOptions): PublishedFields {
+  const parsed = publishedFieldsSchema.safeParse({ jobId: options.jobId, ...report });
+  if (!parsed.success) {
+    throw new ModelMetadataError(
+      `Cannot publish: invalid training report or job id:\n${z.prettifyError(parsed.error)}`,
+    );
+  }
+  const images = options.misclassifiedImages;
+  const expectedBytes = report.misclassified.length * IMAGE_PIXELS;
+  if (images && images.length !== expectedBytes) {
+    throw new ModelMetadataError(
+      `Cannot publish: ${report.misclassified.length} misclassified digits need ${expectedBytes} bytes of pixels, got ${images.length}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** metadata.json's text for a version. */
+export function metadataText(metadata: ModelMetadata): string {
+  return `${JSON.stringify(metadata, null, 2)}\n`;
+}
+
+export function parseMetadata(text: string, version: number, where: string): ModelMetadata {
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (err) {
-    throw new ModelMetadataError(`Model version ${version}: ${file} is not valid JSON: ${errorMessage(err)}`);
+    throw new ModelMetadataError(
+      `Model version ${version}: ${where} is not valid JSON: ${errorMessage(err)}`,
+    );
   }
   const parsed = modelMetadataSchema.safeParse(withClasses(json));
   if (!parsed.success) {
     throw new ModelMetadataError(
-      `Model version ${version}: ${file} is not valid metadata:\n${z.prettifyError(parsed.error)}`,
+      `Model version ${version}: ${where} is not valid metadata:\n${z.prettifyError(parsed.error)}`,
     );
   }
   if (parsed.data.version !== version) {
     throw new ModelMetadataError(
-      `Model version ${version}: ${file} says it is version ${parsed.data.version} (copied by hand?)`,
+      `Model version ${version}: ${where} says it is version ${parsed.data.version} (copied by hand?)`,
     );
   }
   return parsed.data;
@@ -292,21 +171,26 @@ function withClasses(json: unknown): unknown {
   return { ...json, classes: defaultClasses(typeof dataset === 'string' ? dataset : 'mnist') };
 }
 
-/** Written last and under a temporary name, so a staging dir with metadata.json holds a whole model. */
-async function writeMetadata(staging: string, metadata: ModelMetadata): Promise<void> {
-  const tmp = path.join(staging, `${METADATA_JSON}.tmp`);
-  await writeDurably(tmp, Buffer.from(`${JSON.stringify(metadata, null, 2)}\n`, 'utf8'));
-  await rename(tmp, path.join(staging, METADATA_JSON));
-  await syncDirectory(staging);
+/** Reads metadata of many versions, a few at a time (bounded open files or requests). */
+export async function readEach(
+  versions: number[],
+  read: (version: number) => Promise<ModelMetadata | null>,
+  concurrency = 16,
+): Promise<ModelMetadata[]> {
+  const found: ModelMetadata[] = [];
+  for (let i = 0; i < versions.length; i += concurrency) {
+    const chunk = await Promise.all(versions.slice(i, i + concurrency).map(read));
+    for (const m of chunk) if (m) found.push(m);
+  }
+  return found;
 }
 
-async function numberedEntries(dir: string): Promise<number[]> {
-  return (await entryNames(dir))
-    .filter((name) => VERSION_NAME.test(name))
-    .map(Number)
-    .filter((n) => Number.isSafeInteger(n));
-}
-
-async function highestNumber(dir: string): Promise<number> {
-  return (await numberedEntries(dir)).reduce((a, b) => Math.max(a, b), 0);
+/** `read`, with broken metadata counted as no version (list() and latest() skip those). */
+export async function validOrNull(read: () => Promise<ModelMetadata | null>): Promise<ModelMetadata | null> {
+  try {
+    return await read();
+  } catch (err) {
+    if (err instanceof ModelMetadataError) return null;
+    throw err;
+  }
 }

@@ -2,6 +2,7 @@ import { Redis } from 'ioredis';
 import { loadConfig, trainingThreads } from '../config.js';
 import { createLogger } from '../logger.js';
 import { runProcess } from '../run-process.js';
+import { describeLocation, storeLocation } from '../store/store-location.js';
 import { startTrainingWorker } from './training-worker.js';
 
 /** A training worker process: `npm run start:worker`. Its jobs train on TRAINING_THREADS threads. */
@@ -9,12 +10,11 @@ runProcess(async () => {
   const config = loadConfig();
   const logger = createLogger(config.LOG_LEVEL, 'worker');
   const redis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+  const location = storeLocation(config);
   const { close } = await startTrainingWorker({
     connection: redis,
     prefix: config.REDIS_PREFIX,
-    modelDir: config.MODEL_DIR,
-    checkpointDir: config.CHECKPOINT_DIR,
-    datasetDir: config.DATASET_DIR,
+    store: { location, redis: { url: config.REDIS_URL, prefix: config.REDIS_PREFIX } },
     concurrency: config.WORKER_CONCURRENCY,
     threads: trainingThreads(config),
     logger,
@@ -26,7 +26,11 @@ runProcess(async () => {
     jobMaxSeconds: config.JOB_MAX_SECONDS,
   });
   logger.info(
-    { concurrency: config.WORKER_CONCURRENCY, threads: trainingThreads(config), modelDir: config.MODEL_DIR },
+    {
+      concurrency: config.WORKER_CONCURRENCY,
+      threads: trainingThreads(config),
+      store: describeLocation(location),
+    },
     'training worker ready',
   );
   return async (signal: string) => {

@@ -1,3 +1,4 @@
+import type { StoreAccess } from '../store/open-stores.js';
 import type { JobProgress, JobResult } from '../jobs/job-schema.js';
 import type { TrainParams } from '../ml/train-params.js';
 import type { BackendName } from '../ml/backend/index.js';
@@ -6,10 +7,8 @@ import type { BackendName } from '../ml/backend/index.js';
 export interface ThreadInput {
   jobId: string;
   params: TrainParams;
-  modelDir: string;
-  checkpointDir: string;
-  /** The dataset store (DATASET_DIR), where uploaded datasets are; none: jobs on them fail. */
-  datasetDir?: string | undefined;
+  /** The store the job reads datasets and checkpoints from and publishes to. */
+  store: StoreAccess;
   backend?: BackendName;
   /** Data-parallel threads the job trains on (src/ml/parallel). */
   threads: number;

@@ -8,6 +8,7 @@ import { CANCELLED_REASON } from '../jobs/training-jobs.js';
 import { errorMessage } from '../fs-durable.js';
 import type { BackendName } from '../ml/backend/index.js';
 import type { TrainParams } from '../ml/train-params.js';
+import type { StoreAccess } from '../store/open-stores.js';
 import { siblingModule, startThread } from '../thread-start.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
@@ -16,10 +17,8 @@ import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
  * small context from its Worker).
  */
 export interface TrainingRunContext {
-  modelDir: string;
-  checkpointDir: string;
-  /** The dataset store (DATASET_DIR), where uploaded datasets are; none: jobs on them fail. */
-  datasetDir?: string | undefined;
+  /** The store the job reads datasets and checkpoints from and publishes to. */
+  store: StoreAccess;
   /** Threads the job trains on, data-parallel (src/ml/parallel). */
   threads: number;
   backend?: BackendName;
@@ -66,9 +65,7 @@ export class TrainingRun {
     const input: ThreadInput = {
       jobId: this.jobId,
       params,
-      modelDir: context.modelDir,
-      checkpointDir: context.checkpointDir,
-      datasetDir: context.datasetDir,
+      store: context.store,
       threads: context.threads,
       backend: context.backend,
     };

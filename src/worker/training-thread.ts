@@ -1,14 +1,14 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { clientFailure } from '../jobs/job-failure.js';
 import type { JobResult } from '../jobs/job-schema.js';
-import { DatasetError } from '../ml/data/dataset.js';
+import { DatasetError, isUploadedDatasetId } from '../ml/data/dataset.js';
 import { IdxFormatError } from '../ml/data/idx.js';
 import { initBackend } from '../ml/backend/index.js';
 import { BaseModelError, type BaseModel } from '../ml/base-weights.js';
 import { runTraining } from '../ml/run-training.js';
 import type { EpochSummary, TrainProgress } from '../ml/train.js';
-import { ModelNotFoundError, ModelStore, type ModelMetadata } from '../registry/model-store.js';
-import { Checkpoints } from './checkpoints.js';
+import { ModelNotFoundError, type ModelStore, type ModelMetadata } from '../registry/model-store.js';
+import { openStores } from '../store/open-stores.js';
 import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
 
 /**
@@ -17,6 +17,7 @@ import type { FromThread, ThreadInput, ToThread } from './thread-messages.js';
  */
 const input = workerData as ThreadInput;
 const port = parentPort!;
+const stores = openStores(input.store);
 const send = (message: FromThread) => port.postMessage(message);
 const controller = new AbortController();
 const HANDED_OVER = 'handed over for a shutdown';
@@ -72,10 +73,18 @@ const resultOf = (m: ModelMetadata): JobResult => ({
   },
 });
 
+/** Where an uploaded dataset's files are on this machine (fetched first from a remote store). */
+async function uploadedRoot(dataset: string): Promise<string | undefined> {
+  if (!isUploadedDatasetId(dataset)) return undefined;
+  const root = await stores.datasets.trainingRoot(dataset);
+  if (root === null) throw new DatasetError(`no uploaded dataset '${dataset}'`);
+  return root;
+}
+
 async function main(): Promise<void> {
-  const store = new ModelStore(input.modelDir);
+  const store = stores.models;
   const corruptCheckpoints: string[] = [];
-  const checkpoints = new Checkpoints(input.checkpointDir, {
+  const checkpoints = stores.checkpoints({
     onCorrupt: (problem) => corruptCheckpoints.push(problem),
   });
   // A retry of a job whose worker died after publishing: the version is there, report it.
@@ -114,7 +123,7 @@ async function main(): Promise<void> {
   } = await runTraining(input.params, {
     backend,
     threads: input.threads,
-    uploadedRoot: input.datasetDir,
+    uploadedRoot: await uploadedRoot(input.params.dataset),
     signal: controller.signal,
     ...(checkpoint ? { resume: checkpoint } : base ? { base } : {}),
     onProgress: (p) => {
@@ -175,26 +184,33 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch(async (error: unknown) => {
-  const abortReason = controller.signal.aborted ? (controller.signal.reason as Error).message : undefined;
-  const handedOver = abortReason === HANDED_OVER;
-  const cancelled = abortReason !== undefined && !handedOver;
-  if (cancelled) await new Checkpoints(input.checkpointDir).remove(input.jobId).catch(() => undefined);
-  send({
-    type: 'failed',
-    // A data set or base version the job named that cannot be used is the client's to fix: tagged
-    // so it is told why.
-    message:
-      error instanceof DatasetError || error instanceof IdxFormatError
-        ? clientFailure('dataset_unusable', error.message)
-        : error instanceof BaseModelError
-          ? clientFailure('invalid_params', error.message)
-          : error instanceof Error
-            ? error.message
-            : String(error),
-    // Retrying cannot fix a data set or a base version that is not there, or a cancelled job.
-    unrecoverable: cancelled || error instanceof DatasetError || error instanceof BaseModelError,
-    cancelled,
-    handedOver,
-  });
-});
+main()
+  .catch(async (error: unknown) => {
+    const abortReason = controller.signal.aborted ? (controller.signal.reason as Error).message : undefined;
+    const handedOver = abortReason === HANDED_OVER;
+    const cancelled = abortReason !== undefined && !handedOver;
+    if (cancelled)
+      await stores
+        .checkpoints()
+        .remove(input.jobId)
+        .catch(() => undefined);
+    send({
+      type: 'failed',
+      // A data set or base version the job named that cannot be used is the client's to fix: tagged
+      // so it is told why.
+      message:
+        error instanceof DatasetError || error instanceof IdxFormatError
+          ? clientFailure('dataset_unusable', error.message)
+          : error instanceof BaseModelError
+            ? clientFailure('invalid_params', error.message)
+            : error instanceof Error
+              ? error.message
+              : String(error),
+      // Retrying cannot fix a data set or a base version that is not there, or a cancelled job.
+      unrecoverable: cancelled || error instanceof DatasetError || error instanceof BaseModelError,
+      cancelled,
+      handedOver,
+    });
+  })
+  // Its connections (an S3 client, Redis for version numbers) would keep the thread alive.
+  .finally(() => stores.close());

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { UnrecoverableError, WaitingError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
@@ -9,18 +10,23 @@ import { CANCELLED_REASON, TrainingJobs } from '../jobs/training-jobs.js';
 import type { BackendName } from '../ml/backend/index.js';
 import type { TrainParams } from '../ml/train-params.js';
 import { publishVersion } from '../registry/announcer.js';
-import { ModelStore } from '../registry/model-store.js';
 import { cleanLeftovers } from '../registry/store-cleanup.js';
-import { Checkpoints } from './checkpoints.js';
+import { openStores, type StoreAccess } from '../store/open-stores.js';
+import type { Checkpoints } from './checkpoints.js';
 import { TrainingRun, type TrainingRunContext } from './training-run.js';
 
 export interface TrainingWorkerOptions {
   connection: Redis;
   prefix: string;
-  modelDir: string;
-  checkpointDir: string;
   /**
-   * The dataset store (DATASET_DIR): jobs on an uploaded dataset's id train on `<datasetDir>/<id>`.
+   * The store jobs read datasets and checkpoints from and publish to.
+   * @default a directory store of `modelDir`, `checkpointDir` and `datasetDir`
+   */
+  store?: StoreAccess;
+  modelDir?: string;
+  checkpointDir?: string;
+  /**
+   * With no `store`: jobs on an uploaded dataset's id train on `<datasetDir>/<id>`.
    * @default none: such jobs fail, saying no dataset store was given
    */
   datasetDir?: string;
@@ -65,9 +71,11 @@ export async function startTrainingWorker(
   options: TrainingWorkerOptions,
 ): Promise<{ worker: Worker; close(): Promise<void> }> {
   const { logger } = options;
-  await cleanLeftovers(new ModelStore(options.modelDir), logger);
+  const access = storeAccess(options);
+  const stores = openStores(access);
+  await cleanLeftovers(stores.models, logger);
   const jobs = options.jobs ?? new TrainingJobs({ connection: options.connection, prefix: options.prefix });
-  const context = runContext(options, jobs);
+  const context = runContext(options, access, jobs);
   // Declared before the worker exists: it may start a waiting job before this function returns.
   // Runs training right now, so close() can ask each to stop and hand its job back.
   const runs = new Set<TrainingRun>();
@@ -97,7 +105,7 @@ export async function startTrainingWorker(
       maxStalledCount: options.maxStalledCount ?? configDefaults.JOB_ATTEMPTS,
     },
   );
-  followWorker(worker, runs, new Checkpoints(options.checkpointDir), logger);
+  followWorker(worker, runs, stores.checkpoints(), logger);
   const cancels = await subscribeCancels(
     options.connection,
     options.prefix,
@@ -120,6 +128,7 @@ export async function startTrainingWorker(
     await closed.finally(() => clearTimeout(timer));
     await cancels.close();
     if (!options.jobs) await jobs.close();
+    await stores.close();
   }
 
   let stopping: Promise<void> | undefined;
@@ -130,11 +139,29 @@ export async function startTrainingWorker(
   };
 }
 
-function runContext(options: TrainingWorkerOptions, jobs: TrainingJobs): TrainingRunContext {
+/** The store the options name: `store`, or a directory store of the three directories. */
+function storeAccess(options: TrainingWorkerOptions): StoreAccess {
+  if (options.store) return options.store;
+  if (!options.modelDir || !options.checkpointDir)
+    throw new Error('a training worker needs a store, or modelDir and checkpointDir');
   return {
-    modelDir: options.modelDir,
-    checkpointDir: options.checkpointDir,
-    datasetDir: options.datasetDir,
+    location: {
+      kind: 'file',
+      modelDir: options.modelDir,
+      checkpointDir: options.checkpointDir,
+      // None given: jobs on uploaded datasets find none there, and fail saying so.
+      datasetDir: options.datasetDir ?? path.join(options.modelDir, '..', 'no-dataset-store'),
+    },
+  };
+}
+
+function runContext(
+  options: TrainingWorkerOptions,
+  store: StoreAccess,
+  jobs: TrainingJobs,
+): TrainingRunContext {
+  return {
+    store,
     threads: options.threads ?? 1,
     backend: options.backend,
     jobMaxSeconds: options.jobMaxSeconds,

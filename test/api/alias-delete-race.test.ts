@@ -1,9 +1,10 @@
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { join } from 'node:path';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { ModelStore, type ModelMetadata } from '../../src/registry/model-store.js';
+import { type ModelMetadata } from '../../src/registry/model-store.js';
 import { useTestApi, type TestApi } from '../helpers/api.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 
@@ -11,7 +12,7 @@ import { trainingReportFixture } from '../helpers/training-report.js';
  * The real store, with a gate a test can shut before one call: the request that makes that call
  * waits there until the test lets it go, so another request runs in full in between.
  */
-class GatedStore extends ModelStore {
+class GatedStore extends FileModelStore {
   private gates = new Map<string, { reached: () => void; released: Promise<void> }>();
 
   /** Holds the next call of `method`; `reached` resolves once a request waits at the gate. */

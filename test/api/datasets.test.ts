@@ -4,7 +4,7 @@ import sharp from 'sharp';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { DatasetCatalog } from '../../src/datasets/dataset-catalog.js';
-import { DatasetStore } from '../../src/datasets/dataset-store.js';
+import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
@@ -57,7 +57,7 @@ describe('/datasets: upload, list, show, delete', () => {
     expect(
       res.body.datasets.filter((d: { builtIn: boolean }) => !d.builtIn).map((d: { id: string }) => d.id),
     ).toEqual(listed);
-    const staging = await readdir(join(api.datasets.store.root, '.staging')).catch(() => []);
+    const staging = await readdir(join(api.datasets.store.location, '.staging')).catch(() => []);
     expect(staging).toEqual([]);
   }
 
@@ -298,7 +298,7 @@ describe('POST /datasets while an upload is processed for longer than the idle t
   }
 
   const api = useTestApi('datasets-idle', ({ dir }) => ({
-    datasets: new HeldCatalog(new DatasetStore(join(dir, 'datasets'))),
+    datasets: new HeldCatalog(new FileDatasetStore(join(dir, 'datasets'))),
     connectionLimits: {
       requestTimeoutMs: 10_000,
       headersTimeoutMs: 5_000,

@@ -3,7 +3,7 @@ import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
 import { ServiceMetrics } from '../../src/api/plugins/metrics.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { useTestApi } from '../helpers/api.js';
 
 // One line of the Prometheus text format: name, optional labels, a value.
@@ -12,7 +12,7 @@ const SAMPLE =
 
 describe('GET /metrics', () => {
   const api = useTestApi('metrics', async ({ dir }) => {
-    (await trainAndPublish(new ModelStore(join(dir, 'models')))).dispose();
+    (await trainAndPublish(new FileModelStore(join(dir, 'models')))).dispose();
     const metrics = new ServiceMetrics({
       jobCounts: () => api.jobs.counts(),
       trainingSpeeds: () => api.jobs.trainingSpeeds(),

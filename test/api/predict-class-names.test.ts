@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { FileModelStore } from '../../src/registry/file-model-store.js';
 import request from 'supertest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/ml/architectures.js';
@@ -27,7 +28,7 @@ describe('POST /predict names each class as the model version records it', () =>
 
   /** Rewrites a version's metadata.json as versions from before class names were recorded have it. */
   async function forgetClasses(version: number): Promise<void> {
-    const file = join(api.store.dir(version), 'metadata.json');
+    const file = join((api.store as FileModelStore).dir(version), 'metadata.json');
     const metadata = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
     delete metadata.classes;
     await writeFile(file, JSON.stringify(metadata));

@@ -1,3 +1,4 @@
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,11 +8,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Predictor } from '../../src/api/predictor.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { ModelStore } from '../../src/registry/model-store.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 
 /** A store whose next load waits until `open()`: a swap caught in the middle. */
-class GatedStore extends ModelStore {
+class GatedStore extends FileModelStore {
   private gate: Promise<void> | undefined;
   open: () => void = () => undefined;
   /** Resolves once a load is waiting at the closed gate. */

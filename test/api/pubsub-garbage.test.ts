@@ -6,7 +6,7 @@ import { initBackend } from '../../src/ml/backend/index.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { MODEL_CHANNEL } from '../../src/registry/announcer.js';
 import { ALIAS_CHANNEL, ModelAliases } from '../../src/registry/model-aliases.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { useApiProcess } from '../helpers/processes.js';
 import { useRedisPrefix } from '../helpers/redis.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -32,7 +32,7 @@ describe('the API process and garbage on its Redis channels', () => {
     await initBackend('wasm');
     const model = buildModel('seed', 1);
     version = (
-      await new ModelStore(join(dir, 'models')).publish(model, trainingReportFixture(), { jobId: null })
+      await new FileModelStore(join(dir, 'models')).publish(model, trainingReportFixture(), { jobId: null })
     ).version;
     model.dispose();
   });

@@ -7,7 +7,8 @@ import { initBackend } from '../../src/ml/backend/index.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { MODEL_CHANNEL } from '../../src/registry/announcer.js';
 import { ALIAS_CHANNEL, ModelAliases } from '../../src/registry/model-aliases.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
+import { type ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, type TestApi } from '../helpers/api.js';
 import { logInto } from '../helpers/logs.js';
 import { connect, useRedisPrefix } from '../helpers/redis.js';
@@ -55,7 +56,7 @@ async function replica(prefix: string, modelDir: string, logs: { msg: string; pr
 describe('API replicas and the registry on Redis', () => {
   const { redis, prefix } = useRedisPrefix('registry-updates');
   const aside = useRedisPrefix('registry-updates-aside');
-  const store = new ModelStore(join(useTempDir('registry-updates'), 'models'));
+  const store = new FileModelStore(join(useTempDir('registry-updates'), 'models'));
   const closing: { close(): Promise<void> }[] = [];
 
   beforeAll(() => initBackend('wasm'));

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { exited as exitOf, useApiProcess } from '../helpers/processes.js';
 import { useRedisPrefix } from '../helpers/redis.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -26,7 +26,7 @@ describe('the API process', () => {
     async () => {
       expect(await served(api.port)).toBeNull();
       // Published straight into the store: no Redis message, as when Redis was away.
-      (await trainAndPublish(new ModelStore(join(dir, 'models')))).dispose();
+      (await trainAndPublish(new FileModelStore(join(dir, 'models')))).dispose();
       let serving: number | null = null;
       // MODEL_POLL_MS is 200: it turns up within a few polls; the test's timeout is the net.
       while (serving === null) {

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { DATASET_FILES } from '../../src/datasets/dataset-files.js';
 import type { DatasetUpload } from '../../src/datasets/dataset-upload.js';
-import { DatasetStore } from '../../src/datasets/dataset-store.js';
+import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import { readIdxImages, readIdxLabels } from '../../src/ml/data/idx.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { sameBytes } from '../helpers/idx-files.js';
@@ -11,7 +11,7 @@ import { useTempDir } from '../helpers/temp-dir.js';
 import { expectNothingStored, ingestBytes, mnistDigits, refusal, TEST_LIMITS } from './dataset-fixtures.js';
 
 const root = useTempDir('dataset-csv');
-let store: DatasetStore;
+let store: FileDatasetStore;
 let run = 0;
 /** Seven real digits each of 2, 4 and 9, and their labels. */
 let digits: Uint8Array[];
@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 beforeEach(() => {
-  store = new DatasetStore(path.join(root, `store-${++run}`));
+  store = new FileDatasetStore(path.join(root, `store-${++run}`));
 });
 
 /** Kaggle's train.csv layout: a header, then `label,p0,...,p783` per digit. */

@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 import { DATASET_FILES } from '../../src/datasets/dataset-files.js';
 import type { DatasetLimits } from '../../src/datasets/dataset-limits.js';
 import type { DatasetRecord } from '../../src/datasets/dataset-record.js';
-import type { DatasetStore } from '../../src/datasets/dataset-store.js';
+import type { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import type { DatasetUpload } from '../../src/datasets/dataset-upload.js';
 import { DomainError } from '../../src/errors.js';
 import { loadDataset } from '../../src/ml/data/dataset.js';
@@ -40,7 +40,7 @@ export async function mnistPngs(label: number, count: number, skip = 0): Promise
 
 /** Uploads `body` as a client would send it: a stream, in chunks. */
 export function ingestBytes(
-  store: DatasetStore,
+  store: FileDatasetStore,
   body: Uint8Array | string,
   upload: Partial<DatasetUpload> = {},
   limits: DatasetLimits = TEST_LIMITS,
@@ -74,7 +74,7 @@ export async function refusal(promise: Promise<unknown>, status: number, code: s
 }
 
 /** Nothing visible, nothing left in staging: what a failed upload must leave. */
-export async function expectNothingStored(store: DatasetStore): Promise<void> {
+export async function expectNothingStored(store: FileDatasetStore): Promise<void> {
   expect(await store.list()).toEqual([]);
   const visible = (await readdir(store.root).catch(() => [])).filter((name) => !name.startsWith('.'));
   expect(visible).toEqual([]);
@@ -82,7 +82,7 @@ export async function expectNothingStored(store: DatasetStore): Promise<void> {
 }
 
 /** A stored dataset's files, read with the idx reader training uses. */
-export async function storedFiles(store: DatasetStore, id: string) {
+export async function storedFiles(store: FileDatasetStore, id: string) {
   const dir = store.dir(id);
   return {
     trainImages: await readIdxImages(path.join(dir, DATASET_FILES.trainImages)),

@@ -8,7 +8,8 @@ import { BuiltInDatasets } from '../../src/datasets/built-in-datasets.js';
 import { DatasetCatalog } from '../../src/datasets/dataset-catalog.js';
 import { DATASET_FILES } from '../../src/datasets/dataset-files.js';
 import { datasetLimits } from '../../src/datasets/dataset-limits.js';
-import { DatasetRecordError, DatasetStore } from '../../src/datasets/dataset-store.js';
+import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
+import { DatasetRecordError } from '../../src/datasets/dataset-store.js';
 import { parseClassesParam, parseUploadContentType } from '../../src/datasets/dataset-upload.js';
 import { DomainError } from '../../src/errors.js';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, resolveDatasetDir } from '../../src/ml/data/dataset.js';
@@ -17,7 +18,7 @@ import { zipArchive, type ZipEntrySpec } from '../helpers/zip-archive.js';
 import { ingestBytes, mnistPngs } from './dataset-fixtures.js';
 
 const root = useTempDir('dataset-store');
-let store: DatasetStore;
+let store: FileDatasetStore;
 let run = 0;
 let twoClasses: Buffer;
 
@@ -30,7 +31,7 @@ beforeAll(async () => {
 });
 
 beforeEach(() => {
-  store = new DatasetStore(path.join(root, `store-${++run}`));
+  store = new FileDatasetStore(path.join(root, `store-${++run}`));
 });
 
 describe('DatasetStore', () => {

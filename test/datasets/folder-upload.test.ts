@@ -1,7 +1,7 @@
 import path from 'node:path';
 import sharp from 'sharp';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DatasetStore } from '../../src/datasets/dataset-store.js';
+import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { sameBytes } from '../helpers/idx-files.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -9,7 +9,7 @@ import { zipArchive, type ZipEntrySpec } from '../helpers/zip-archive.js';
 import { expectNothingStored, ingestBytes, storedFiles, mnistPngs, refusal } from './dataset-fixtures.js';
 
 const root = useTempDir('dataset-folders');
-let store: DatasetStore;
+let store: FileDatasetStore;
 let run = 0;
 /** 14 PNGs each of the digits 0, 1 and 7. */
 const pngs: Record<number, Buffer[]> = {};
@@ -19,7 +19,7 @@ beforeAll(async () => {
 });
 
 beforeEach(() => {
-  store = new DatasetStore(path.join(root, `store-${++run}`));
+  store = new FileDatasetStore(path.join(root, `store-${++run}`));
 });
 
 /** `<prefix><class>/<i>.png` for the given classes, with the digits' PNGs as content. */

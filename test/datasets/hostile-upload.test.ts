@@ -2,13 +2,13 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DatasetStore } from '../../src/datasets/dataset-store.js';
+import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { deflatedZeros, zipArchive, type ZipEntrySpec } from '../helpers/zip-archive.js';
 import { expectNothingStored, ingestBytes, mnistPngs, refusal, TEST_LIMITS } from './dataset-fixtures.js';
 
 const root = useTempDir('dataset-hostile');
-let store: DatasetStore;
+let store: FileDatasetStore;
 let run = 0;
 /** A valid two-class dataset, for the hostile entry to hide in. */
 let valid: ZipEntrySpec[];
@@ -22,7 +22,7 @@ beforeAll(async () => {
 });
 
 beforeEach(() => {
-  store = new DatasetStore(path.join(root, `store-${++run}`));
+  store = new FileDatasetStore(path.join(root, `store-${++run}`));
 });
 
 const MiB = 1024 * 1024;
@@ -251,7 +251,7 @@ describe('an upload body', () => {
     async (fields, status, code, message) => {
       const body = countedBody(1024);
       const upload = { name: 'fine', contentType: 'application/zip', ...fields } as Parameters<
-        DatasetStore['ingest']
+        FileDatasetStore['ingest']
       >[1];
       const error = await refusal(store.ingest(body, upload, TEST_LIMITS), status, code);
       expect(error.message).toMatch(message);

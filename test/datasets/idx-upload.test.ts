@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { DatasetStore } from '../../src/datasets/dataset-store.js';
+import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { imageFile, labelFile, sameBytes } from '../helpers/idx-files.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -9,7 +9,7 @@ import { zipArchive, type ZipEntrySpec } from '../helpers/zip-archive.js';
 import { expectNothingStored, ingestBytes, storedFiles, mnistDigits, refusal } from './dataset-fixtures.js';
 
 const root = useTempDir('dataset-idx');
-let store: DatasetStore;
+let store: FileDatasetStore;
 let run = 0;
 /** 21 real digits: seven each of 3, 5 and 8, in that order, and their labels. */
 let digits: Uint8Array[];
@@ -21,7 +21,7 @@ beforeAll(async () => {
 });
 
 beforeEach(() => {
-  store = new DatasetStore(path.join(root, `store-${++run}`));
+  store = new FileDatasetStore(path.join(root, `store-${++run}`));
 });
 
 /** An idx image file of the given 28x28 digits. */

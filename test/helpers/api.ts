@@ -4,12 +4,13 @@ import pino from 'pino';
 import { afterAll, beforeAll } from 'vitest';
 import { buildApp, type AppOptions } from '../../src/api/app.js';
 import { DatasetCatalog } from '../../src/datasets/dataset-catalog.js';
-import { DatasetStore } from '../../src/datasets/dataset-store.js';
+import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import { Predictor, type PredictorOptions } from '../../src/api/predictor.js';
 import { JobEvents } from '../../src/jobs/job-events.js';
 import { TrainingJobs } from '../../src/jobs/training-jobs.js';
 import { ModelAliases } from '../../src/registry/model-aliases.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
+import { type ModelStore } from '../../src/registry/model-store.js';
 import { useRedisPrefix } from './redis.js';
 import { useTempDir } from './temp-dir.js';
 
@@ -46,8 +47,9 @@ export async function startTestApi(
 ): Promise<TestApi> {
   const { predictor: predictorOptions, aliasConnection, store: givenStore, ...rest } = options;
   const { datasets: givenDatasets, ...appOptions } = rest;
-  const store = givenStore ?? new ModelStore(modelDir);
-  const datasets = givenDatasets ?? new DatasetCatalog(new DatasetStore(join(dirname(modelDir), 'datasets')));
+  const store = givenStore ?? new FileModelStore(modelDir);
+  const datasets =
+    givenDatasets ?? new DatasetCatalog(new FileDatasetStore(join(dirname(modelDir), 'datasets')));
   const jobs = new TrainingJobs({ connection: redis, prefix });
   const jobEvents = new JobEvents(redis, prefix);
   const predictor = new Predictor({ store, logger: pino({ level: 'silent' }), ...predictorOptions });

@@ -9,7 +9,7 @@
 import { once } from 'node:events';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { trainingReportFixture } from './training-report.js';
 
 const [root, count, firstSeed] = process.argv.slice(2);
@@ -17,7 +17,7 @@ if (!root || !count || !firstSeed)
   throw new Error('usage: publish-versions.ts <root> <count|forever> <firstSeed>');
 
 await initBackend('wasm');
-const store = new ModelStore(root);
+const store = new FileModelStore(root);
 
 async function publish(seed: number): Promise<void> {
   const model = buildModel('seed', seed);

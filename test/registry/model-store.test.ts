@@ -8,11 +8,11 @@ import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import {
   ModelMetadataError,
   modelMetadataSchema,
   ModelNotFoundError,
-  ModelStore,
   type ModelMetadata,
 } from '../../src/registry/model-store.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
@@ -21,7 +21,7 @@ const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
 const publisherScript = fileURLToPath(new URL('../helpers/publish-versions.ts', import.meta.url));
 
 let root: string;
-let store: ModelStore;
+let store: FileModelStore;
 const children = new Set<ChildProcessWithoutNullStreams>();
 
 beforeAll(async () => {
@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 beforeEach(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), 'model-store-'));
-  store = new ModelStore(root);
+  store = new FileModelStore(root);
 });
 
 afterEach(async () => {

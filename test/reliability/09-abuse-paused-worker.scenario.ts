@@ -1,5 +1,5 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { postJob, waitForJob } from './helpers/client.js';
 import { Cluster, waitUntil, type NodeProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
@@ -54,7 +54,7 @@ describe(SCENARIO, () => {
     const api = await cluster.startApi();
     const workers = [cluster.startWorker(WORKER_ENV), cluster.startWorker(WORKER_ENV)];
     await Promise.all(workers.map((w) => w.ready));
-    const store = new ModelStore(cluster.modelDir);
+    const store = new FileModelStore(cluster.modelDir);
     const rounds: Round[] = [];
 
     /**

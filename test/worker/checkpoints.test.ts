@@ -3,14 +3,15 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { Checkpoints, type Checkpoint } from '../../src/worker/checkpoints.js';
+import { FileCheckpoints } from '../../src/worker/file-checkpoints.js';
+import type { Checkpoint } from '../../src/worker/checkpoints.js';
 import { saveEpochs as saveHelper } from '../helpers/checkpoints.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 describe('checkpoints', () => {
   const root = useTempDir('checkpoints');
   const problems: string[] = [];
-  let checkpoints: Checkpoints;
+  let checkpoints: FileCheckpoints;
   const loaded: Checkpoint[] = [];
 
   const saveEpochs = (id: string, n: number) => saveHelper(checkpoints, id, n);
@@ -23,7 +24,7 @@ describe('checkpoints', () => {
 
   beforeAll(async () => {
     await initBackend('wasm');
-    checkpoints = new Checkpoints(root, { onCorrupt: (problem) => problems.push(problem) });
+    checkpoints = new FileCheckpoints(root, { onCorrupt: (problem) => problems.push(problem) });
   });
   afterEach(() => {
     problems.length = 0;

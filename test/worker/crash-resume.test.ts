@@ -5,7 +5,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Queue } from 'bullmq';
 import { TRAINING_QUEUE, type JobView } from '../../src/jobs/job-schema.js';
 import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-params.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { exited } from '../helpers/processes.js';
 import { REDIS_URL } from '../helpers/redis.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -53,7 +53,7 @@ describe('worker processes', () => {
     'when a worker is SIGKILLed during epoch 2, then another resumes from the epoch-1 checkpoint and one model version results',
     { timeout: 180_000 },
     async () => {
-      const store = new ModelStore(join(dir, 'models'));
+      const store = new FileModelStore(join(dir, 'models'));
       const before = (await store.list()).length;
       const first = startWorker();
       const { view } = await jobs.enqueue(
@@ -124,7 +124,7 @@ describe('worker processes', () => {
     'when a worker gets SIGTERM mid-epoch, then it finishes and saves that epoch, hands the job back and exits; another worker resumes from the next one',
     { timeout: 180_000 },
     async () => {
-      const store = new ModelStore(join(dir, 'models'));
+      const store = new FileModelStore(join(dir, 'models'));
       const before = (await store.list()).length;
       // Six epochs, so that the signal lands in some epoch before the last however slow this
       // process is to send it: the verdict holds for whichever one that is.
@@ -150,7 +150,7 @@ describe('worker processes', () => {
     'when the shutdown grace time is up mid-epoch, then the worker stops within a batch and the job resumes from the last saved epoch',
     { timeout: 180_000 },
     async () => {
-      const store = new ModelStore(join(dir, 'models'));
+      const store = new FileModelStore(join(dir, 'models'));
       const { handedBack, final } = await handOverMidEpoch2(0, {
         epochs: 2,
         trainSize: 20_000,
@@ -167,7 +167,7 @@ describe('worker processes', () => {
     'when two workers finish at the same time, then each job gets its own complete version',
     { timeout: 180_000 },
     async () => {
-      const store = new ModelStore(join(dir, 'models'));
+      const store = new FileModelStore(join(dir, 'models'));
       const before = new Set((await store.list()).map((m) => m.version));
       startWorker();
       startWorker();

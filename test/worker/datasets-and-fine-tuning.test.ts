@@ -4,7 +4,7 @@ import type { JobView } from '../../src/jobs/job-schema.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { DIGIT_CLASSES, loadDataset } from '../../src/ml/data/dataset.js';
 import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-params.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { pickLabels, writeIdxDataset } from '../helpers/idx-files.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -17,7 +17,7 @@ const CLASSES = ['four', 'nine', 'two'];
 describe('the training worker on uploaded datasets and fine-tuning', () => {
   const { redis, prefix, jobs } = useTrainingJobs('worker-datasets');
   const dir = useTempDir('worker-datasets');
-  const store = new ModelStore(join(dir, 'models'));
+  const store = new FileModelStore(join(dir, 'models'));
   let worker: Awaited<ReturnType<typeof startTrainingWorker>>;
 
   const finished = async (input: TrainParamsInput): Promise<JobView> => {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
-import { Checkpoints } from '../../src/worker/checkpoints.js';
+import { FileCheckpoints } from '../../src/worker/file-checkpoints.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { epochRecord, saveEpochs } from '../helpers/checkpoints.js';
 import { logInto } from '../helpers/logs.js';
@@ -54,7 +54,7 @@ describe('what crashes leave behind, met by a starting worker', () => {
     const params = trainParamsSchema.parse({ epochs: 3, trainSize: 500, validationSize: 100 });
     const { view } = await jobs.enqueue(params);
     // What a worker killed by a power cut could leave: epoch 1 whole, epoch 2 written only in part.
-    await saveEpochs(new Checkpoints(join(dir, 'checkpoints')), view.id, 2, { seed: params.seed });
+    await saveEpochs(new FileCheckpoints(join(dir, 'checkpoints')), view.id, 2, { seed: params.seed });
     const weights = join(dir, 'checkpoints', view.id, 'epoch-2', 'weights.bin');
     await truncate(weights, 100);
     await start();

@@ -5,7 +5,7 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/jobs/job-schema.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { trainParamsSchema, type TrainParamsInput } from '../../src/ml/train-params.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { startTrainingWorker, type TrainingWorkerOptions } from '../../src/worker/training-worker.js';
 import { logInto } from '../helpers/logs.js';
 import { useTempDir } from '../helpers/temp-dir.js';
@@ -18,7 +18,7 @@ const STOLEN = 'token-of-another-worker';
 describe('a worker that lost its job lock', () => {
   const { redis, prefix, jobs } = useTrainingJobs('lost-lock');
   const dir = useTempDir('lost-lock');
-  const store = new ModelStore(join(dir, 'models'));
+  const store = new FileModelStore(join(dir, 'models'));
   let worker: Awaited<ReturnType<typeof startTrainingWorker>> | undefined;
   const logs: { msg: string; jobId?: string; noticedBy?: string }[] = [];
 

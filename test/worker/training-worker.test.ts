@@ -5,7 +5,7 @@ import type { JobView } from '../../src/jobs/job-schema.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { trainParamsSchema } from '../../src/ml/train-params.js';
-import { ModelStore } from '../../src/registry/model-store.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { startTrainingWorker, type TrainingWorkerOptions } from '../../src/worker/training-worker.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 import { untilJob, useTrainingJobs } from '../helpers/training-jobs.js';
@@ -15,7 +15,7 @@ import { trainingReportFixture } from '../helpers/training-report.js';
 describe('the training worker, in process', () => {
   const { redis, prefix, jobs } = useTrainingJobs('worker');
   const dir = useTempDir('worker');
-  const store = new ModelStore(join(dir, 'models'));
+  const store = new FileModelStore(join(dir, 'models'));
   let worker: Awaited<ReturnType<typeof startTrainingWorker>>;
 
   const waitFor = (id: string, done: (view: JobView) => boolean) => untilJob(jobs, id, done);

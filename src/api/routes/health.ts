@@ -1,7 +1,7 @@
-import { access, constants } from 'node:fs/promises';
 import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { ModelStore } from '../../registry/model-store.js';
 
 const readinessSchema = z.object({
   ready: z.boolean(),
@@ -19,7 +19,8 @@ const readinessSchema = z.object({
  * is loaded is reported, not required: a fresh service must accept its first training job.
  */
 export interface HealthRouteOptions {
-  modelDir?: string;
+  /** The model store this API serves from; its probe says whether it can be read now. */
+  store?: Pick<ModelStore, 'probe'>;
   /** True once the process is shutting down (it still answers while load balancers catch up). */
   shuttingDown?: () => boolean;
 }
@@ -50,9 +51,7 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRouteOptions> = async (ap
       const [redis, modelStore] = await Promise.all([
         check(request.log, 'Redis does not answer', () => withTimeout(app.jobs.ping(), 1000)),
         check(request.log, 'the model store cannot be read', () =>
-          options.modelDir
-            ? access(options.modelDir, constants.R_OK).catch(ignoreMissing)
-            : Promise.resolve(),
+          options.store ? withTimeout(options.store.probe(), 2000) : Promise.resolve(),
         ),
       ]);
       const version = app.hasDecorator('predictor') ? app.predictor.version : null;
@@ -67,11 +66,6 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRouteOptions> = async (ap
     },
   );
 };
-
-// A store directory that does not exist yet is an empty store: the first publish creates it.
-function ignoreMissing(error: NodeJS.ErrnoException): void {
-  if (error.code !== 'ENOENT') throw error;
-}
 
 /** A check's outcome: the error itself goes to the log, the answer says only what failed. */
 async function check(
