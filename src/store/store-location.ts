@@ -110,7 +110,9 @@ function splitS3Url(url: string): { bucket: string; prefix: string } {
 
 /** How logs and errors name a store: a path, or s3://bucket/prefix (never credentials). */
 export function describeLocation(location: StoreLocation): string {
-  return location.kind === 'file'
-    ? path.dirname(location.modelDir)
-    : `s3://${location.bucket}/${location.prefix}`;
+  if (location.kind === 's3') return `s3://${location.bucket}/${location.prefix}`;
+  const dirs = [location.modelDir, location.checkpointDir, location.datasetDir];
+  const root = path.dirname(location.modelDir);
+  // One root unless MODEL_DIR and the like moved some of it elsewhere: then name each.
+  return dirs.every((dir) => path.dirname(dir) === root) ? root : dirs.join(', ');
 }
