@@ -9,8 +9,8 @@ import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durabl
  * tfjs-node and tfjs-converter tooling. tfjs-node cannot be installed here, so this is our own.
  */
 
-const MODEL_JSON = 'model.json';
-const WEIGHTS_BIN = 'weights.bin';
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
 
 /** Bytes per value, as tfjs-core encodes weights (its own table is not exported). */
 const BYTES_PER_VALUE: Record<string, number> = {
