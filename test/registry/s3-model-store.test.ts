@@ -1,3 +1,4 @@
+import { utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -119,8 +120,11 @@ describe('S3ModelStore layout', () => {
   it('when cleanStaging() removes a leftover, then it answers its key prefix in the bucket', async () => {
     const store = openStore();
     await openObjects().put('models/4/weights.bin', 'half');
-    // Any age counts at a threshold of 0: S3 stamps objects to the second, never in the future.
-    expect(await store.cleanStaging(0)).toEqual([`${storePrefix}models/4/`]);
+    // s3rver reports an object's file mtime as its LastModified: an hour ago.
+    const anHourAgo = new Date(Date.now() - 3_600_000);
+    const file = path.join(server.dir, server.bucket, storePrefix, 'models/4/weights.bin._S3rver_object');
+    await utimes(file, anHourAgo, anHourAgo);
+    expect(await store.cleanStaging(60_000)).toEqual([`${storePrefix}models/4/`]);
   });
 });
 
