@@ -1,20 +1,60 @@
-import { existsSync, mkdirSync, readFileSync, watch } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, watch } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/jobs/job-schema.js';
-import { inspectStore, postJob, waitForJob, watchStore } from './helpers/client.js';
-import { Cluster } from './helpers/cluster.js';
+import { S3FaultProxy } from '../helpers/s3-fault-proxy.js';
+import { postJob, waitForJob } from './helpers/client.js';
+import { Cluster, type NodeProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 import { inMode } from './helpers/mode.js';
+import { versionMarkerWrite, versionOf } from './helpers/store-traps.js';
+import { watchStore } from './helpers/store-view.js';
 
-const SCENARIO = '2 worker killed';
 const KILLS = 3;
 const EPOCHS = KILLS + 1;
 const TRAIN_SIZE = inMode(6_000, 20_000);
 /** Short locks, so a dead worker's job is noticed in seconds (WORKER_LOCK_MS, README). */
 const WORKER_ENV = { WORKER_LOCK_MS: '1500' };
 
-describe(SCENARIO, () => {
+/**
+ * Starts a worker and SIGKILLs it at the instant its job's version becomes visible, before it can
+ * tell anyone; resolves with that version. On a directory, inotify tells of the rename that makes
+ * it visible, within a millisecond. On S3, the fault proxy lets the metadata (the marker written
+ * last) reach the server and holds back the answer, so the worker is killed still waiting for it.
+ */
+async function killAtPublication(
+  cluster: Cluster,
+): Promise<{ worker: NodeProcess; appeared: Promise<number> }> {
+  if (cluster.store.kind === 'file') {
+    mkdirSync(cluster.modelDir, { recursive: true });
+    const worker = cluster.startWorker(WORKER_ENV);
+    const appeared = new Promise<number>((resolve) => {
+      const watcher = watch(cluster.modelDir, (_event, name) => {
+        if (!name || !/^[1-9][0-9]*$/.test(name)) return;
+        worker.child.kill('SIGKILL');
+        watcher.close();
+        resolve(Number(name));
+      });
+    });
+    return { worker, appeared };
+  }
+  const proxy = await S3FaultProxy.start(cluster.s3!.endpoint, cluster.s3!.bucket);
+  const worker = cluster.startWorker({ ...WORKER_ENV, S3_ENDPOINT: proxy.endpoint });
+  const appeared = proxy
+    .trap(versionMarkerWrite(cluster.prefix), { at: 'answer', then: 'hold' })
+    .then(async ({ request }) => {
+      await worker.kill('SIGKILL');
+      await proxy.close();
+      return versionOf(cluster.prefix, request)!;
+    });
+  return { worker, appeared };
+}
+
+const STORES = [
+  { store: 'file', scenario: '2 worker killed', suffix: '' },
+  { store: 's3', scenario: '2 worker killed, S3 store', suffix: '-s3' },
+] as const;
+
+describe.each(STORES)('$scenario', ({ store: storeKind, scenario: SCENARIO, suffix }) => {
   let cluster: Cluster;
   let second: Cluster | undefined;
   afterAll(async () => {
@@ -26,10 +66,10 @@ describe(SCENARIO, () => {
     task,
   }) => {
     const record = figures(task, SCENARIO);
-    cluster = await Cluster.start('02-worker-killed');
+    cluster = await Cluster.start(`02-worker-killed${suffix}`, { store: storeKind });
     const api = await cluster.startApi();
-    const store = watchStore(cluster.modelDir, 5);
-    const before = inspectStore(cluster.modelDir).versions;
+    const store = watchStore(cluster.store, 5);
+    const before = (await cluster.store.inspect()).versions;
     let worker = cluster.startWorker(WORKER_ENV);
     await worker.ready;
     const job = await postJob(api.url, {
@@ -82,7 +122,7 @@ describe(SCENARIO, () => {
     }
     const final = await waitForJob(api.url, job.id, undefined, 180_000);
     const seen = await store.stop();
-    const after = inspectStore(cluster.modelDir).versions;
+    const after = (await cluster.store.inspect()).versions;
     const added = after.filter((v) => !before.includes(v));
     const resumedNotRestarted = historyAtKill.every((h) =>
       h.every((epoch, i) => JSON.stringify(final.history[i]) === JSON.stringify(epoch)),
@@ -110,11 +150,11 @@ describe(SCENARIO, () => {
     );
     record('model versions added', added.length, added.length === 1);
     record(
-      'partial version dirs seen',
+      storeKind === 'file' ? 'partial version dirs seen' : 'partial versions seen',
       `${seen.partial.length} in ${fmt.int(seen.looks)} looks at the store`,
       seen.partial.length === 0,
     );
-    const leftover = existsSync(join(cluster.checkpointDir, job.id));
+    const leftover = await cluster.store.hasCheckpoint(job.id);
     record('checkpoint left after completion', leftover ? 'yes' : 'no', !leftover);
 
     expect(kills).toHaveLength(KILLS);
@@ -131,32 +171,18 @@ describe(SCENARIO, () => {
     task,
   }) => {
     const record = figures(task, SCENARIO);
-    second = await Cluster.start('02-worker-killed-publish');
+    second = await Cluster.start(`02-worker-killed-publish${suffix}`, { store: storeKind });
     const api = await second.startApi();
-    mkdirSync(second.modelDir, { recursive: true });
-    const worker = second.startWorker(WORKER_ENV);
+    const kill = await killAtPublication(second);
     const job = await postJob(api.url, { epochs: 1, trainSize: 500, validationSize: 0 });
-    // inotify tells us of the rename that makes the version visible, within a millisecond.
-    const appeared = await new Promise<string>((resolve) => {
-      const watcher = watch(second!.modelDir, (_event, name) => {
-        if (!name || !/^[1-9][0-9]*$/.test(name)) return;
-        worker.child.kill('SIGKILL');
-        watcher.close();
-        resolve(name);
-      });
-    });
+    const appeared = await kill.appeared;
+    await kill.worker.kill('SIGKILL');
     const stateAtKill = (await waitForJob(api.url, job.id, () => true)).state;
     second.startWorker(WORKER_ENV);
     const final = await waitForJob(api.url, job.id, undefined, 120_000);
-    const versions = inspectStore(second.modelDir).versions;
-    const ofJob = versions.filter(
-      (v) =>
-        (
-          JSON.parse(readFileSync(join(second!.modelDir, String(v), 'metadata.json'), 'utf8')) as {
-            jobId: string;
-          }
-        ).jobId === job.id,
-    ).length;
+    const versions = (await second.store.inspect()).versions;
+    const jobs = await Promise.all(versions.map((v) => second!.store.jobOf(v)));
+    const ofJob = jobs.filter((id) => id === job.id).length;
 
     record(
       `SIGKILL as version ${appeared} appeared (job still ${stateAtKill})`,

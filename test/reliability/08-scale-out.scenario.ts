@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/jobs/job-schema.js';
-import { call, inspectStore, postJob, testDigits, waitForJob, watchStore } from './helpers/client.js';
+import { call, postJob, testDigits, waitForJob } from './helpers/client.js';
 import { Cluster, type ApiProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 import { inMode } from './helpers/mode.js';
+import { watchStore } from './helpers/store-view.js';
 
-const SCENARIO = '8 scale-out';
 const APIS = 2;
 const WORKERS = 3;
 const JOBS = inMode(6, 30);
@@ -13,20 +13,25 @@ const JOB = { epochs: 1, trainSize: 300, validationSize: 0 };
 /** Two clients per API, each sending its next /predict as soon as the last one is answered. */
 const CLIENTS_PER_API = 2;
 
-describe(SCENARIO, () => {
+const STORES = [
+  { store: 'file', scenario: '8 scale-out', suffix: '', where: 'one store' },
+  { store: 's3', scenario: '8 scale-out, S3 store', suffix: '-s3', where: 'one S3 store and no disk' },
+] as const;
+
+describe.each(STORES)('$scenario', ({ store: storeKind, scenario: SCENARIO, suffix, where }) => {
   let cluster: Cluster;
   afterAll(() => cluster?.close());
 
-  it(`when ${APIS} APIs and ${WORKERS} workers share one Redis and one store, then every job is accounted for and both APIs serve each new version within a second`, async ({
+  it(`when ${APIS} APIs and ${WORKERS} workers share one Redis and ${where}, then every job is accounted for and both APIs serve each new version within a second`, async ({
     task,
   }) => {
     const record = figures(task, SCENARIO);
-    cluster = await Cluster.start('08-scale-out');
+    cluster = await Cluster.start(`08-scale-out${suffix}`, { store: storeKind });
     // A fresh store: each API starts with no model and must hear of every version.
     const apis = await Promise.all(Array.from({ length: APIS }, () => cluster.startApi()));
     const workers = Array.from({ length: WORKERS }, () => cluster.startWorker());
     await Promise.all(workers.map((w) => w.ready));
-    const store = watchStore(cluster.modelDir, 10);
+    const store = watchStore(cluster.store, 10);
     const digit = (await testDigits(1))[0]!;
 
     // For each API, when it first answered from each version (its clock is ours: same machine).
@@ -81,7 +86,7 @@ describe(SCENARIO, () => {
       }),
     );
     const allLags = lags.flat().sort((a, b) => a - b);
-    const onDisk = inspectStore(cluster.modelDir);
+    const onDisk = await cluster.store.inspect();
     const jobOfVersion = new Map(metadata.map((m) => [m.version, m.jobId]));
 
     record(
@@ -90,14 +95,14 @@ describe(SCENARIO, () => {
       versions.length === JOBS && listed.every((l) => l.body.total === JOBS),
     );
     record(
-      'versions: distinct / complete on disk / metadata names its job',
+      `versions: distinct / complete ${storeKind === 'file' ? 'on disk' : 'in the store'} / metadata names its job`,
       `${new Set(versions).size} / ${versions.filter((v) => onDisk.versions.includes(v)).length} / ${finals.filter((f) => jobOfVersion.get(f.result?.modelVersion ?? -1) === f.id).length} of ${JOBS}`,
       new Set(versions).size === JOBS &&
         onDisk.versions.length === JOBS &&
         finals.every((f) => jobOfVersion.get(f.result!.modelVersion) === f.id),
     );
     record(
-      'partial version dirs seen',
+      storeKind === 'file' ? 'partial version dirs seen' : 'partial versions seen',
       `${seen.partial.length} in ${fmt.int(seen.looks)} looks`,
       seen.partial.length === 0,
     );
