@@ -12,11 +12,14 @@ const SCENARIO = '10 store unreachable';
 const JOB = { epochs: 1, trainSize: 500, validationSize: 100 };
 /**
  * Attempts enough that no outage shorter than the safety nets can use them up (the retries back
- * off 2, 4, 8, 16 and 32 s): how many attempts a job takes is a figure, not a verdict.
+ * off 2, 4, 8, ... 512 s): how many attempts a job takes is a figure, not a verdict.
  */
-const ATTEMPTS = { JOB_ATTEMPTS: '6' };
-/** /predict answers the store's outage must last for: counted, so its length is not a timer's. */
-const ANSWERS_WHILE_AWAY = inMode(25, 250);
+const ATTEMPTS = { JOB_ATTEMPTS: '10' };
+/**
+ * /predict answers the store's outage lasts for (one client, back to back: a few seconds): counted,
+ * so its length is not a timer's.
+ */
+const ANSWERS_WHILE_AWAY = inMode(150, 500);
 
 interface Readiness {
   ready: boolean;
@@ -182,6 +185,8 @@ function checkOutage(record: ReturnType<typeof figures>, label: string, r: Outag
     firstNew > 0 &&
     r.predictions.every((p, i) => p.status === 200 && p.version === (i < firstNew ? r.served : newVersion));
   const failed = r.predictions.filter((p) => p.status !== 200).length;
+  const sinceBack = (at: number) =>
+    at < r.outage.restoredAt ? 'before it was back' : fmt.ms(at - r.outage.restoredAt);
 
   record(
     `${label}: outage (cut -> restore), connections refused meanwhile`,
@@ -204,7 +209,7 @@ function checkOutage(record: ReturnType<typeof figures>, label: string, r: Outag
   );
   record(
     `${label}: store back -> job completed / API serves it / /readyz 200`,
-    `${fmt.ms(Date.parse(r.final.finishedAt ?? '') - r.outage.restoredAt)} / ${fmt.ms(r.servingAt - r.outage.restoredAt)} / ${fmt.ms(r.readyAgainAt - r.outage.restoredAt)}`,
+    `${sinceBack(Date.parse(r.final.finishedAt ?? ''))} / ${sinceBack(r.servingAt)} / ${sinceBack(r.readyAgainAt)}`,
   );
   record(
     `${label}: versions of the job / in the store / partial seen`,

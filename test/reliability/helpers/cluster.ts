@@ -1,13 +1,16 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
 import { S3Objects } from '../../../src/store/s3-objects.js';
 import { exited } from '../../helpers/processes.js';
 import { freePort, RedisServer } from '../../helpers/redis-server.js';
-import { S3_CREDENTIALS, S3Server } from '../../helpers/s3-server.js';
+import { S3_CREDENTIALS } from '../../helpers/s3-server.js';
 import { until } from '../../helpers/until.js';
+import type { S3ServerInfo } from './s3-server-main.js';
 import { FileStoreView, S3StoreView, type StoreView } from './store-view.js';
 
 /**
@@ -84,8 +87,9 @@ export class Cluster {
     readonly name: string,
     readonly dir: string,
     readonly redis: RedisServer,
-    /** The S3 server of an 's3' cluster. */
-    readonly s3: S3Server | undefined,
+    /** The S3 server of an 's3' cluster, and its process. */
+    readonly s3: S3ServerInfo | undefined,
+    private readonly s3Process: ChildProcess | undefined,
   ) {
     this.prefix = `rel-${name}`;
     this.modelDir = join(dir, 'models');
@@ -93,11 +97,7 @@ export class Cluster {
     this.datasetDir = join(dir, 'datasets');
     this.logDir = join(ROOT, 'test-artifacts', 'reliability-logs', name);
     this.store = s3
-      ? new S3StoreView(
-          S3Objects.open(s3.location(`${this.prefix}/`, join(dir, 'cache', 'scenario')), {
-            credentials: S3_CREDENTIALS,
-          }),
-        )
+      ? new S3StoreView(S3Objects.open(s3.location, { credentials: S3_CREDENTIALS }))
       : new FileStoreView(this.modelDir, this.checkpointDir);
   }
 
@@ -111,8 +111,8 @@ export class Cluster {
       logFile: join(logDir, 'redis.log'),
     });
     await redis.start();
-    const s3 = options.store === 's3' ? await S3Server.start(join(dir, 's3')) : undefined;
-    return new Cluster(name, dir, redis, s3);
+    const s3 = options.store === 's3' ? await startS3Server(dir, `rel-${name}`, logDir) : undefined;
+    return new Cluster(name, dir, redis, s3?.info, s3?.child);
   }
 
   /** What every process of this cluster is told; `extra` adds to or overrides it. */
@@ -126,7 +126,7 @@ export class Cluster {
       REDIS_URL: this.redis.url,
       REDIS_PREFIX: this.prefix,
       ...(this.s3
-        ? this.s3.env(this.prefix)
+        ? this.s3.env
         : { MODEL_DIR: this.modelDir, CHECKPOINT_DIR: this.checkpointDir, DATASET_DIR: this.datasetDir }),
       TF_BACKEND: 'wasm',
       // Scenarios run two or three workers side by side on a 2-core machine: a thread per job
@@ -199,7 +199,7 @@ export class Cluster {
     await Promise.all(this.children.map((c) => c.kill('SIGKILL')));
     await this.redis.stop('SIGKILL');
     this.store.close();
-    await this.s3?.stop();
+    if (this.s3Process) await kill(this.s3Process, 'SIGKILL');
     await rm(this.dir, { recursive: true, force: true });
   }
 
@@ -244,6 +244,44 @@ export class Cluster {
     this.children.push(proc);
     return proc;
   }
+}
+
+/**
+ * An S3 server in a process of its own (s3-server-main.ts), its objects in `<dir>/s3`: the scenario's
+ * own work in the test process must not slow the store down.
+ */
+async function startS3Server(
+  dir: string,
+  prefix: string,
+  logDir: string,
+): Promise<{ child: ChildProcess; info: S3ServerInfo }> {
+  const fd = openSync(join(logDir, 's3-server.log'), 'a');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'test/reliability/helpers/s3-server-main.ts',
+      join(dir, 's3'),
+      prefix,
+      join(dir, 'cache', 'scenario'),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', fd] },
+  );
+  closeSync(fd);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await Promise.race([
+    once(lines, 'line'),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(
+        `the S3 server exited (${String(code)}) before it listened; see ${logDir}/s3-server.log`,
+      );
+    }),
+  ])) as [string];
+  lines.close();
+  return { child, info: JSON.parse(line) as S3ServerInfo };
 }
 
 function rssOf(pid: number): number {
