@@ -14,20 +14,22 @@ RUN npm run build && npm prune --omit=dev
 # fewer glibc arenas keep the API's memory about 30 % lower after image floods (docs/RELIABILITY.md).
 # HOST=0.0.0.0 so the port can be published: the API then refuses to start without API_KEY
 # (or ALLOW_UNAUTHENTICATED=true, to run open on purpose). Workers listen on nothing and need neither.
+# The store is the directory /data unless STORE_URL says otherwise (s3://bucket/prefix); with S3,
+# STORE_CACHE_DIR is local scratch space. Both under /data: /app belongs to root, not to node.
 FROM node:20-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \
-    MODEL_DIR=/data/models \
-    CHECKPOINT_DIR=/data/checkpoints \
-    DATASET_DIR=/data/datasets \
+    STORE_URL=/data \
+    STORE_CACHE_DIR=/data/cache \
     MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY package.json ./
-# Volumes mounted here take this ownership, so the node user can write models, checkpoints and datasets.
-RUN mkdir -p /data/models /data/checkpoints /data/datasets && chown -R node:node /data
+# Volumes mounted here take this ownership, so the node user can write models, checkpoints,
+# datasets and its cache.
+RUN mkdir -p /data/models /data/checkpoints /data/datasets /data/cache && chown -R node:node /data
 USER node
 EXPOSE 3000
 HEALTHCHECK --interval=15s --timeout=3s --start-period=30s --retries=3 \

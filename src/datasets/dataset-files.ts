@@ -41,11 +41,16 @@ export async function writeDatasetFiles(
   );
 }
 
+/** A dataset.json's bytes, the same on every backend. */
+export function recordBytes(record: DatasetRecord): Buffer {
+  return Buffer.from(`${JSON.stringify(record, null, 2)}\n`, 'utf8');
+}
+
 /** Under a temporary name then renamed, so a dataset.json is always whole. */
 export async function writeRecord(dir: string, record: DatasetRecord): Promise<void> {
   const file = path.join(dir, DATASET_FILES.record);
   const tmp = `${file}.tmp`;
-  await writeDurably(tmp, Buffer.from(`${JSON.stringify(record, null, 2)}\n`, 'utf8'));
+  await writeDurably(tmp, recordBytes(record));
   await rename(tmp, file);
   await syncDirectory(dir);
 }

@@ -9,8 +9,8 @@ import { errorMessage, isErrno, syncDirectory, writeDurably } from '../fs-durabl
  * tfjs-node and tfjs-converter tooling. tfjs-node cannot be installed here, so this is our own.
  */
 
-const MODEL_JSON = 'model.json';
-const WEIGHTS_BIN = 'weights.bin';
+export const MODEL_JSON = 'model.json';
+export const WEIGHTS_BIN = 'weights.bin';
 
 /** Bytes per value, as tfjs-core encodes weights (its own table is not exported). */
 const BYTES_PER_VALUE: Record<string, number> = {
@@ -71,7 +71,55 @@ export async function loadModel(dir: string): Promise<tf.LayersModel> {
   return tf.loadLayersModel(fileSystemIO(dir));
 }
 
-async function saveArtifacts(root: string, artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+/** A model's two files, byte for byte as saveModel writes them into its directory. */
+export interface ModelFiles {
+  modelJson: Buffer;
+  weights: Buffer;
+}
+
+/** The files saveModel would write for `model`, in memory: for stores that are not a directory. */
+export async function modelFiles(model: tf.LayersModel): Promise<ModelFiles> {
+  let files: ModelFiles | undefined;
+  await model.save(
+    {
+      save: async (artifacts) => {
+        const { json, shards } = serialise(artifacts);
+        files = { modelJson: Buffer.from(json, 'utf8'), weights: Buffer.concat(shards) };
+        return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+      },
+    },
+    { includeOptimizer: false },
+  );
+  if (!files) throw new Error('Model.save() finished without handing over its artifacts');
+  return files;
+}
+
+/**
+ * The model in `files` (as modelFiles() or saveModel write them), checked as loadModel checks a
+ * directory. `where` names their place in errors (`<where>/model.json`).
+ */
+export async function loadModelFromFiles(files: ModelFiles, where: string): Promise<tf.LayersModel> {
+  return tf.loadLayersModel({
+    load: async () => {
+      const modelJSON = parseModelJSON(files.modelJson.toString('utf8'), `${where}/${MODEL_JSON}`);
+      return tf.io.getModelArtifactsForJSON(modelJSON, (manifest) =>
+        readWeights(manifest, {
+          where: (relative) => `${where}/${relative}`,
+          read: async (relative) => {
+            // Only the file modelFiles() writes is there to read.
+            if (relative !== WEIGHTS_BIN) {
+              throw new Error(`Cannot load model: weights path "${relative}" is not ${WEIGHTS_BIN}`);
+            }
+            return files.weights;
+          },
+        }),
+      );
+    },
+  });
+}
+
+/** model.json's text and the weight shards for `artifacts`; throws on what cannot be stored. */
+function serialise(artifacts: tf.io.ModelArtifacts): { json: string; shards: Uint8Array[] } {
   const topology = artifacts.modelTopology;
   if (topology instanceof ArrayBuffer) {
     throw new Error('Saving a binary (protobuf) model topology is not supported, only JSON topologies');
@@ -85,8 +133,12 @@ async function saveArtifacts(root: string, artifacts: tf.io.ModelArtifacts): Pro
   const manifest: tf.io.WeightsManifestConfig = [
     { paths: [WEIGHTS_BIN], weights: artifacts.weightSpecs ?? [] },
   ];
+  return { json: JSON.stringify(modelJSONFor(topology, artifacts, manifest)), shards };
+}
+
+async function saveArtifacts(root: string, artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
   // Serialise before touching the disk, so an unserialisable model fails without side effects.
-  const json = JSON.stringify(modelJSONFor(topology, artifacts, manifest));
+  const { json, shards } = serialise(artifacts);
 
   await assertFreeTarget(root);
   const parent = path.dirname(root);
@@ -179,7 +231,12 @@ function refuseOverwrite(root: string, cause?: unknown): ModelDirExistsError {
 
 async function loadArtifacts(root: string): Promise<tf.io.ModelArtifacts> {
   const modelJSON = await readModelJSON(path.join(root, MODEL_JSON));
-  return tf.io.getModelArtifactsForJSON(modelJSON, (manifest) => readWeights(root, manifest));
+  return tf.io.getModelArtifactsForJSON(modelJSON, (manifest) =>
+    readWeights(manifest, {
+      where: (relative) => path.join(root, relative),
+      read: (relative) => readWeightsFile(root, relative),
+    }),
+  );
 }
 
 async function readModelJSON(file: string): Promise<tf.io.ModelJSON> {
@@ -190,6 +247,11 @@ async function readModelJSON(file: string): Promise<tf.io.ModelJSON> {
     if (isErrno(err, 'ENOENT')) throw new Error(`Cannot load model: ${file} does not exist`, { cause: err });
     throw new Error(`Cannot load model: reading ${file} failed: ${errorMessage(err)}`, { cause: err });
   }
+  return parseModelJSON(text, file);
+}
+
+/** model.json's text as tfjs reads it, after checking what tfjs relies on; `file` names it in errors. */
+function parseModelJSON(text: string, file: string): tf.io.ModelJSON {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text);
@@ -236,30 +298,37 @@ function validateSpec(spec: unknown, where: string): void {
   }
 }
 
+/** Where a model's weight files are read from: a directory, or bytes already in memory. */
+interface WeightFiles {
+  read(relative: string): Promise<Uint8Array>;
+  /** How errors name a file. */
+  where(relative: string): string;
+}
+
 /**
  * Reads every group's files and checks each group's bytes against its specs, because tfjs does
  * not: short data fails with a RangeError or shape error that names no file, and surplus bytes
  * (weights that belong to some other model) are silently ignored.
  */
 async function readWeights(
-  root: string,
   manifest: tf.io.WeightsManifestConfig,
+  files: WeightFiles,
 ): Promise<[tf.io.WeightsManifestEntry[], tf.io.WeightData]> {
   const specs: tf.io.WeightsManifestEntry[] = [];
   const buffers: ArrayBuffer[] = [];
   for (const group of manifest) {
     const groupBuffers: Uint8Array[] = [];
     for (const relative of group.paths) {
-      groupBuffers.push(await readWeightsFile(root, relative));
+      groupBuffers.push(await files.read(relative));
     }
     const actual = groupBuffers.reduce((sum, b) => sum + b.byteLength, 0);
     const groupData = groupBuffers.length === 1 ? groupBuffers[0]! : Buffer.concat(groupBuffers);
     const expected = expectedByteLength(group.weights, groupData);
     if (actual !== expected.bytes) {
-      const files = group.paths.map((p) => path.join(root, p)).join(', ');
+      const names = group.paths.map((p) => files.where(p)).join(', ');
       const relation = actual < expected.bytes ? 'shorter' : 'longer';
       throw new Error(
-        `Cannot load model: weights in ${files} are ${relation} than the manifest says: ` +
+        `Cannot load model: weights in ${names} are ${relation} than the manifest says: ` +
           `${actual} bytes on disk, manifest needs ${expected.exact ? '' : 'at least '}${expected.bytes} bytes`,
       );
     }

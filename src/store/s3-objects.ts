@@ -219,6 +219,19 @@ export class S3Objects {
     await this.client.send(new HeadBucketCommand({ Bucket: this.bucket }));
   }
 
+  /**
+   * Throws unless objects under `dir` can be listed right now: one ListObjectsV2 of at most one
+   * entry, which credentials scoped to the store's prefix allow where HeadBucket needs the bucket.
+   * With the delimiter, s3rver counts only the objects directly under `dir` (it answers a truncated
+   * listing with an InternalError on Node 20: its continuation tokens use DES, which OpenSSL 3
+   * leaves out).
+   */
+  async probeList(dir: string): Promise<void> {
+    await this.client.send(
+      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.key(dir), Delimiter: '/', MaxKeys: 1 }),
+    );
+  }
+
   close(): void {
     this.client.destroy();
   }

@@ -47,6 +47,8 @@ const DIR_SETTINGS = ['MODEL_DIR', 'CHECKPOINT_DIR', 'DATASET_DIR'] as const;
 /** What is wrong with a STORE_URL, or null. The config schema reports it under STORE_URL. */
 export function storeUrlProblem(url: string): string | null {
   if (url.trim() === '') return 'must be a directory, file:///path or s3://bucket/prefix';
+  // Else ' s3://b' would be a local directory named ' s3:' and 's3://b/x ' a prefix 'x /'.
+  if (url !== url.trim()) return 'must not begin or end with spaces';
   if (url.startsWith('s3://')) {
     const { bucket, prefix } = splitS3Url(url);
     if (!BUCKET.test(bucket)) return 'the bucket of s3://bucket/prefix must be 3-63 characters a-z 0-9 . -';
@@ -54,7 +56,9 @@ export function storeUrlProblem(url: string): string | null {
       return 'the prefix of s3://bucket/prefix must not hold . or .. parts';
     return null;
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url) && !url.startsWith('file://'))
+  // Any other scheme, or a typo such as s3:/bucket, would be taken for a relative directory, and
+  // this process would keep a store of its own that no other one sees.
+  if (/^[a-z][a-z0-9+.-]+:/i.test(url) && !url.startsWith('file://'))
     return 'must be a directory, file:///path or s3://bucket/prefix';
   if (url.startsWith('file://')) {
     try {
@@ -106,7 +110,9 @@ function splitS3Url(url: string): { bucket: string; prefix: string } {
 
 /** How logs and errors name a store: a path, or s3://bucket/prefix (never credentials). */
 export function describeLocation(location: StoreLocation): string {
-  return location.kind === 'file'
-    ? path.dirname(location.modelDir)
-    : `s3://${location.bucket}/${location.prefix}`;
+  if (location.kind === 's3') return `s3://${location.bucket}/${location.prefix}`;
+  const dirs = [location.modelDir, location.checkpointDir, location.datasetDir];
+  const root = path.dirname(location.modelDir);
+  // One root unless MODEL_DIR and the like moved some of it elsewhere: then name each.
+  return dirs.every((dir) => path.dirname(dir) === root) ? root : dirs.join(', ');
 }

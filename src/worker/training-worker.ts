@@ -74,6 +74,8 @@ export async function startTrainingWorker(
   const access = storeAccess(options);
   const stores = openStores(access);
   await cleanLeftovers(stores.models, logger);
+  // On S3 this is also where a worker's own local copies and checkpoint scratch are left by a crash.
+  await cleanLeftovers(stores.datasets, logger, 'the dataset store');
   const jobs = options.jobs ?? new TrainingJobs({ connection: options.connection, prefix: options.prefix });
   const context = runContext(options, access, jobs);
   // Declared before the worker exists: it may start a waiting job before this function returns.

@@ -5,6 +5,7 @@ import { expect } from 'vitest';
 import { DATASET_FILES } from '../../src/datasets/dataset-files.js';
 import type { DatasetLimits } from '../../src/datasets/dataset-limits.js';
 import type { DatasetRecord } from '../../src/datasets/dataset-record.js';
+import type { DatasetStore, ProcessingLine } from '../../src/datasets/dataset-store.js';
 import type { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import type { DatasetUpload } from '../../src/datasets/dataset-upload.js';
 import { DomainError } from '../../src/errors.js';
@@ -40,11 +41,12 @@ export async function mnistPngs(label: number, count: number, skip = 0): Promise
 
 /** Uploads `body` as a client would send it: a stream, in chunks. */
 export function ingestBytes(
-  store: FileDatasetStore,
+  store: DatasetStore,
   body: Uint8Array | string,
   upload: Partial<DatasetUpload> = {},
   limits: DatasetLimits = TEST_LIMITS,
   signal?: AbortSignal,
+  inLine?: ProcessingLine,
 ): Promise<DatasetRecord> {
   const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : Buffer.from(body);
   const chunks = Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) =>
@@ -55,6 +57,7 @@ export function ingestBytes(
     { name: 'test set', contentType: 'application/zip', ...upload },
     limits,
     signal,
+    inLine,
   );
 }
 

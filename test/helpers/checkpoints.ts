@@ -17,21 +17,26 @@ export const epochRecord = (epoch: number): EpochSummary => ({
 });
 
 /**
- * Saves epochs 1..n of job `id` as a training run would: the model (as `architecture` and `seed`
- * build it), an Adam optimizer that has taken a step (so it has moments), and the history.
+ * Saves epochs 1..n (or `from`..n) of job `id` as a training run would: the model (as
+ * `architecture` and `seed` build it), an Adam optimizer that has taken a step (so it has
+ * moments), and the history.
  */
 export async function saveEpochs(
   checkpoints: Checkpoints,
   id: string,
   n: number,
-  { architecture = 'seed', seed = 1 }: { architecture?: Architecture; seed?: number } = {},
+  {
+    architecture = 'seed',
+    seed = 1,
+    from = 1,
+  }: { architecture?: Architecture; seed?: number; from?: number } = {},
 ): Promise<void> {
   const model = buildModel(architecture, seed);
   const optimizer = tf.train.adam();
   const x = tf.zeros([1, 28, 28, 1]);
   optimizer.minimize(() => tf.mean(model.apply(x) as tf.Tensor) as tf.Scalar);
   try {
-    for (let epoch = 1; epoch <= n; epoch++) {
+    for (let epoch = from; epoch <= n; epoch++) {
       const history = Array.from({ length: epoch }, (_, i) => epochRecord(i + 1));
       await checkpoints.save(id, { model, optimizer, history });
     }

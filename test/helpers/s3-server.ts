@@ -1,4 +1,6 @@
 import { mkdirSync } from 'node:fs';
+import { utimes } from 'node:fs/promises';
+import { join } from 'node:path';
 import S3rver from 's3rver';
 import { freePort } from './redis-server.js';
 
@@ -45,6 +47,16 @@ export class S3Server {
     const server = this.server;
     this.server = undefined;
     await server?.close();
+  }
+
+  /**
+   * Makes object `key` look last written at `when`, as S3 would list an object written long ago:
+   * s3rver gives an object's file time as its LastModified.
+   */
+  async age(key: string, when: Date): Promise<void> {
+    const parts = key.split('/');
+    const file = join(this.dir, this.bucket, ...parts.slice(0, -1), `${parts.at(-1)}._S3rver_object`);
+    await utimes(file, when, when);
   }
 
   /** The environment child processes need to use this server as their store under `prefix`. */

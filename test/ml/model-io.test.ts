@@ -5,7 +5,14 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/ml/backend/index.js';
-import { fileSystemIO, loadModel, ModelDirExistsError, saveModel } from '../../src/ml/model-io.js';
+import {
+  fileSystemIO,
+  loadModel,
+  loadModelFromFiles,
+  ModelDirExistsError,
+  modelFiles,
+  saveModel,
+} from '../../src/ml/model-io.js';
 import { useTempDir } from '../helpers/temp-dir.js';
 
 const projectRoot = fileURLToPath(new URL('../..', import.meta.url));
@@ -355,4 +362,55 @@ describe('loadModel', () => {
       await expect(loadModel(dir)).rejects.toThrow(`weights path "${weightsPath}" points outside`);
     },
   );
+});
+
+describe('modelFiles and loadModelFromFiles', () => {
+  it('when a model is serialised in memory, then its files are byte for byte what saveModel writes', async () => {
+    const model = buildModel();
+    try {
+      const files = await modelFiles(model);
+      await saveModel(model, dir);
+      expect(files.modelJson.equals(await readFile(path.join(dir, 'model.json')))).toBe(true);
+      expect(files.weights.equals(await readFile(path.join(dir, 'weights.bin')))).toBe(true);
+      expect(files.weights.length).toBe(EXPECTED_WEIGHT_BYTES);
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('when files from memory are loaded, then the model predicts exactly like the one serialised', async () => {
+    const model = buildModel();
+    const x = randomBatch();
+    let loaded: tf.LayersModel | undefined;
+    try {
+      loaded = await loadModelFromFiles(await modelFiles(model), 's3://bucket/models/1');
+      expect(predict(loaded, x)).toEqual(predict(model, x));
+    } finally {
+      tf.dispose(x);
+      model.dispose();
+      loaded?.dispose();
+    }
+  });
+
+  it('when the weights are short, then loading fails naming where they came from and both byte counts', async () => {
+    const model = buildModel();
+    const files = await modelFiles(model);
+    model.dispose();
+    await expect(
+      loadModelFromFiles({ ...files, weights: files.weights.subarray(0, 100) }, 's3://bucket/models/1'),
+    ).rejects.toThrow(
+      `weights in s3://bucket/models/1/weights.bin are shorter than the manifest says: 100 bytes on disk, manifest needs ${EXPECTED_WEIGHT_BYTES} bytes`,
+    );
+  });
+
+  it('when model.json names another weights file, then loading refuses it', async () => {
+    const model = buildModel();
+    const files = await modelFiles(model);
+    model.dispose();
+    const json = JSON.parse(files.modelJson.toString('utf8')) as { weightsManifest: { paths: string[] }[] };
+    json.weightsManifest[0]!.paths = ['../other/weights.bin'];
+    await expect(
+      loadModelFromFiles({ ...files, modelJson: Buffer.from(JSON.stringify(json)) }, 's3://b/models/1'),
+    ).rejects.toThrow('weights path "../other/weights.bin" is not weights.bin');
+  });
 });
