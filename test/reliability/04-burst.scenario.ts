@@ -1,10 +1,11 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/jobs/job-schema.js';
 import type { TrainParamsInput } from '../../src/ml/train-params.js';
-import { call, getJob, inspectStore, TERMINAL, watchStore } from './helpers/client.js';
+import { call, getJob, TERMINAL } from './helpers/client.js';
 import { Cluster, waitUntil } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 import { inMode, MODE } from './helpers/mode.js';
+import { watchStore } from './helpers/store-view.js';
 
 const SCENARIO = '4 burst';
 const JOBS = 300;
@@ -26,7 +27,7 @@ describe(SCENARIO, () => {
     const api = await cluster.startApi();
     const workers = Array.from({ length: WORKERS }, () => cluster.startWorker());
     await Promise.all(workers.map((w) => w.ready));
-    const store = watchStore(cluster.modelDir, 20);
+    const store = watchStore(cluster.store, 20);
 
     // Every key sent twice in the same instant: a client retrying before the first answer came.
     const keys = Array.from({ length: JOBS }, (_, i) => `burst-${i}`);
@@ -93,7 +94,7 @@ describe(SCENARIO, () => {
     const states = countBy(finals.map((f) => f.state));
     const completed = finals.filter((f) => f.state === 'completed');
     const versions = completed.map((f) => f.result!.modelVersion);
-    const onDisk = inspectStore(cluster.modelDir);
+    const onDisk = await cluster.store.inspect();
     const metadataMatches = await Promise.all(
       completed.map(async (f) => {
         const m = await call<{ jobId: string }>(`${api.url}/models/${f.result!.modelVersion}`);

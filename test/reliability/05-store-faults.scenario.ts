@@ -7,9 +7,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { JobEndings } from '../../src/jobs/job-endings.js';
 import type { JobView } from '../../src/jobs/job-schema.js';
 import { sleep } from '../helpers/until.js';
-import { call, postJob, testDigits, waitForJob, waitForServing, watchStore } from './helpers/client.js';
+import { call, postJob, testDigits, waitForJob, waitForServing } from './helpers/client.js';
 import { Cluster, type NodeProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
+import { watchStore } from './helpers/store-view.js';
 
 const SCENARIO = '5 store faults';
 const NOBODY = 65534;
@@ -64,7 +65,7 @@ async function faultDuringPublish(
       await sleep(20);
     }
   })();
-  const store = watchStore(cluster.modelDir, 5);
+  const store = watchStore(cluster.store, 5);
   const job = await postJob(api.url, JOB);
   await waitForJob(api.url, job.id, (v) => v.state === 'active' && v.progress !== null, 60_000, 25);
   await inject();

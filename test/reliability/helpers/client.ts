@@ -1,10 +1,8 @@
-import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { JobView } from '../../../src/jobs/job-schema.js';
 import { resolveDatasetDir } from '../../../src/ml/data/dataset.js';
 import { readIdxImages, readIdxLabels } from '../../../src/ml/data/idx.js';
 import type { TrainParamsInput } from '../../../src/ml/train-params.js';
-import { sleep } from '../../helpers/until.js';
 import { waitUntil } from './cluster.js';
 
 /** A training job that takes a second or two: real MNIST, a small slice of it. */
@@ -103,53 +101,6 @@ export async function testDigits(count: number): Promise<{ image: number[]; labe
     ),
     label: labels.labels[i]!,
   }));
-}
-
-const VERSION_FILES = ['metadata.json', 'model.json', 'weights.bin'];
-
-/**
- * Looks at every numbered directory in the store, as a reader would see it at that moment.
- * Returns the versions seen and the ones that were not complete (a broken invariant).
- */
-export function inspectStore(modelDir: string): { versions: number[]; partial: string[] } {
-  let names: string[];
-  try {
-    names = readdirSync(modelDir);
-  } catch {
-    return { versions: [], partial: [] };
-  }
-  const versions: number[] = [];
-  const partial: string[] = [];
-  for (const name of names.filter((n) => /^[1-9][0-9]*$/.test(n))) {
-    const missing = VERSION_FILES.filter((f) => !existsSync(join(modelDir, name, f)));
-    if (missing.length) partial.push(`${name} (missing ${missing.join(', ')})`);
-    else versions.push(Number(name));
-  }
-  return { versions: versions.sort((a, b) => a - b), partial };
-}
-
-/** Polls the store every `everyMs` until stopped; what it saw, including every partial version. */
-export function watchStore(modelDir: string, everyMs = 10) {
-  const partial = new Set<string>();
-  const seen = new Set<number>();
-  let looks = 0;
-  let stopped = false;
-  const loop = (async () => {
-    while (!stopped) {
-      const now = inspectStore(modelDir);
-      looks++;
-      now.partial.forEach((p) => partial.add(p));
-      now.versions.forEach((v) => seen.add(v));
-      await sleep(everyMs);
-    }
-  })();
-  return {
-    async stop() {
-      stopped = true;
-      await loop;
-      return { looks, partial: [...partial], seen: [...seen].sort((a, b) => a - b) };
-    },
-  };
 }
 
 /** Waits until the API says it serves `version` (GET /models). */

@@ -1,15 +1,22 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { createInterface } from 'node:readline';
+import { S3Objects } from '../../../src/store/s3-objects.js';
 import { exited } from '../../helpers/processes.js';
 import { freePort, RedisServer } from '../../helpers/redis-server.js';
+import { S3_CREDENTIALS } from '../../helpers/s3-server.js';
 import { until } from '../../helpers/until.js';
+import type { S3ServerInfo } from './s3-server-main.js';
+import { FileStoreView, S3StoreView, type StoreView } from './store-view.js';
 
 /**
  * Real processes for one scenario: its own redis-server (append-only file, fsync on every write)
- * on a free port in a temp dir, and API and worker processes started as `npm run start:api` and
+ * on a free port in a temp dir, its own store (directories in that temp dir, or an S3 server of
+ * its own), and API and worker processes started as `npm run start:api` and
  * `npm run start:worker` start them, configured only through their environment. Everything is
  * killed in `close()`, and with SIGKILL when the test process exits for any other reason.
  */
@@ -54,12 +61,25 @@ export interface ApiProcess extends NodeProcess {
   url: string;
 }
 
+export interface ClusterOptions {
+  /**
+   * 'file': directories in the cluster's temp dir (MODEL_DIR, CHECKPOINT_DIR, DATASET_DIR).
+   * 's3': an S3 server of the cluster's own (s3rver on 127.0.0.1), STORE_URL=s3://..., and a
+   * local cache directory per process: no process shares a disk with another.
+   * @default 'file'
+   */
+  store?: 'file' | 's3';
+}
+
 export class Cluster {
   readonly prefix: string;
+  /** The directory store's paths (a 'file' cluster only). */
   readonly modelDir: string;
   readonly checkpointDir: string;
   readonly datasetDir: string;
   readonly logDir: string;
+  /** The model store as the scenario looks at it, on either backend. */
+  readonly store: StoreView;
   private readonly children: NodeProcess[] = [];
   private counter = 0;
 
@@ -67,15 +87,21 @@ export class Cluster {
     readonly name: string,
     readonly dir: string,
     readonly redis: RedisServer,
+    /** The S3 server of an 's3' cluster, and its process. */
+    readonly s3: S3ServerInfo | undefined,
+    private readonly s3Process: ChildProcess | undefined,
   ) {
     this.prefix = `rel-${name}`;
     this.modelDir = join(dir, 'models');
     this.checkpointDir = join(dir, 'checkpoints');
     this.datasetDir = join(dir, 'datasets');
     this.logDir = join(ROOT, 'test-artifacts', 'reliability-logs', name);
+    this.store = s3
+      ? new S3StoreView(S3Objects.open(s3.location, { credentials: S3_CREDENTIALS }))
+      : new FileStoreView(this.modelDir, this.checkpointDir);
   }
 
-  static async start(name: string): Promise<Cluster> {
+  static async start(name: string, options: ClusterOptions = {}): Promise<Cluster> {
     const dir = await mkdtemp(join(tmpdir(), `reliability-${name}-`));
     const logDir = join(ROOT, 'test-artifacts', 'reliability-logs', name);
     await rm(logDir, { recursive: true, force: true });
@@ -85,7 +111,8 @@ export class Cluster {
       logFile: join(logDir, 'redis.log'),
     });
     await redis.start();
-    return new Cluster(name, dir, redis);
+    const s3 = options.store === 's3' ? await startS3Server(dir, `rel-${name}`, logDir) : undefined;
+    return new Cluster(name, dir, redis, s3?.info, s3?.child);
   }
 
   /** What every process of this cluster is told; `extra` adds to or overrides it. */
@@ -98,9 +125,9 @@ export class Cluster {
       HOST: '127.0.0.1',
       REDIS_URL: this.redis.url,
       REDIS_PREFIX: this.prefix,
-      MODEL_DIR: this.modelDir,
-      CHECKPOINT_DIR: this.checkpointDir,
-      DATASET_DIR: this.datasetDir,
+      ...(this.s3
+        ? this.s3.env
+        : { MODEL_DIR: this.modelDir, CHECKPOINT_DIR: this.checkpointDir, DATASET_DIR: this.datasetDir }),
       TF_BACKEND: 'wasm',
       // Scenarios run two or three workers side by side on a 2-core machine: a thread per job
       // keeps them from asking for more threads than there are cores.
@@ -171,6 +198,8 @@ export class Cluster {
   async close(): Promise<void> {
     await Promise.all(this.children.map((c) => c.kill('SIGKILL')));
     await this.redis.stop('SIGKILL');
+    this.store.close();
+    if (this.s3Process) await kill(this.s3Process, 'SIGKILL');
     await rm(this.dir, { recursive: true, force: true });
   }
 
@@ -187,6 +216,8 @@ export class Cluster {
   ): NodeProcess {
     const name = `${kind}-${++this.counter}`;
     const logFile = join(this.logDir, `${name}.log`);
+    // Each process its own local disk, as on machines that share only the S3 store.
+    const cache: Record<string, string> = this.s3 ? { STORE_CACHE_DIR: join(this.dir, 'cache', name) } : {};
     const fd = openSync(logFile, 'a');
     const flags = inspect ? ['--inspect=127.0.0.1:0'] : [];
     const command = [process.execPath, ...flags, '--import', 'tsx', entry];
@@ -195,7 +226,7 @@ export class Cluster {
     const [file, ...args] = [...asUser, ...command];
     const child = spawn(file!, args, {
       cwd: ROOT,
-      env: this.env(extra),
+      env: this.env({ ...cache, ...extra }),
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);
@@ -213,6 +244,44 @@ export class Cluster {
     this.children.push(proc);
     return proc;
   }
+}
+
+/**
+ * An S3 server in a process of its own (s3-server-main.ts), its objects in `<dir>/s3`: the scenario's
+ * own work in the test process must not slow the store down.
+ */
+async function startS3Server(
+  dir: string,
+  prefix: string,
+  logDir: string,
+): Promise<{ child: ChildProcess; info: S3ServerInfo }> {
+  const fd = openSync(join(logDir, 's3-server.log'), 'a');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'test/reliability/helpers/s3-server-main.ts',
+      join(dir, 's3'),
+      prefix,
+      join(dir, 'cache', 'scenario'),
+    ],
+    { cwd: ROOT, stdio: ['ignore', 'pipe', fd] },
+  );
+  closeSync(fd);
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  const lines = createInterface({ input: child.stdout! });
+  const [line] = (await Promise.race([
+    once(lines, 'line'),
+    once(child, 'exit').then(([code]) => {
+      throw new Error(
+        `the S3 server exited (${String(code)}) before it listened; see ${logDir}/s3-server.log`,
+      );
+    }),
+  ])) as [string];
+  lines.close();
+  return { child, info: JSON.parse(line) as S3ServerInfo };
 }
 
 function rssOf(pid: number): number {
