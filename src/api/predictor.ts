@@ -3,7 +3,7 @@ import type { Logger } from 'pino';
 import { IMAGE_PIXELS } from '../ml/image-shape.js';
 import { predictBatch, type Prediction } from '../ml/predict.js';
 import { configDefaults } from '../config.js';
-import type { ModelStore } from '../registry/model-store.js';
+import { ModelNotFoundError, type ModelStore } from '../registry/model-store.js';
 import { notFound, DomainError } from '../errors.js';
 import { serialRefresh } from '../serial-refresh.js';
 import { MicroBatcher } from './micro-batcher.js';
@@ -47,6 +47,11 @@ export class Predictor {
   private readonly pinned = new Map<number, Promise<Loaded>>();
   /** Versions deleted while this process ran: never served again (numbers are never reused). */
   private readonly deleted = new Set<number>();
+  /**
+   * The newest version announced and not yet served: loaded straight away, without looking for
+   * the latest first (on an S3 store that saves a listing and a round trip per announcement).
+   */
+  private announced = 0;
   /** Loads the newest version in the store if it is newer than the one served. Safe to call often. */
   readonly refresh = serialRefresh(() => this.swapToLatest());
 
@@ -59,6 +64,7 @@ export class Predictor {
   /** Heard of a published version (Redis pub/sub): an older or equal one changes nothing. */
   onVersionPublished(version: number): Promise<void> {
     if (this.current && version <= this.current.version) return Promise.resolve();
+    this.announced = Math.max(this.announced, version);
     return this.refresh();
   }
 
@@ -123,6 +129,16 @@ export class Predictor {
   }
 
   private async swapToLatest(): Promise<void> {
+    const announced = this.announced;
+    this.announced = 0;
+    if (announced > (this.current?.version ?? 0) && !this.deleted.has(announced)) {
+      const next = await this.load(announced).catch((error: unknown) => {
+        // Deleted since it was announced: the latest below is what to serve.
+        if (error instanceof DomainError && error.status === 404) return null;
+        throw error;
+      });
+      if (next) return this.serve(next, performance.now());
+    }
     const latest = await this.options.store.latest();
     if (!latest || latest.version === this.current?.version) return;
     // An older latest only replaces the served version when that one was deleted.
@@ -133,7 +149,10 @@ export class Predictor {
     )
       return;
     const started = performance.now();
-    const next = await this.load(latest.version);
+    this.serve(await this.load(latest.version), started);
+  }
+
+  private serve(next: Loaded, started: number): void {
     const previous = this.current;
     this.current = next;
     this.options.logger.info(
@@ -149,9 +168,9 @@ export class Predictor {
 
   private async load(version: number): Promise<Loaded> {
     const started = performance.now();
-    const metadata = await this.options.store.get(version);
-    if (!metadata) throw notFound(`model version ${version}`);
-    const model = await this.options.store.load(version);
+    const { metadata, model } = await this.options.store.loadWithMetadata(version).catch((error: unknown) => {
+      throw error instanceof ModelNotFoundError ? notFound(`model version ${version}`) : error;
+    });
     // Warm up: the first call compiles kernels and allocates; let no user request pay for it.
     predictBatch(model, [new Float32Array(IMAGE_PIXELS)]);
     const batcher = new MicroBatcher<Float32Array, Prediction>(

@@ -18,6 +18,7 @@ import {
   validOrNull,
   versionName,
   versionOfName,
+  type LoadedVersion,
   type ModelMetadata,
   type ModelStore,
   type PublishOptions,
@@ -115,9 +116,14 @@ export class FileModelStore implements ModelStore {
   }
 
   async load(version: number): Promise<tf.LayersModel> {
-    if (!(await this.get(version))) throw new ModelNotFoundError(version);
+    return (await this.loadWithMetadata(version)).model;
+  }
+
+  async loadWithMetadata(version: number): Promise<LoadedVersion> {
+    const metadata = await this.get(version);
+    if (!metadata) throw new ModelNotFoundError(version);
     try {
-      return await loadModel(this.dir(version));
+      return { metadata, model: await loadModel(this.dir(version)) };
     } catch (err) {
       // Deleted while it was being read: the version is gone, which is what the caller hears.
       if (!(await this.get(version).catch(() => null))) throw new ModelNotFoundError(version);

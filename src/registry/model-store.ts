@@ -35,6 +35,11 @@ export interface ModelStore {
   latest(): Promise<ModelMetadata | null>;
   /** The model of a visible version; a ModelNotFoundError when there is none. The caller disposes it. */
   load(version: number): Promise<tf.LayersModel>;
+  /**
+   * The model and metadata of a visible version, read together (on S3 in one round of requests):
+   * what an API needs to serve a version it was just told of. A ModelNotFoundError when there is none.
+   */
+  loadWithMetadata(version: number): Promise<LoadedVersion>;
   /** The sprite of a version's misclassified test digits (digit-sprite.ts); null when none. */
   misclassifiedSprite(version: number): Promise<Buffer | null>;
   /** Deletes a version; false when there was none. Its number stays claimed, so it is never reused. */
@@ -46,6 +51,11 @@ export interface ModelStore {
   cleanStaging(olderThanMs: number): Promise<string[]>;
   /** Throws unless the store can be read right now (readiness). */
   probe(): Promise<void>;
+}
+
+export interface LoadedVersion {
+  metadata: ModelMetadata;
+  model: tf.LayersModel;
 }
 
 export const METADATA_JSON = 'metadata.json';

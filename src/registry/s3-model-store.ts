@@ -14,6 +14,7 @@ import {
   validOrNull,
   versionName,
   versionOfName,
+  type LoadedVersion,
   type ModelMetadata,
   type ModelStore,
   type PublishOptions,
@@ -117,15 +118,25 @@ export class S3ModelStore implements ModelStore {
   }
 
   async load(version: number): Promise<tf.LayersModel> {
-    if (!(await this.get(version))) throw new ModelNotFoundError(version);
+    return (await this.loadWithMetadata(version)).model;
+  }
+
+  /**
+   * The three reads at once, one round trip instead of three: a version's files are written before
+   * its metadata.json and deleted after it, so when metadata.json is there, files read alongside it
+   * are whole or missing (a removal under way: ModelNotFoundError), never another version's.
+   */
+  async loadWithMetadata(version: number): Promise<LoadedVersion> {
     const dir = this.dir(version);
-    const [modelJson, weights] = await Promise.all([
+    const [metadataBody, modelJson, weights] = await Promise.all([
+      this.objects.get(dir + METADATA_JSON),
       this.objects.get(dir + MODEL_JSON),
       this.objects.get(dir + WEIGHTS_BIN),
     ]);
-    // Removed since its metadata was read: the version is gone, which is what the caller hears.
-    if (!modelJson || !weights) throw new ModelNotFoundError(version);
-    return loadModelFromFiles({ modelJson, weights }, this.url(dir.slice(0, -1)));
+    if (!metadataBody || !modelJson || !weights) throw new ModelNotFoundError(version);
+    const metadata = parseMetadata(metadataBody.toString('utf8'), version, this.url(dir + METADATA_JSON));
+    const model = await loadModelFromFiles({ modelJson, weights }, this.url(dir.slice(0, -1)));
+    return { metadata, model };
   }
 
   async misclassifiedSprite(version: number): Promise<Buffer | null> {

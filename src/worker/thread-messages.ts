@@ -23,6 +23,8 @@ export type FromThread =
       corruptCheckpoints: string[];
     }
   | { type: 'progress'; progress: JobProgress }
+  /** The version is visible: announce it now, before the checkpoint is cleared away. */
+  | { type: 'published'; version: number }
   | { type: 'done'; result: JobResult }
   /** Trained and evaluated: may it publish? (The job's ending, claimed in Redis, has the last word.) */
   | { type: 'may-publish' }

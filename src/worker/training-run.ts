@@ -50,6 +50,7 @@ export class TrainingRun {
   private ended = false;
   private publishing = false;
   private published = false;
+  private announced = false;
   private lockLost = false;
   private claimFailed: Error | undefined;
 
@@ -78,6 +79,15 @@ export class TrainingRun {
     // Cancelled between the worker's check of the flag and the listener: the event has already fired.
     if (signal?.aborted) this.cancel();
     this.outcome = new Promise((resolve, reject) => this.listen(resolve, reject));
+  }
+
+  /** API processes load the new version when they hear of it (and poll the store too); once. */
+  private announce(version: number): void {
+    if (this.announced) return;
+    this.announced = true;
+    this.context
+      .announce(version)
+      .catch((err: unknown) => this.log.warn({ err }, 'could not announce the new model version'));
   }
 
   /** The job's result, or the error BullMQ should record for it. */
@@ -140,13 +150,14 @@ export class TrainingRun {
             .updateProgress(message.progress)
             .catch((err: unknown) => this.log.warn({ err }, 'progress update failed'));
           break;
+        case 'published':
+          this.announce(message.version);
+          break;
         case 'done':
           settled = true;
           this.published = true;
-          // API processes load the new version when they hear of it (and poll the store too).
-          this.context
-            .announce(message.result.modelVersion)
-            .catch((err: unknown) => this.log.warn({ err }, 'could not announce the new model version'));
+          // Announced already, unless this retry found the version published by an earlier attempt.
+          this.announce(message.result.modelVersion);
           resolve(message.result);
           break;
         case 'failed':

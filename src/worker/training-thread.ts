@@ -177,6 +177,7 @@ async function main(): Promise<void> {
         if (already) return already;
         throw error;
       });
+    send({ type: 'published', version: metadata.version });
     await checkpoints.remove(input.jobId);
     send({ type: 'done', result: resultOf(metadata) });
   } finally {

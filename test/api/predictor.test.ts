@@ -2,7 +2,7 @@ import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type * as tf from '@tensorflow/tfjs';
+import type { LoadedVersion } from '../../src/registry/model-store.js';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Predictor } from '../../src/api/predictor.js';
@@ -23,12 +23,12 @@ class GatedStore extends FileModelStore {
     this.held = new Promise((resolve) => (this.markHeld = resolve));
   }
 
-  override async load(version: number): Promise<tf.LayersModel> {
+  override async loadWithMetadata(version: number): Promise<LoadedVersion> {
     const gate = this.gate;
     this.gate = undefined;
     if (gate) this.markHeld();
     await gate;
-    return super.load(version);
+    return super.loadWithMetadata(version);
   }
 }
 
