@@ -14,15 +14,13 @@ import {
   ModelMetadataError,
   ModelNotFoundError,
   parseMetadata,
-  readEach,
-  validOrNull,
   versionName,
   versionOfName,
   type LoadedVersion,
   type ModelMetadata,
-  type ModelStore,
   type PublishOptions,
 } from './model-store.js';
+import { ModelStoreBase } from './model-store-base.js';
 import { entryNames, moveToTrash, promoteStaged, removeLeftovers, STAGING } from './store-cleanup.js';
 
 const CLAIMS = '.claims';
@@ -39,10 +37,11 @@ const CLAIMS = '.claims';
  * Only mkdir (exclusive) and rename (atomic) coordinate writers, which hold on a local disk and on
  * NFS alike, so no lock server is needed.
  */
-export class FileModelStore implements ModelStore {
+export class FileModelStore extends ModelStoreBase {
   readonly root: string;
 
   constructor(root: string) {
+    super();
     this.root = path.resolve(root);
   }
 
@@ -84,14 +83,6 @@ export class FileModelStore implements ModelStore {
     }
   }
 
-  async list(): Promise<ModelMetadata[]> {
-    return readEach(await this.versionNumbers(), (version) => validOrNull(() => this.get(version)));
-  }
-
-  async findByJob(jobId: string): Promise<ModelMetadata | null> {
-    return (await this.list()).find((m) => m.jobId === jobId) ?? null;
-  }
-
   async get(version: number): Promise<ModelMetadata | null> {
     const file = path.join(this.dir(version), METADATA_JSON);
     let text: string;
@@ -104,19 +95,6 @@ export class FileModelStore implements ModelStore {
       throw err;
     }
     return parseMetadata(text, version, file);
-  }
-
-  async latest(): Promise<ModelMetadata | null> {
-    const versions = await this.versionNumbers();
-    for (const version of versions.reverse()) {
-      const metadata = await validOrNull(() => this.get(version));
-      if (metadata) return metadata;
-    }
-    return null;
-  }
-
-  async load(version: number): Promise<tf.LayersModel> {
-    return (await this.loadWithMetadata(version)).model;
   }
 
   async loadWithMetadata(version: number): Promise<LoadedVersion> {
@@ -180,7 +158,7 @@ export class FileModelStore implements ModelStore {
   }
 
   /** Numbers of the directories that look like versions, ascending; visible or not. */
-  private async versionNumbers(): Promise<number[]> {
+  protected async versionNumbers(): Promise<number[]> {
     return (await numberedEntries(this.root)).sort((a, b) => a - b);
   }
 }

@@ -180,27 +180,3 @@ function withClasses(json: unknown): unknown {
   const dataset = (json as { params?: { dataset?: unknown } }).params?.dataset;
   return { ...json, classes: defaultClasses(typeof dataset === 'string' ? dataset : 'mnist') };
 }
-
-/** Reads metadata of many versions, a few at a time (bounded open files or requests). */
-export async function readEach(
-  versions: number[],
-  read: (version: number) => Promise<ModelMetadata | null>,
-  concurrency = 16,
-): Promise<ModelMetadata[]> {
-  const found: ModelMetadata[] = [];
-  for (let i = 0; i < versions.length; i += concurrency) {
-    const chunk = await Promise.all(versions.slice(i, i + concurrency).map(read));
-    for (const m of chunk) if (m) found.push(m);
-  }
-  return found;
-}
-
-/** `read`, with broken metadata counted as no version (list() and latest() skip those). */
-export async function validOrNull(read: () => Promise<ModelMetadata | null>): Promise<ModelMetadata | null> {
-  try {
-    return await read();
-  } catch (err) {
-    if (err instanceof ModelMetadataError) return null;
-    throw err;
-  }
-}

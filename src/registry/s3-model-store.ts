@@ -10,15 +10,13 @@ import {
   MISCLASSIFIED_PNG,
   ModelNotFoundError,
   parseMetadata,
-  readEach,
-  validOrNull,
   versionName,
   versionOfName,
   type LoadedVersion,
   type ModelMetadata,
-  type ModelStore,
   type PublishOptions,
 } from './model-store.js';
+import { ModelStoreBase } from './model-store-base.js';
 import type { VersionClaims } from './version-claims.js';
 
 const MODELS = 'models/';
@@ -48,11 +46,13 @@ const CLAIMS = `${MODELS}.claims/`;
  * condition, a refused marker (a Redis that lost its counter while another publisher held a
  * number) makes the publisher claim again above it.
  */
-export class S3ModelStore implements ModelStore {
+export class S3ModelStore extends ModelStoreBase {
   constructor(
     readonly objects: S3Objects,
     readonly claims: VersionClaims,
-  ) {}
+  ) {
+    super();
+  }
 
   get location(): string {
     return this.url(MODELS);
@@ -95,30 +95,10 @@ export class S3ModelStore implements ModelStore {
     return metadata;
   }
 
-  async list(): Promise<ModelMetadata[]> {
-    return readEach(await this.versionNumbers(), (version) => validOrNull(() => this.get(version)));
-  }
-
-  async findByJob(jobId: string): Promise<ModelMetadata | null> {
-    return (await this.list()).find((m) => m.jobId === jobId) ?? null;
-  }
-
   async get(version: number): Promise<ModelMetadata | null> {
     const name = this.dir(version) + METADATA_JSON;
     const body = await this.objects.get(name);
     return body ? parseMetadata(body.toString('utf8'), version, this.url(name)) : null;
-  }
-
-  async latest(): Promise<ModelMetadata | null> {
-    for (const version of (await this.versionNumbers()).reverse()) {
-      const metadata = await validOrNull(() => this.get(version));
-      if (metadata) return metadata;
-    }
-    return null;
-  }
-
-  async load(version: number): Promise<tf.LayersModel> {
-    return (await this.loadWithMetadata(version)).model;
   }
 
   /**
@@ -213,7 +193,7 @@ export class S3ModelStore implements ModelStore {
   }
 
   /** Numbers of the version prefixes, ascending; visible or not. */
-  private async versionNumbers(): Promise<number[]> {
+  protected async versionNumbers(): Promise<number[]> {
     return (await this.objects.children(MODELS))
       .filter((name) => name.endsWith('/'))
       .map((name) => versionOfName(name.slice(0, -1)))

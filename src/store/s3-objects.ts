@@ -12,6 +12,7 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
+  type ListObjectsV2CommandOutput,
   type S3ClientConfig,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
@@ -148,36 +149,18 @@ export class S3Objects {
   /** The names directly under `dir` (which ends in '/' or is ''): sub-"directories" end in '/'. */
   async children(dir: string): Promise<string[]> {
     const names: string[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.key(dir),
-          Delimiter: '/',
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      const cut = this.key(dir).length;
+    const cut = this.key(dir).length;
+    for await (const page of this.pages(dir, '/')) {
       for (const p of page.CommonPrefixes ?? []) if (p.Prefix) names.push(p.Prefix.slice(cut));
       for (const o of page.Contents ?? []) if (o.Key) names.push(o.Key.slice(cut));
-      token = page.IsTruncated ? page.NextContinuationToken : undefined;
-    } while (token);
+    }
     return names;
   }
 
   /** Every object whose name starts with `dir`, at any depth. */
   async list(dir: string): Promise<ListedObject[]> {
     const found: ListedObject[] = [];
-    let token: string | undefined;
-    do {
-      const page = await this.client.send(
-        new ListObjectsV2Command({
-          Bucket: this.bucket,
-          Prefix: this.key(dir),
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
+    for await (const page of this.pages(dir)) {
       for (const o of page.Contents ?? []) {
         if (!o.Key) continue;
         found.push({
@@ -186,9 +169,25 @@ export class S3Objects {
           lastModified: o.LastModified ?? new Date(0),
         });
       }
+    }
+    return found;
+  }
+
+  /** The listing of `dir`, page after page (S3 answers at most 1,000 keys a page). */
+  private async *pages(dir: string, delimiter?: string): AsyncGenerator<ListObjectsV2CommandOutput> {
+    let token: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.key(dir),
+          ...(delimiter ? { Delimiter: delimiter } : {}),
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
+      yield page;
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return found;
   }
 
   /** Deletes objects by name; missing ones are no error. */
