@@ -4,6 +4,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_WEB_ROOT } from '../../src/api/plugins/web.js';
 import { S3Objects } from '../../src/store/s3-objects.js';
 import { mnistPngs } from '../datasets/dataset-fixtures.js';
 import { exited } from '../helpers/processes.js';
@@ -11,7 +12,7 @@ import { REDIS_URL } from '../helpers/redis.js';
 import { freePort } from '../helpers/redis-server.js';
 import { S3_CREDENTIALS, S3Server } from '../helpers/s3-server.js';
 import { until } from '../helpers/until.js';
-import { ARTIFACTS, drawOne, PATIENCE_MS, text, useChromium } from '../helpers/web-page.js';
+import { ARTIFACTS, buildWebPage, drawOne, PATIENCE_MS, text, useChromium } from '../helpers/web-page.js';
 import { zipArchive } from '../helpers/zip-archive.js';
 
 /**
@@ -55,6 +56,8 @@ describe('the service on an S3-compatible store', () => {
   };
 
   beforeAll(async () => {
+    // As `npm start`'s prestart does; a clean clone has no page built.
+    if (!existsSync(join(DEFAULT_WEB_ROOT, 'index.html'))) await buildWebPage(DEFAULT_WEB_ROOT);
     dir = await mkdtemp(join(tmpdir(), 's3-service-'));
     s3 = await S3Server.start(join(dir, 's3'));
     const port = await freePort();
