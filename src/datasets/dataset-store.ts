@@ -177,7 +177,38 @@ export function parseRecord(text: string, id: string, where: string): DatasetRec
   return parsed.data;
 }
 
+/** Records read at once by list(), to bound open files and requests. */
+const READ_CONCURRENCY = 16;
+
+/**
+ * The records of `ids` through `get`, a few at a time, oldest first: what list() answers on both
+ * backends. Those without a valid record are left out.
+ */
+export async function readRecords(
+  ids: string[],
+  get: (id: string) => Promise<DatasetRecord | null>,
+): Promise<DatasetRecord[]> {
+  const found: DatasetRecord[] = [];
+  for (let i = 0; i < ids.length; i += READ_CONCURRENCY) {
+    const records = await Promise.all(ids.slice(i, i + READ_CONCURRENCY).map((id) => validOrNull(get, id)));
+    for (const record of records) if (record) found.push(record);
+  }
+  return found.sort(byCreation);
+}
+
+async function validOrNull(
+  get: (id: string) => Promise<DatasetRecord | null>,
+  id: string,
+): Promise<DatasetRecord | null> {
+  try {
+    return await get(id);
+  } catch (err) {
+    if (err instanceof DatasetRecordError) return null;
+    throw err;
+  }
+}
+
 /** Visible datasets in the order list() gives them: oldest first, then by id. */
-export function byCreation(a: DatasetRecord, b: DatasetRecord): number {
+function byCreation(a: DatasetRecord, b: DatasetRecord): number {
   return (a.createdAt ?? '').localeCompare(b.createdAt ?? '') || a.id.localeCompare(b.id);
 }

@@ -16,19 +16,15 @@ import { DATASET_FILES, writeRecord } from './dataset-files.js';
 import type { DatasetLimits } from './dataset-limits.js';
 import { datasetRecordSchema, type DatasetRecord } from './dataset-record.js';
 import {
-  byCreation,
   checkUploadFields,
-  DatasetRecordError,
   parseRecord,
   prepareDataset,
+  readRecords,
   type DatasetStore,
   type ProcessingLine,
   type RemoveOptions,
 } from './dataset-store.js';
 import type { DatasetUpload } from './dataset-upload.js';
-
-/** Records read at once by list(), to bound open file descriptors. */
-const READ_CONCURRENCY = 16;
 
 /**
  * Uploaded datasets, on a disk every API and worker shares, as the model store keeps versions:
@@ -91,12 +87,7 @@ export class FileDatasetStore implements DatasetStore {
   /** Visible datasets, oldest first. Directories without a valid record are left out. */
   async list(): Promise<DatasetRecord[]> {
     const ids = (await entryNames(this.root)).filter((name) => isUploadedDatasetId(name));
-    const found: DatasetRecord[] = [];
-    for (let i = 0; i < ids.length; i += READ_CONCURRENCY) {
-      const records = await Promise.all(ids.slice(i, i + READ_CONCURRENCY).map((id) => this.getIfValid(id)));
-      for (const record of records) if (record) found.push(record);
-    }
-    return found.sort(byCreation);
+    return readRecords(ids, (id) => this.get(id));
   }
 
   /** Null when no such dataset is visible (or `id` is no dataset id); a DatasetRecordError when its record is broken. */
@@ -155,14 +146,5 @@ export class FileDatasetStore implements DatasetStore {
    */
   async cleanStaging(olderThanMs: number): Promise<string[]> {
     return removeLeftovers(this.root, olderThanMs);
-  }
-
-  private async getIfValid(id: string): Promise<DatasetRecord | null> {
-    try {
-      return await this.get(id);
-    } catch (err) {
-      if (err instanceof DatasetRecordError) return null;
-      throw err;
-    }
   }
 }

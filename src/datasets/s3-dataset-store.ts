@@ -12,19 +12,16 @@ import { newDatasetId } from './dataset-id.js';
 import type { DatasetLimits } from './dataset-limits.js';
 import { datasetRecordSchema, type DatasetRecord } from './dataset-record.js';
 import {
-  byCreation,
   checkUploadFields,
-  DatasetRecordError,
   parseRecord,
   prepareDataset,
+  readRecords,
   type DatasetStore,
   type ProcessingLine,
   type RemoveOptions,
 } from './dataset-store.js';
 import type { DatasetUpload } from './dataset-upload.js';
 
-/** Records read at once by list(). */
-const READ_CONCURRENCY = 16;
 const DATASETS = 'datasets/';
 /** Every file of a dataset but its record, which is written after them. */
 const DATA_FILES = Object.values(DATASET_FILES).filter((name) => name !== DATASET_FILES.record);
@@ -92,12 +89,7 @@ export class S3DatasetStore implements DatasetStore {
       .filter((name) => name.endsWith('/'))
       .map((name) => name.slice(0, -1))
       .filter((id) => isUploadedDatasetId(id));
-    const found: DatasetRecord[] = [];
-    for (let i = 0; i < ids.length; i += READ_CONCURRENCY) {
-      const records = await Promise.all(ids.slice(i, i + READ_CONCURRENCY).map((id) => this.getIfValid(id)));
-      for (const record of records) if (record) found.push(record);
-    }
-    return found.sort(byCreation);
+    return readRecords(ids, (id) => this.get(id));
   }
 
   /** Null when no such dataset is visible (or `id` is no dataset id); a DatasetRecordError when its record is broken. */
@@ -230,14 +222,5 @@ export class S3DatasetStore implements DatasetStore {
 
   private recordName(id: string): string {
     return this.dir(id) + DATASET_FILES.record;
-  }
-
-  private async getIfValid(id: string): Promise<DatasetRecord | null> {
-    try {
-      return await this.get(id);
-    } catch (err) {
-      if (err instanceof DatasetRecordError) return null;
-      throw err;
-    }
   }
 }
