@@ -55,6 +55,20 @@ export const trainParamsSchema = z
       .max(30_000)
       .optional()
       .describe('images held out from the end of the training file (default: a sixth of it, at most 10,000)'),
+    datasets: z
+      .array(z.string())
+      .min(1)
+      .max(4)
+      .optional()
+      .describe(
+        "datasets with the same classes trained on together; the first gives validation and test, and 'feedback' is the examples sent to POST /feedback",
+      ),
+    feedbackWeight: z
+      .number()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe("times each 'feedback' example is seen per epoch, oversampling a small set (default 1)"),
     baseVersion: z
       .int()
       .min(1)
