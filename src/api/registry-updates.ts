@@ -14,7 +14,10 @@ export interface RegistryUpdatesOptions {
   logger: Logger;
   /** How often to look at the store and the aliases for what announcements missed (MODEL_POLL_MS). */
   pollMs: number;
-  /** Told of each version announced published or deleted (the feedback evaluation measures new ones). */
+  /**
+   * Told of each version announced published or deleted, and of a newer one the poll found (the
+   * feedback evaluation measures new versions and drops deleted ones).
+   */
   onVersionsChanged?: () => void;
 }
 
@@ -57,7 +60,9 @@ export async function followRegistry(options: RegistryUpdatesOptions): Promise<{
     onError: (err) => logger.warn({ err }, 'alias updates: Redis connection trouble'),
   });
   const poll = setInterval(() => {
-    predictor.refresh().catch(storeFailed);
+    const served = predictor.version;
+    // A version whose announcement was missed is news to the feedback evaluation too.
+    predictor.refresh().then(() => predictor.version !== served && changed(), storeFailed);
     aliases.refresh().catch(aliasesFailed);
   }, options.pollMs);
   return {

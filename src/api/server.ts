@@ -9,8 +9,9 @@ import { runProcess } from '../run-process.js';
 import { ModelAliases } from '../registry/model-aliases.js';
 import { DatasetCatalog } from '../datasets/dataset-catalog.js';
 import { datasetLimits } from '../datasets/dataset-limits.js';
+import { RedisFeedbackEvaluations } from '../feedback/redis-feedback-evaluations.js';
 import { cleanLeftovers } from '../registry/store-cleanup.js';
-import { openStores } from '../store/open-stores.js';
+import { openStores, type Stores } from '../store/open-stores.js';
 import { storeLocation } from '../store/store-location.js';
 import { buildApp } from './app.js';
 import { ImageDecoder } from './image-decoder.js';
@@ -74,6 +75,7 @@ async function buildServices(config: Config, logger: Logger, { redis, jobs }: Co
   // Only the API writes datasets, so it alone cleans up after uploads that crashed.
   await cleanLeftovers(stores.datasets, logger, 'the dataset store');
   const datasets = new DatasetCatalog(stores.datasets);
+  const feedback = config.FEEDBACK === 'on' ? await openFeedback(config, logger, redis, stores) : undefined;
   const metrics = new ServiceMetrics({
     jobCounts: () => jobs.counts(),
     trainingSpeeds: () => jobs.trainingSpeeds(),
@@ -94,24 +96,48 @@ async function buildServices(config: Config, logger: Logger, { redis, jobs }: Co
     aliases,
     logger,
     pollMs: config.MODEL_POLL_MS,
+    // A version published or deleted anywhere: measured on the feedback, or its figure dropped.
+    ...(feedback ? { onVersionsChanged: () => feedback.evaluations.modelsChanged() } : {}),
   });
-  return { stores, store, datasets, metrics, predictor, aliases, updates };
+  return { stores, store, datasets, feedback, metrics, predictor, aliases, updates };
+}
+
+/**
+ * The feedback examples and each version's accuracy on them, measured in the background of this
+ * process (figures and revision in Redis, shared with the other API processes). The revision is
+ * looked at every MODEL_POLL_MS for changes made through another process, as the store is for
+ * versions.
+ */
+async function openFeedback(config: Config, logger: Logger, redis: Redis, stores: Stores) {
+  // Only the API writes feedback, so it alone cleans up after adds that crashed.
+  await cleanLeftovers(stores.feedback, logger, 'the feedback store');
+  const evaluations = new RedisFeedbackEvaluations({
+    redis,
+    prefix: config.REDIS_PREFIX,
+    feedback: stores.feedback,
+    models: stores.models,
+    logger,
+    pollMs: config.MODEL_POLL_MS,
+  });
+  evaluations.start();
+  return { store: stores.feedback, evaluations };
 }
 
 function buildApiApp(
   config: Config,
   logger: Logger,
-  { redis, jobs, jobEvents, store, datasets, metrics, predictor, aliases }: Connections & Services,
+  { redis, jobs, jobEvents, store, datasets, feedback, metrics, predictor, aliases }: Connections & Services,
   shuttingDown: () => boolean,
 ) {
   return buildApp(
-    { jobs, jobEvents, serving: { predictor, store, aliases }, datasets },
+    { jobs, jobEvents, serving: { predictor, store, aliases }, datasets, ...(feedback ? { feedback } : {}) },
     {
       logger,
       auth: {
         apiKey: config.API_KEY,
         protectPredict: config.PREDICT_REQUIRES_KEY,
         protectMetrics: config.METRICS_REQUIRES_KEY,
+        protectFeedback: config.FEEDBACK_REQUIRES_KEY,
         loopbackHostOnly: !config.API_KEY && isLoopbackHost(config.HOST),
       },
       trustProxy: config.TRUST_PROXY,
@@ -123,6 +149,7 @@ function buildApiApp(
       predictBodyLimit: config.PREDICT_BODY_LIMIT_BYTES,
       predictMaxImages: config.PREDICT_MAX_IMAGES,
       predictMaxEncodedImages: config.PREDICT_MAX_ENCODED_IMAGES,
+      feedbackMaxExamples: config.FEEDBACK_MAX_EXAMPLES,
       imageDecoder: new ImageDecoder({
         concurrency: config.PREDICT_DECODE_CONCURRENCY,
         maxWaiting: config.PREDICT_DECODE_QUEUE,
@@ -140,6 +167,7 @@ function buildApiApp(
         prefix: config.REDIS_PREFIX,
         perMinute: config.RATE_LIMIT_PER_MINUTE,
         predictPerMinute: config.PREDICT_RATE_LIMIT_PER_MINUTE,
+        feedbackPerMinute: config.FEEDBACK_RATE_LIMIT_PER_MINUTE,
       },
       shuttingDown,
     },
@@ -159,7 +187,7 @@ async function listen(config: Config, logger: Logger, app: App): Promise<void> {
 async function shutdown(
   config: Config,
   logger: Logger,
-  { app, updates, predictor, jobEvents, jobs, redis, stores }: Parts,
+  { app, updates, feedback, predictor, jobEvents, jobs, redis, stores }: Parts,
   signal: string,
 ): Promise<void> {
   if (config.SHUTDOWN_DRAIN_MS > 0) {
@@ -169,6 +197,8 @@ async function shutdown(
   logger.info({ signal }, 'stopping: no new connections, finishing requests in flight');
   await app.close();
   await updates.close();
+  // Waits for a pass under way to stop (at its next model call) before Redis goes.
+  await feedback?.evaluations.close();
   predictor.close();
   await jobEvents.close();
   await jobs.close();

@@ -1,11 +1,17 @@
 import { join } from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pino from 'pino';
+import { Predictor } from '../../src/api/predictor.js';
 import { followRegistry } from '../../src/api/registry-updates.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
-import { MODEL_CHANNEL } from '../../src/registry/announcer.js';
+import {
+  MODEL_CHANNEL,
+  publishDeletion as announceDeletion,
+  publishVersion as announceVersion,
+} from '../../src/registry/announcer.js';
 import { ALIAS_CHANNEL, ModelAliases } from '../../src/registry/model-aliases.js';
 import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { type ModelStore } from '../../src/registry/model-store.js';
@@ -136,5 +142,61 @@ describe('API replicas and the registry on Redis', () => {
     expect(dropped).toHaveLength(2 * garbage.length);
     expect(dropped.some((l) => l.problem?.includes('is not JSON'))).toBe(true);
     await request(a.api.app.server).get('/healthz').expect(200);
+  });
+});
+
+describe('registry updates tell the feedback evaluation of versions', () => {
+  const { redis, prefix } = useRedisPrefix('registry-feedback');
+  const quiet = useRedisPrefix('registry-feedback-quiet');
+  const store = new FileModelStore(join(useTempDir('registry-feedback'), 'models'));
+  beforeAll(() => initBackend('wasm'));
+
+  /** A process's registry follower on `on`, counting what it tells the feedback evaluation. */
+  async function follow(on: { redis: typeof redis; prefix: string }, pollMs: number) {
+    const predictor = new Predictor({ store, logger: pino({ level: 'silent' }) });
+    await predictor.refresh();
+    const told = { count: 0 };
+    const updates = await followRegistry({
+      ...on,
+      predictor,
+      aliases: new ModelAliases(on.redis, on.prefix),
+      logger: pino({ level: 'silent' }),
+      pollMs,
+      onVersionsChanged: () => told.count++,
+    });
+    return { predictor, told, updates };
+  }
+
+  it('when a version is announced published or deleted, then it is told of each', async () => {
+    const { predictor, told, updates } = await follow({ redis, prefix }, 3_600_000);
+    try {
+      const version = await publishVersion(store);
+      await announceVersion(redis, prefix, { version, createdAt: new Date().toISOString() });
+      await until('the publication to be heard', () => (told.count === 1 ? true : undefined));
+      await announceDeletion(redis, prefix, version);
+      await until('the deletion to be heard', () => (told.count === 2 ? true : undefined));
+    } finally {
+      await updates.close();
+      predictor.close();
+    }
+  });
+
+  it('when the poll finds a version nobody announced, then it is told; a poll that finds nothing new tells nothing', async () => {
+    const { predictor, told, updates } = await follow(quiet, 50);
+    try {
+      const before = predictor.version;
+      const version = await publishVersion(store);
+      await until('the poll to serve it', () => (predictor.version === version ? true : undefined));
+      expect(before).not.toBe(version);
+      await until('it to be told', () => (told.count === 1 ? true : undefined));
+      // Polls go on; with nothing new they say nothing: another version shows the count is exact.
+      const next = await publishVersion(store);
+      await until('the poll to serve the next', () => (predictor.version === next ? true : undefined));
+      await until('it to be told again', () => (told.count >= 2 ? true : undefined));
+      expect(told.count).toBe(2);
+    } finally {
+      await updates.close();
+      predictor.close();
+    }
   });
 });

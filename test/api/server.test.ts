@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
@@ -5,7 +6,7 @@ import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { exited as exitOf, useApiProcess } from '../helpers/processes.js';
 import { useRedisPrefix } from '../helpers/redis.js';
 import { useTempDir } from '../helpers/temp-dir.js';
-import { sleep } from '../helpers/until.js';
+import { sleep, until } from '../helpers/until.js';
 
 const served = async (port: number) =>
   ((await (await fetch(`http://127.0.0.1:${port}/models`)).json()) as { serving: number | null }).serving;
@@ -34,6 +35,32 @@ describe('the API process', () => {
         if (serving === null) await sleep(100);
       }
       expect(serving).toBe(1);
+    },
+  );
+
+  it(
+    'when a correction is posted, then it is stored under the store and the version served is measured on it in the background',
+    { timeout: 60_000 },
+    async () => {
+      const image = Array.from({ length: 784 }, (_, i) => (i % 29 === 0 ? 200 : 0));
+      const posted = await fetch(`${api.url}/feedback`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ image, scale: 'byte', label: 3, modelVersion: 1 }),
+      });
+      expect(posted.status).toBe(201);
+      const { id } = (await posted.json()) as { id: string };
+      const file = await readFile(join(dir, 'feedback', `${id}.json`), 'utf8');
+      expect(JSON.parse(file)).toMatchObject({ id, class: '3', modelVersion: 1 });
+      const { revision } = (await (await fetch(`${api.url}/feedback`)).json()) as { revision: number };
+      // Measured in the background after the change: the figure turns up at that revision.
+      const figure = await until('version 1 to be measured on the correction', async () => {
+        const metadata = (await (await fetch(`${api.url}/models/1`)).json()) as {
+          feedback: { revision: number; examples: number } | null;
+        };
+        return metadata.feedback?.revision === revision ? metadata.feedback : undefined;
+      });
+      expect(figure.examples).toBe(1);
     },
   );
 
