@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { authPlugin } from '../../src/api/plugins/auth.js';
 import { ServiceMetrics } from '../../src/api/plugins/metrics.js';
 import { useTestApi, type TestApi } from '../helpers/api.js';
+import { feedbackParts } from '../helpers/feedback.js';
 import { pathVariants, stateChangingRoutes } from '../helpers/path-variants.js';
 import { sendRaw } from '../helpers/raw-http.js';
 
@@ -20,10 +21,11 @@ const send = (api: TestApi, method: string, path: string) =>
   request(api.app.server)[method.toLowerCase() as 'post'](path);
 
 describe('API key, security headers and CORS', () => {
-  const api = useTestApi('auth', {
-    auth: { apiKey: KEY, protectPredict: true },
+  const api = useTestApi('auth', (scope) => ({
+    auth: { apiKey: KEY, protectPredict: true, protectFeedback: true },
     corsOrigins: ['https://app.example'],
-  });
+    feedback: feedbackParts(scope),
+  }));
 
   const protectedRoutes = [
     ['post', '/jobs', { epochs: 1 }],
@@ -32,6 +34,8 @@ describe('API key, security headers and CORS', () => {
     ['delete', '/models/aliases/production', undefined],
     ['delete', '/models/1', undefined],
     ['post', '/predict', { image: new Array(784).fill(0) }],
+    ['post', '/feedback', { image: new Array(784).fill(0), label: 1 }],
+    ['delete', `/feedback/${'0'.repeat(20)}`, undefined],
   ] as const;
 
   it.each(protectedRoutes)(
@@ -76,6 +80,8 @@ describe('API key, security headers and CORS', () => {
         'DELETE /models/999',
         'PUT /models/aliases/staging',
         'POST /predict',
+        'POST /feedback',
+        'DELETE /feedback/no-such-job',
       ]),
     );
     const statuses = await Promise.all(

@@ -141,6 +141,7 @@ export class Cluster {
       TRAINING_THREADS: '1',
       // The suite sends thousands of requests from one address; scenario 6 turns the limit on.
       RATE_LIMIT_PER_MINUTE: '0',
+      FEEDBACK_RATE_LIMIT_PER_MINUTE: '0',
       LOG_LEVEL: 'warn',
       ...extra,
     };
