@@ -265,6 +265,18 @@ const traversals = [
   '*',
 ];
 
+/** Paging querystrings no list takes (GET /jobs, GET /feedback/examples). */
+const badPaging = [
+  'limit=-1',
+  'limit=1e99',
+  'offset=-5',
+  'offset=99999999999999999999',
+  'limit=abc',
+  'limit=1&limit=2',
+  '__proto__[x]=1',
+  `limit=${'9'.repeat(400)}`,
+];
+
 /** Labels outside the classes of any version the scenarios train (digits), or not labels at all. */
 const badLabels: unknown[] = [
   -1,
@@ -391,21 +403,7 @@ export const generators: Record<string, Generator> = {
   }),
   'jobs: list with bad query': (random) => ({
     category: 'wrong types',
-    ...routes.listJobs(
-      pick(random, [
-        'state=foo',
-        'limit=-1',
-        'limit=1e99',
-        'offset=-5',
-        'offset=99999999999999999999',
-        'limit=abc',
-        'limit=1&limit=2',
-        'state[]=completed',
-        'state=%FF',
-        '__proto__[x]=1',
-        `limit=${'9'.repeat(400)}`,
-      ]),
-    ),
+    ...routes.listJobs(pick(random, ['state=foo', 'state[]=completed', 'state=%FF', ...badPaging])),
   }),
   'jobs/:id: traversal and junk ids': (random) => ({
     category: 'path traversal',
@@ -754,20 +752,7 @@ export const generators: Record<string, Generator> = {
   }),
   'feedback: examples with bad query': (random) => ({
     category: 'wrong types',
-    ...routes.feedbackExamples(
-      pick(random, [
-        'limit=0',
-        'limit=201',
-        'limit=-1',
-        'limit=abc',
-        'limit=1e99',
-        'offset=-5',
-        'offset=99999999999999999999',
-        'limit=1&limit=2',
-        'page=2',
-        `limit=${'9'.repeat(400)}`,
-      ]),
-    ),
+    ...routes.feedbackExamples(pick(random, ['limit=0', 'limit=201', 'page=2', ...badPaging])),
   }),
   'feedback/:id: traversal and junk ids': (random) => ({
     category: 'path traversal',
