@@ -2,11 +2,12 @@ import { apiRequest } from '../api/client.js';
 import { loadDatasets } from '../api/datasets.js';
 import type { ModelMetadata } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
+import { PRODUCTION } from '../logic/aliases.js';
 import { baseVersionOf, datasetName, type KnownDataset } from '../logic/datasets.js';
 import { formatDuration, formatNumber, formatPercent, formatRate } from '../logic/format.js';
 import { heatColour, rowShares, textColourOn } from '../logic/heat-colour.js';
 import type { Page } from './page.js';
-import { PRODUCTION, promoteButton } from './promote-button.js';
+import { promoteButton } from './promote-button.js';
 
 /** Images shown at first; the rest behind a button, so a page view is not 100 image requests. */
 const GALLERY_FIRST = 30;
