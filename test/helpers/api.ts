@@ -36,7 +36,7 @@ export type TestApiOptions = AppOptions & {
   store?: ModelStore;
   /** The datasets (@default a store in datasets/ beside `modelDir`), for tests that hold its calls. */
   datasets?: DatasetCatalog;
-  /** The feedback routes' store and evaluations (@default none: FEEDBACK=off). */
+  /** The feedback routes' store and evaluations, closed with the API (@default none: FEEDBACK=off). */
   feedback?: AppDeps['feedback'];
 };
 
@@ -75,6 +75,7 @@ export async function startTestApi(
     },
     async close() {
       predictor.close();
+      await feedback?.evaluations.close();
       await app.close();
       await jobEvents.close();
       await jobs.close();

@@ -1,28 +1,27 @@
-import type { Redis } from 'ioredis';
-import type { FeedbackEvaluations } from '../../src/feedback/feedback-evaluations.js';
+import { join } from 'node:path';
+import pino from 'pino';
 import { FileFeedbackStore } from '../../src/feedback/file-feedback-store.js';
-import type { FeedbackStore } from '../../src/feedback/feedback-store.js';
+import { RedisFeedbackEvaluations } from '../../src/feedback/redis-feedback-evaluations.js';
+import type { ModelStore } from '../../src/registry/model-store.js';
+import type { TestApiScope } from './api.js';
 
 /**
- * The feedback an API in a test keeps: examples in `dir`, the revision in Redis under `prefix`.
- * Versions are not measured here (the background evaluation is not built yet): every figure
- * stays missing, which GET /feedback shows as versions still to measure.
+ * The feedback of an API in a test, as a service keeps it: examples in feedback/ of the scope's
+ * directory, each version measured on them in the background with figures in Redis under the
+ * scope's prefix. The API closes the evaluations when it closes (test/helpers/api.ts).
+ * `models` is the API's own model store (pass the same as its `store`).
  */
-export function testFeedback(
-  redis: Redis,
-  prefix: string,
-  dir: string,
-): { store: FeedbackStore; evaluations: FeedbackEvaluations } {
-  const key = `${prefix}:feedback:revision`;
-  const revision = async () => Number((await redis.get(key)) ?? 0);
-  return {
-    store: new FileFeedbackStore(dir),
-    evaluations: {
-      revision,
-      feedbackChanged: () => redis.incr(key),
-      all: async () => [],
-      forVersion: async () => null,
-      close: async () => undefined,
-    },
-  };
+export function testFeedback({ redis, prefix, dir }: Omit<TestApiScope, 'start'>, models: ModelStore) {
+  const store = new FileFeedbackStore(join(dir, 'feedback'));
+  const evaluations = new RedisFeedbackEvaluations({
+    redis,
+    prefix,
+    feedback: store,
+    models,
+    logger: pino({ level: 'silent' }),
+    // One API process: its own changes start passes at once; there are no others to poll for.
+    pollMs: 3_600_000,
+  });
+  evaluations.start();
+  return { store, evaluations };
 }

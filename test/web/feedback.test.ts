@@ -3,8 +3,12 @@ import type { Page, Request } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { JobView } from '../../src/jobs/job-schema.js';
 import type { FeedbackExamplesPage } from '../../web/src/api/types.js';
+import { formatPercent } from '../../web/src/logic/format.js';
+import sharp from 'sharp';
 import { DIGIT_CLASSES } from '../../src/ml/data/dataset.js';
-import { useTestApi, type TestApi } from '../helpers/api.js';
+import { FileModelStore } from '../../src/registry/file-model-store.js';
+import type { RedisFeedbackEvaluations } from '../../src/feedback/redis-feedback-evaluations.js';
+import { useTestApi, type TestApi, type TestApiOptions, type TestApiScope } from '../helpers/api.js';
 import { testFeedback } from '../helpers/feedback.js';
 import { publishUntrained } from '../helpers/models.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
@@ -51,29 +55,62 @@ const allDisabled = async (page: Page) => {
 /** Another digit than `label`, for a correction. */
 const otherThan = (label: string, step = 5) => String((Number(label) + step) % 10);
 
-async function publishDigitsModel(api: TestApi, seed = 1): Promise<number> {
+type FeedbackApi = TestApi & { evaluations: RedisFeedbackEvaluations };
+
+/** An API with feedback on, its evaluations at hand (`extra`: its other options). */
+function useFeedbackApi(
+  name: string,
+  extra: (scope: TestApiScope) => TestApiOptions | Promise<TestApiOptions>,
+) {
+  // Filled in before the block's first test, as useTestApi fills in the rest.
+  const api: ReturnType<typeof useTestApi> & Partial<Pick<FeedbackApi, 'evaluations'>> = useTestApi(
+    name,
+    async (scope) => {
+      const store = new FileModelStore(join(scope.dir, 'models'));
+      const feedback = testFeedback(scope, store);
+      api.evaluations = feedback.evaluations;
+      return { ...(await extra(scope)), store, feedback };
+    },
+  );
+  return api as typeof api & FeedbackApi;
+}
+
+/** A digits version, served, and measured on the feedback (as the server's announcements make it). */
+async function publishDigitsModel(api: FeedbackApi, seed = 1): Promise<number> {
   const version = await publishUntrained(api.store, trainingReportFixture(), seed);
   await api.predictor.refresh();
+  api.evaluations.modelsChanged();
   return version;
 }
 
+/** The class the served version gives a stored example's 28x28 image, sent as its 784 bytes. */
+async function servedAnswer(base: string, image: string): Promise<string> {
+  const pixels = await sharp(Buffer.from(image.split(',')[1]!, 'base64'))
+    .greyscale()
+    .raw()
+    .toBuffer();
+  const answer = await fetch(`${base}/predict`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ image: [...pixels], scale: 'byte' }),
+  });
+  return ((await answer.json()) as { predictions: { class: string }[] }).predictions[0]!.class;
+}
+
 describe('feedback on the web page', () => {
-  const api = useTestApi('web-feedback', async ({ dir, redis, prefix }) => ({
+  const api = useFeedbackApi('web-feedback', async ({ dir }) => ({
     web: { root: await buildWebPage(join(dir, 'web')) },
-    feedback: testFeedback(redis, `${prefix}:main`, join(dir, 'feedback')),
   }));
   const { dir } = api;
   // Corrections need the API key (FEEDBACK_REQUIRES_KEY).
-  const keyed = useTestApi('web-feedback-key', ({ redis, prefix, dir: own }) => ({
+  const keyed = useFeedbackApi('web-feedback-key', () => ({
     web: { root: join(dir, 'web') },
     auth: { apiKey: API_KEY, protectFeedback: true },
-    feedback: testFeedback(redis, prefix, join(own, 'feedback')),
   }));
   // One correction a minute (FEEDBACK_RATE_LIMIT_PER_MINUTE=1).
-  const limited = useTestApi('web-feedback-limit', ({ redis, prefix, dir: own }) => ({
+  const limited = useFeedbackApi('web-feedback-limit', ({ redis, prefix }) => ({
     web: { root: join(dir, 'web') },
     rateLimit: { redis, prefix, perMinute: 0, predictPerMinute: 0, feedbackPerMinute: 1 },
-    feedback: testFeedback(redis, prefix, join(own, 'feedback')),
   }));
   const { problems, open } = useChromium(join(dir, 'profile'));
   let base: string;
@@ -182,7 +219,7 @@ describe('feedback on the web page', () => {
     expect(problems).toEqual([]);
   });
 
-  it('when the feedback view is opened from the nav, then it counts the corrections per class and day, shows them newest first, and each version as still measuring', async () => {
+  it('when the feedback view is opened from the nav, then it counts the corrections per class and day, shows them newest first, and how each version does on them once measured', async () => {
     expect(drawing && yesLabel, 'the tests before stored two corrections').toBeTruthy();
     const page = await open(`${base}/#/try`);
     await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Feedback' }).click();
@@ -218,10 +255,21 @@ describe('feedback on the web page', () => {
       .toEqual([28, 28]);
     expect(await page.getByRole('button', { name: 'Show more' }).isHidden()).toBe(true);
 
-    // Not measured yet (the evaluation runs in the background): the row says so.
-    const row = page.locator(`#feedback-accuracy tbody tr[data-version="${version}"]`);
-    expect(await row.locator('.accuracy').textContent({ timeout: PATIENCE_MS })).toBe('measuring\u2026');
-    expect(await page.locator('#feedback-measuring').isVisible()).toBe(true);
+    // Measured in the background; the view asks again until the figure is of the current feedback.
+    const row = page.locator(`#feedback-accuracy tbody tr[data-version="${version}"]:not([data-measuring])`);
+    await row.waitFor({ timeout: PATIENCE_MS });
+    // What it should say: the served version asked about each stored image directly.
+    const { examples } = (await (await fetch(`${base}/feedback/examples`)).json()) as FeedbackExamplesPage;
+    const answers = await Promise.all(examples.map((e) => servedAnswer(base, e.image)));
+    const correct = examples.filter((e, i) => answers[i] === e.class).length;
+    // The drawing was corrected away from what the version read: at least that one is wrong.
+    expect(correct).toBeLessThan(2);
+    expect(await row.locator('td').allTextContents()).toEqual([
+      formatPercent(correct / 2),
+      `${correct} / 2`,
+      'no',
+    ]);
+    expect(await page.locator('#feedback-measuring').isHidden()).toBe(true);
     await page.screenshot({ path: `${ARTIFACTS}/feedback.png`, fullPage: true });
 
     await page.setViewportSize({ width: 390, height: 844 });
