@@ -10,6 +10,7 @@ import {
   chooseFineTuneBase,
   exampleCaption,
   FEEDBACK_DATASET,
+  feedbackFigureText,
   FINE_TUNE,
   fineTuneBody,
   outcomeOfAnswer,
@@ -131,6 +132,18 @@ describe("each version's accuracy on the feedback", () => {
     expect(
       accuracyRows([1], summary({ versions: [figure(1, { accuracy: null, correct: 0, examples: 0 })] }))[0],
     ).toMatchObject({ accuracy: 'no examples', counts: '0 / 0', measuring: false });
+  });
+
+  it("when a version's detail shows its figure, then it reads as a share of the corrections, and is left out when there is none", () => {
+    expect(feedbackFigureText(figure(1))).toBe('93.3 %: 14 of 15 corrections');
+    expect(
+      feedbackFigureText(figure(2, { accuracy: 1, correct: 3, examples: 3, trainedOnFeedback: true })),
+    ).toBe('100.0 %: 3 of 3 corrections (the test fifth: it trained on the rest)');
+    expect(feedbackFigureText(figure(3, { accuracy: null, correct: 0, examples: 0 }))).toBe(
+      'no corrections of its classes to measure on',
+    );
+    expect(feedbackFigureText(null)).toBeNull();
+    expect(feedbackFigureText(undefined)).toBeNull();
   });
 
   it('when a measured version is not in the model list (the list came first), then it still has its row', () => {

@@ -275,6 +275,14 @@ describe('feedback on the web page', () => {
     await page.setViewportSize({ width: 390, height: 844 });
     await expect.poll(() => layoutOn(page, 390), { timeout: PATIENCE_MS }).toMatchObject({ settled: true });
     await page.screenshot({ path: `${ARTIFACTS}/feedback-phone.png`, fullPage: true });
+
+    // The version's own page shows the same figure (GET /models/:v `feedback`).
+    await row.getByRole('link', { name: `Version ${version}` }).click();
+    await textBecomes(
+      page,
+      '#model-feedback',
+      new RegExp(`^${formatPercent(correct / 2)}: ${correct} of 2 corrections$`),
+    );
     await page.close();
     expect(problems).toEqual([]);
   });

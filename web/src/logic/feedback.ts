@@ -99,6 +99,22 @@ function accuracyRow(
   };
 }
 
+/**
+ * A version's figure as its detail page shows it (GET /models/:v `feedback`): null when it has
+ * none (not measured yet, or feedback off), so the row is left out.
+ */
+export function feedbackFigureText(
+  figure:
+    | Pick<VersionFeedbackAccuracy, 'accuracy' | 'correct' | 'examples' | 'trainedOnFeedback'>
+    | null
+    | undefined,
+): string | null {
+  if (!figure) return null;
+  if (figure.accuracy === null) return 'no corrections of its classes to measure on';
+  const which = figure.trainedOnFeedback ? ' (the test fifth: it trained on the rest)' : '';
+  return `${formatPercent(figure.accuracy)}: ${figure.correct} of ${figure.examples} corrections${which}`;
+}
+
 /** Whether the view should ask again soon: some figure is missing or behind the feedback. */
 export function stillMeasuring(
   rows: readonly AccuracyRow[],
