@@ -8,6 +8,7 @@ const apiPaths = [
   '/jobs',
   '/models',
   '/datasets',
+  '/feedback',
   '/openapi.json',
   '/docs',
   '/healthz',

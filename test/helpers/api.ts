@@ -75,6 +75,7 @@ export async function startTestApi(
     },
     async close() {
       predictor.close();
+      await feedback?.evaluations.close();
       await app.close();
       await feedback?.evaluations.close();
       await jobEvents.close();

@@ -7,6 +7,7 @@ import { FileFeedbackStore } from '../../src/feedback/file-feedback-store.js';
 import { RedisFeedbackEvaluations } from '../../src/feedback/redis-feedback-evaluations.js';
 import { IMAGE_PIXELS, IMAGE_SIDE } from '../../src/ml/image-shape.js';
 import { FileModelStore } from '../../src/registry/file-model-store.js';
+import type { ModelStore } from '../../src/registry/model-store.js';
 import type { TestApiScope } from './api.js';
 
 export type FeedbackParts = NonNullable<AppDeps['feedback']> & {
@@ -21,14 +22,38 @@ export type FeedbackParts = NonNullable<AppDeps['feedback']> & {
  * closes it (test/helpers/api.ts).
  */
 export function feedbackParts(scope: TestApiScope, name = 'feedback'): FeedbackParts {
-  const store = new FileFeedbackStore(join(scope.dir, name));
+  return feedbackOf(
+    { ...scope, prefix: `${scope.prefix}:${name}` },
+    join(scope.dir, name),
+    new FileModelStore(join(scope.dir, 'models')),
+  );
+}
+
+/**
+ * The feedback of an API in a test, as a service keeps it: examples in feedback/ of the scope's
+ * directory, measured against `models`, the API's own model store (pass the same as its `store`).
+ */
+export function testFeedback(
+  { redis, prefix, dir }: Omit<TestApiScope, 'start'>,
+  models: ModelStore,
+): FeedbackParts {
+  return feedbackOf({ redis, prefix }, join(dir, 'feedback'), models);
+}
+
+function feedbackOf(
+  { redis, prefix }: Pick<TestApiScope, 'redis' | 'prefix'>,
+  dir: string,
+  models: ModelStore,
+): FeedbackParts {
+  const store = new FileFeedbackStore(dir);
   const evaluations = new RedisFeedbackEvaluations({
-    redis: scope.redis,
-    prefix: `${scope.prefix}:${name}`,
+    redis,
+    prefix,
     feedback: store,
-    models: new FileModelStore(join(scope.dir, 'models')),
+    models,
     logger: pino({ level: 'silent' }),
-    pollMs: 60_000,
+    // One API process: its own changes start passes at once; there are no others to poll for.
+    pollMs: 3_600_000,
   });
   evaluations.start();
   return { store, evaluations };

@@ -1,8 +1,11 @@
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { chromium, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import sharp from 'sharp';
 import { build } from 'vite';
 import { afterAll, beforeAll, beforeEach } from 'vitest';
+import { loadDataset } from '../../src/ml/data/dataset.js';
+import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 
 /**
  * The web page in a real headless Chromium (Debian's, driven by playwright-core), for the tests in
@@ -124,4 +127,16 @@ export async function optionValues(select: Locator): Promise<string[]> {
   for (let i = 0; i < (await options.count()); i++)
     values.push((await options.nth(i).getAttribute('value')) ?? '');
   return values;
+}
+
+/** MNIST test digit `index` as a photo of ink on paper would come: 280x280, dark on light, PNG. */
+export async function mnistDigitPng(index: number): Promise<Buffer> {
+  const { test } = await loadDataset('mnist');
+  return sharp(Buffer.from(test.images.subarray(index * IMAGE_PIXELS, (index + 1) * IMAGE_PIXELS)), {
+    raw: { width: 28, height: 28, channels: 1 },
+  })
+    .resize(280, 280, { kernel: 'cubic' })
+    .negate()
+    .png()
+    .toBuffer();
 }

@@ -78,6 +78,8 @@ describe('class names on the web page', () => {
     expect(FASHION_MNIST_CLASSES).toContain(await text(page, '#predicted-label'));
     const bars = await page.locator('#probabilities li').allTextContents();
     expect(bars.map((t) => t.replace(/: [\d.]+ %$/, ''))).toEqual(FASHION_MNIST_CLASSES);
+    // "Right?" offers the version's own classes to correct it with (issue 17).
+    expect(await page.locator('#feedback-classes button').allTextContents()).toEqual(FASHION_MNIST_CLASSES);
     await page.screenshot({ path: `${ARTIFACTS}/try-it-fashion.png`, fullPage: true });
 
     // 'T-shirt/top' and 'Ankle boot' on a phone: the answer wraps, the page does not scroll sideways.

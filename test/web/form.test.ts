@@ -210,6 +210,8 @@ describe('page addresses', () => {
     ['#/models/7', { page: 'models', version: 7 }],
     ['#/models/0', { page: 'models' }],
     ['#/models/abc', { page: 'models' }],
+    ['#/feedback', { page: 'feedback' }],
+    ['#/feedback/3', { page: 'feedback' }],
     ['#/nowhere', { page: 'try' }],
   ])('when the hash is %j, then the route is %j and it round-trips', (hash, route) => {
     expect(parseRoute(hash)).toEqual(route);

@@ -1,9 +1,6 @@
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainAndPublish } from '../helpers/models.js';
-import { loadDataset } from '../../src/ml/data/dataset.js';
-import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
 import { startTrainingWorker } from '../../src/worker/training-worker.js';
 import { useTestApi } from '../helpers/api.js';
 import { workerOptions } from '../helpers/training-worker.js';
@@ -13,6 +10,7 @@ import {
   drawOne,
   imageSize,
   layoutOn,
+  mnistDigitPng,
   optionValues,
   PATIENCE_MS,
   text,
@@ -129,15 +127,7 @@ describe('the web page in Chromium', () => {
   });
 
   it('when an image file is chosen instead of drawing (the way in without a pointer), then the page shows what the API reads in it; a GIF gets the reason it cannot', async () => {
-    // An MNIST test digit as a photo of ink on paper would come: 280x280, dark on light, PNG.
-    const { test } = await loadDataset('mnist');
-    const png = await sharp(Buffer.from(test.images.subarray(0, IMAGE_PIXELS)), {
-      raw: { width: 28, height: 28, channels: 1 },
-    })
-      .resize(280, 280, { kernel: 'cubic' })
-      .negate()
-      .png()
-      .toBuffer();
+    const png = await mnistDigitPng(0);
     const direct = await fetch(`${base}/predict`, {
       method: 'POST',
       headers: { 'content-type': 'image/png' },

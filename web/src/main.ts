@@ -1,6 +1,7 @@
 import './styles.css';
 import { forgetApiKey, storedApiKey } from './api/api-key.js';
 import { parseRoute, type Route } from './logic/route.js';
+import { feedbackPage } from './pages/feedback-page.js';
 import { modelsPage } from './pages/models-page.js';
 import type { Page } from './pages/page.js';
 import { trainPage } from './pages/train-page.js';
@@ -15,6 +16,7 @@ function open(route: Route): void {
   main.replaceChildren();
   if (route.page === 'train') current = trainPage(main, route.jobId);
   else if (route.page === 'models') current = modelsPage(main, route.version);
+  else if (route.page === 'feedback') current = feedbackPage(main);
   else current = tryPage(main);
   for (const link of document.querySelectorAll<HTMLAnchorElement>('nav a[data-page]')) {
     if (link.dataset.page === route.page) link.setAttribute('aria-current', 'page');

@@ -1,12 +1,14 @@
 import { apiRequest } from '../api/client.js';
 import { loadDatasets } from '../api/datasets.js';
-import type { ModelMetadata } from '../api/types.js';
+import type { ModelMetadata, VersionFeedbackAccuracy } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
+import { PRODUCTION } from '../logic/aliases.js';
 import { baseVersionOf, datasetName, type KnownDataset } from '../logic/datasets.js';
+import { feedbackFigureText } from '../logic/feedback.js';
 import { formatDuration, formatNumber, formatPercent, formatRate } from '../logic/format.js';
 import { heatColour, rowShares, textColourOn } from '../logic/heat-colour.js';
 import type { Page } from './page.js';
-import { PRODUCTION, promoteButton } from './promote-button.js';
+import { promoteButton } from './promote-button.js';
 
 /** Images shown at first; the rest behind a button, so a page view is not 100 image requests. */
 const GALLERY_FIRST = 30;
@@ -27,7 +29,8 @@ export function modelDetail(root: HTMLElement, version: number): Page {
   async function load(): Promise<void> {
     try {
       const [model, aliases, { datasets }] = await Promise.all([
-        apiRequest<ModelMetadata>(`/models/${version}`),
+        // With its accuracy on the feedback when the service measures it (issue 17).
+        apiRequest<ModelMetadata & { feedback?: VersionFeedbackAccuracy | null }>(`/models/${version}`),
         apiRequest<Record<string, number>>('/models/aliases'),
         loadDatasets(),
       ]);
@@ -53,8 +56,12 @@ export function modelDetail(root: HTMLElement, version: number): Page {
   return { close: () => undefined };
 }
 
-function summary(model: ModelMetadata, datasets: readonly KnownDataset[]): HTMLElement {
+function summary(
+  model: ModelMetadata & { feedback?: VersionFeedbackAccuracy | null },
+  datasets: readonly KnownDataset[],
+): HTMLElement {
   const base = baseVersionOf(model.params);
+  const onFeedback = feedbackFigureText(model.feedback);
   const rows: [string, string | Node][] = [
     ['Dataset', `${datasetName(model.params.dataset, datasets)}, ${model.classes.length} classes`],
     ...(base === undefined
@@ -71,6 +78,11 @@ function summary(model: ModelMetadata, datasets: readonly KnownDataset[]): HTMLE
       'Time',
       `${formatDuration(model.trainingSeconds)} on ${model.backend}, ${formatRate(model.imagesPerSecond)}`,
     ],
+    ...(onFeedback === null
+      ? []
+      : [
+          ['On feedback', h('a', { href: '#/feedback', id: 'model-feedback' }, onFeedback)] as [string, Node],
+        ]),
   ];
   return h(
     'dl',

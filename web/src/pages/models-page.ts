@@ -2,11 +2,12 @@ import { apiRequest } from '../api/client.js';
 import { loadDatasets } from '../api/datasets.js';
 import type { ModelList } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
+import { PRODUCTION } from '../logic/aliases.js';
 import { baseVersionOf, datasetName } from '../logic/datasets.js';
 import { formatPercent } from '../logic/format.js';
 import { modelDetail } from './model-detail.js';
 import type { Page } from './page.js';
-import { PRODUCTION, promoteButton } from './promote-button.js';
+import { promoteButton } from './promote-button.js';
 
 /** Models: every version with its metrics, or one version in detail (issue 6). */
 export function modelsPage(root: HTMLElement, version: number | undefined): Page {

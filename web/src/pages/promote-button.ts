@@ -1,7 +1,6 @@
 import { apiRequest } from '../api/client.js';
 import { errorText, h } from '../dom.js';
-
-export const PRODUCTION = 'production';
+import { PRODUCTION } from '../logic/aliases.js';
 
 /** PUT /models/aliases/production: the API asks for its key when it has one (see api/client.ts). */
 export function promoteButton(

@@ -5,6 +5,7 @@ import { errorText, fill, h } from '../dom.js';
 import { DrawingPad } from '../drawing-pad.js';
 import { formatPercent } from '../logic/format.js';
 import { QUICK_JOB } from '../logic/train-form.js';
+import { feedbackButtons } from './feedback-buttons.js';
 import type { Page } from './page.js';
 
 /** Try it: draw a digit, see what the served model makes of it (issue 6). */
@@ -42,6 +43,8 @@ export function tryPage(root: HTMLElement): Page {
   const notice = noModelNotice(status);
   // What the served model can answer: digits, garments or a set someone uploaded (issue 15).
   const knows = h('div', { class: 'hint', id: 'model-classes', hidden: true });
+  // "Right?" after each prediction: corrections for the feedback loop (issue 17).
+  const feedback = feedbackButtons();
 
   fill(
     root,
@@ -69,6 +72,7 @@ export function tryPage(root: HTMLElement): Page {
         { class: 'result', 'aria-live': 'polite' },
         h('p', { class: 'answer' }, 'The model reads ', label, h('br'), 'with ', confidence, ' confidence'),
         h('p', {}, 'Model version ', version),
+        feedback.element,
         seen,
         h('figure', { class: 'chart-box small' }, chartCanvas),
         h('details', {}, h('summary', {}, 'Probabilities as numbers'), probabilities),
@@ -87,16 +91,20 @@ export function tryPage(root: HTMLElement): Page {
     // Only the answer to the latest drawing or image is shown, whatever order the answers come in.
     const mine = ++asked;
     try {
+      const sent = await image;
       const answer = await apiRequest<PredictResponse>('/predict?include=input', {
         method: 'POST',
-        blob: await image,
+        blob: sent,
       });
       if (mine !== asked) return;
+      // A correction sends the very image that was read, so the API stores what the model saw.
+      feedback.ask(answer, sent);
       show(answer);
       status.textContent = '';
       notice.hide();
     } catch (error) {
       if (mine !== asked) return;
+      feedback.hide();
       if (error instanceof ApiError && error.status === 503 && error.code === 'no_model') notice.show();
       else status.textContent = `Could not read the ${what}: ${errorText(error)}`;
     }
@@ -132,6 +140,7 @@ export function tryPage(root: HTMLElement): Page {
       i === prediction.label ? prediction.class : (classes[i] ?? String(i)),
     );
     chart.show(prediction.probabilities, names);
+    feedback.name(names);
     fill(
       probabilities,
       ...prediction.probabilities.map((p, i) => h('li', {}, `${names[i]}: ${formatPercent(p)}`)),
@@ -180,6 +189,7 @@ export function tryPage(root: HTMLElement): Page {
     confidence.textContent = '—';
     seen.hidden = true;
     last = undefined;
+    feedback.hide();
     const classes = known?.classes ?? [];
     chart.show(new Array<number>(classes.length).fill(0), classes);
     fill(probabilities);
