@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { datasetSchema } from './data/dataset.js';
+import { datasetSchema, datasetsEntrySchema, FEEDBACK_DATASET } from './data/dataset.js';
 
 // Where validationSize comes from when a run does not give it.
 export { defaultValidationSize } from './data/dataset.js';
@@ -44,7 +44,9 @@ export const trainParamsSchema = z
       .min(1)
       .max(MAX_TRAIN_SIZE)
       .optional()
-      .describe('use only the first N training images (default: the whole training split)'),
+      .describe(
+        'use only the first N training images of the (first) dataset (default: its whole training split)',
+      ),
     augment: z
       .boolean()
       .default(false)
@@ -56,19 +58,24 @@ export const trainParamsSchema = z
       .optional()
       .describe('images held out from the end of the training file (default: a sixth of it, at most 10,000)'),
     datasets: z
-      .array(z.string())
+      .array(datasetsEntrySchema)
       .min(1)
       .max(4)
       .optional()
       .describe(
-        "datasets with the same classes trained on together; the first gives validation and test, and 'feedback' is the examples sent to POST /feedback",
+        'datasets with the same classes trained on together: the first gives the classes, validation and ' +
+          "test (and is `dataset`); of each other its whole training file is added, and 'feedback' adds the " +
+          'training split of the examples sent to POST /feedback (those of classes the first lacks left out)',
       ),
     feedbackWeight: z
       .number()
       .min(1)
       .max(100)
       .optional()
-      .describe("times each 'feedback' example is seen per epoch, oversampling a small set (default 1)"),
+      .describe(
+        "times each 'feedback' example is seen per epoch, oversampling a small set (default 1); a fraction " +
+          'spreads evenly: 2.5 over 10 examples is 25 images, each twice and every other one thrice',
+      ),
     baseVersion: z
       .int()
       .min(1)
@@ -77,7 +84,58 @@ export const trainParamsSchema = z
         "start from this model version's weights; with another number of classes its last layer is replaced and trained anew",
       ),
   })
-  .strict();
+  .strict()
+  .superRefine(checkDatasets);
 
 export type TrainParams = z.infer<typeof trainParamsSchema>;
 export type TrainParamsInput = z.input<typeof trainParamsSchema>;
+
+/**
+ * The rules of `datasets` that its value alone settles. `dataset` must be its first: POST /jobs
+ * fills it in from `datasets` before validation (job-rules.ts, withDatasetFirst), so a body with
+ * `datasets` alone is fine, and one with both differing is refused there naming both.
+ */
+function checkDatasets(
+  params: { dataset: string; datasets?: string[] | undefined; feedbackWeight?: number | undefined },
+  ctx: z.RefinementCtx,
+): void {
+  const { datasets } = params;
+  if (params.feedbackWeight !== undefined && !datasets?.includes(FEEDBACK_DATASET)) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['feedbackWeight'],
+      message: `feedbackWeight is for jobs that train on '${FEEDBACK_DATASET}': add it to datasets, or leave feedbackWeight out`,
+    });
+  }
+  if (!datasets) return;
+  const first = datasets[0]!;
+  if (first === FEEDBACK_DATASET) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['datasets', 0],
+      message:
+        `'${FEEDBACK_DATASET}' cannot be first: the first dataset gives the classes, the validation and ` +
+        `the test split; put one such as 'mnist' first, e.g. ["mnist", "${FEEDBACK_DATASET}"]`,
+    });
+  } else if (params.dataset !== first) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dataset'],
+      message: `dataset '${params.dataset}' is not the first of datasets ('${first}'): give datasets alone, or both with the same first`,
+    });
+  }
+  datasets.forEach((name, i) => {
+    if (datasets.indexOf(name) !== i) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['datasets', i],
+        message: `'${name}' is named twice in datasets; name each once (feedbackWeight oversamples feedback)`,
+      });
+    }
+  });
+}
+
+/** The datasets a run trains on, first the one that gives classes, validation and test. */
+export function trainingDatasets(params: Pick<TrainParams, 'dataset' | 'datasets'>): readonly string[] {
+  return params.datasets ?? [params.dataset];
+}
