@@ -25,4 +25,9 @@ export interface FeedbackStore {
   count(): Promise<number>;
   /** Deletes an example; false when there was none. */
   remove(id: FeedbackId): Promise<boolean>;
+  /**
+   * Deletes what crashed adds left (temp files of the directory backend; S3 writes leave none),
+   * if untouched for `olderThanMs`. Returns what it deleted.
+   */
+  cleanStaging(olderThanMs: number): Promise<string[]>;
 }

@@ -2,6 +2,9 @@ import { Redis } from 'ioredis';
 import type { S3ClientConfig } from '@aws-sdk/client-s3';
 import type { DatasetStore } from '../datasets/dataset-store.js';
 import { FileDatasetStore } from '../datasets/file-dataset-store.js';
+import type { FeedbackStore } from '../feedback/feedback-store.js';
+import { FileFeedbackStore } from '../feedback/file-feedback-store.js';
+import { S3FeedbackStore } from '../feedback/s3-feedback-store.js';
 import { S3DatasetStore } from '../datasets/s3-dataset-store.js';
 import { FileModelStore } from '../registry/file-model-store.js';
 import type { ModelStore } from '../registry/model-store.js';
@@ -29,6 +32,7 @@ export interface Stores {
   readonly description: string;
   readonly models: ModelStore;
   readonly datasets: DatasetStore;
+  readonly feedback: FeedbackStore;
   checkpoints(options?: CheckpointsOptions): Checkpoints;
   /** Closes the connections an S3 store opened. */
   close(): Promise<void>;
@@ -39,7 +43,7 @@ export interface OpenStoresOptions {
   credentials?: S3ClientConfig['credentials'];
 }
 
-/** The model, dataset and checkpoint stores at `access.location`, on its backend. */
+/** The model, dataset, feedback and checkpoint stores at `access.location`, on its backend. */
 export function openStores(access: StoreAccess, options: OpenStoresOptions = {}): Stores {
   const { location } = access;
   const description = describeLocation(location);
@@ -48,6 +52,7 @@ export function openStores(access: StoreAccess, options: OpenStoresOptions = {})
       description,
       models: new FileModelStore(location.modelDir),
       datasets: new FileDatasetStore(location.datasetDir),
+      feedback: new FileFeedbackStore(location.feedbackDir),
       checkpoints: (checkpointOptions) => new FileCheckpoints(location.checkpointDir, checkpointOptions),
       close: async () => undefined,
     };
@@ -66,6 +71,7 @@ export function openStores(access: StoreAccess, options: OpenStoresOptions = {})
     description,
     models: new S3ModelStore(objects, claims),
     datasets: new S3DatasetStore(objects, location.cacheDir),
+    feedback: new S3FeedbackStore(objects),
     checkpoints: (checkpointOptions) => new S3Checkpoints(objects, location.cacheDir, checkpointOptions),
     close: async () => {
       objects.close();

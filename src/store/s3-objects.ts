@@ -24,6 +24,8 @@ export interface ListedObject {
   name: string;
   size: number;
   lastModified: Date;
+  /** Changes whenever the object is written again with other content; '' if the server gave none. */
+  etag: string;
 }
 
 export interface S3ObjectsOptions {
@@ -167,6 +169,7 @@ export class S3Objects {
           name: o.Key.slice(this.prefix.length),
           size: o.Size ?? 0,
           lastModified: o.LastModified ?? new Date(0),
+          etag: o.ETag ?? '',
         });
       }
     }

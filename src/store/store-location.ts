@@ -12,6 +12,8 @@ export const storeLocationSchema = z.discriminatedUnion('kind', [
     modelDir: z.string(),
     checkpointDir: z.string(),
     datasetDir: z.string(),
+    /** The feedback examples (POST /feedback): always `<root>/feedback`, no setting moves it. */
+    feedbackDir: z.string(),
   }),
   z.object({
     kind: z.literal('s3'),
@@ -96,6 +98,7 @@ export function storeLocation(settings: StoreSettings): StoreLocation {
     modelDir: path.resolve(settings.MODEL_DIR ?? path.join(root, 'models')),
     checkpointDir: path.resolve(settings.CHECKPOINT_DIR ?? path.join(root, 'checkpoints')),
     datasetDir: path.resolve(settings.DATASET_DIR ?? path.join(root, 'datasets')),
+    feedbackDir: path.resolve(root, 'feedback'),
   };
 }
 
@@ -111,7 +114,7 @@ function splitS3Url(url: string): { bucket: string; prefix: string } {
 /** How logs and errors name a store: a path, or s3://bucket/prefix (never credentials). */
 export function describeLocation(location: StoreLocation): string {
   if (location.kind === 's3') return `s3://${location.bucket}/${location.prefix}`;
-  const dirs = [location.modelDir, location.checkpointDir, location.datasetDir];
+  const dirs = [location.modelDir, location.checkpointDir, location.datasetDir, location.feedbackDir];
   const root = path.dirname(location.modelDir);
   // One root unless MODEL_DIR and the like moved some of it elsewhere: then name each.
   return dirs.every((dir) => path.dirname(dir) === root) ? root : dirs.join(', ');

@@ -153,6 +153,7 @@ function storeAccess(options: TrainingWorkerOptions): StoreAccess {
       checkpointDir: options.checkpointDir,
       // None given: jobs on uploaded datasets find none there, and fail saying so.
       datasetDir: options.datasetDir ?? path.join(options.modelDir, '..', 'no-dataset-store'),
+      feedbackDir: path.join(options.modelDir, '..', 'feedback'),
     },
   };
 }

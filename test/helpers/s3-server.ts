@@ -10,6 +10,7 @@ export const S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'
 /**
  * A real S3-protocol server (s3rver) on 127.0.0.1, its objects in `dir`, so it can be stopped and
  * started again on the same port with everything it held: the store going away and coming back.
+ * It enforces `If-None-Match: *` on PUT as AWS S3 does (s3rver alone ignores it).
  */
 export class S3Server {
   private server: S3rver | undefined;
@@ -39,6 +40,7 @@ export class S3Server {
       silent: true,
       configureBuckets: [{ name: this.bucket, configs: [] }],
     });
+    enforceIfNoneMatch(this.server, this.bucket);
     await this.server.run();
   }
 
@@ -82,4 +84,64 @@ export class S3Server {
       cacheDir,
     };
   }
+}
+
+type Next = () => Promise<void>;
+interface KoaContext {
+  method: string;
+  path: string;
+  query: Record<string, unknown>;
+  headers: Record<string, string | string[] | undefined>;
+  req: NodeJS.ReadableStream;
+  status: number;
+  type: string;
+  body: unknown;
+}
+interface KoaInternals {
+  middleware: ((ctx: KoaContext, next: Next) => Promise<void>)[];
+  store: { existsObject(bucket: string, key: string): Promise<boolean> };
+}
+
+/**
+ * A PUT of an object with `If-None-Match: *` fails with 412 when the object exists, as on AWS S3:
+ * conditional PUTs of one key take turns, so of two racing ones exactly one writes. Put first
+ * among s3rver's middleware (Koa composes them when the server starts listening).
+ */
+function enforceIfNoneMatch(server: S3rver, bucket: string): void {
+  const koa = server as unknown as KoaInternals;
+  const turns = new Map<string, Promise<void>>();
+  koa.middleware.unshift(async (ctx, next) => {
+    const prefix = `/${bucket}/`;
+    if (
+      ctx.method !== 'PUT' ||
+      ctx.headers['if-none-match'] !== '*' ||
+      !ctx.path.startsWith(prefix) ||
+      'uploadId' in ctx.query
+    )
+      return next();
+    const key = decodeURIComponent(ctx.path.slice(prefix.length));
+    const before = turns.get(key) ?? Promise.resolve();
+    let done!: () => void;
+    const released = new Promise<void>((resolve) => (done = resolve));
+    const mine = before.then(() => released);
+    turns.set(key, mine);
+    await before;
+    try {
+      if (await koa.store.existsObject(bucket, key)) {
+        // The body is read (and dropped) so the connection stays usable.
+        for await (const chunk of ctx.req) void chunk;
+        ctx.status = 412;
+        ctx.type = 'application/xml';
+        ctx.body =
+          '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>PreconditionFailed</Code>' +
+          '<Message>At least one of the pre-conditions you specified did not hold</Message>' +
+          '<Condition>If-None-Match</Condition></Error>';
+        return;
+      }
+      await next();
+    } finally {
+      done();
+      if (turns.get(key) === mine) turns.delete(key);
+    }
+  });
 }

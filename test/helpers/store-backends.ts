@@ -68,6 +68,7 @@ function directorySpace(root: string): StoreSpace {
     modelDir: join(root, 'models'),
     checkpointDir: join(root, 'checkpoints'),
     datasetDir: join(root, 'datasets'),
+    feedbackDir: join(root, 'feedback'),
   };
   const hidden = (name: string) => name.split('/').some((part) => part === '.staging' || part === '.trash');
   return {

@@ -18,6 +18,7 @@ describe('STORE_URL: a directory', () => {
       modelDir: path.resolve('data/models'),
       checkpointDir: path.resolve('data/checkpoints'),
       datasetDir: path.resolve('data/datasets'),
+      feedbackDir: path.resolve('data/feedback'),
     });
   });
 
@@ -34,6 +35,7 @@ describe('STORE_URL: a directory', () => {
       modelDir: path.join(root, 'models'),
       checkpointDir: path.join(root, 'checkpoints'),
       datasetDir: path.join(root, 'datasets'),
+      feedbackDir: path.join(root, 'feedback'),
     });
   });
 
@@ -43,6 +45,7 @@ describe('STORE_URL: a directory', () => {
       modelDir: '/mnt/models',
       checkpointDir: '/srv/digits/checkpoints',
       datasetDir: '/srv/digits/datasets',
+      feedbackDir: '/srv/digits/feedback',
     });
     expect(
       locationOf({ STORE_URL: 'file:///srv/digits', CHECKPOINT_DIR: 'ckpt', DATASET_DIR: '/mnt/sets' }),
