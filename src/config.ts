@@ -333,6 +333,28 @@ export const configSchema = z.object({
   PREDICT_RATE_LIMIT_PER_MINUTE: intFromEnv(0, 0, 100_000_000).describe(
     'Requests per minute per client to `/predict`, counted apart from the others; 0: no limit.',
   ),
+
+  // Feedback: corrections clients send back (issue 17).
+  FEEDBACK: z
+    .enum(['on', 'off'])
+    .default('on')
+    .describe(
+      'Whether clients may send corrected examples (`POST /feedback`) and read them back ' +
+        '(`GET /feedback`, `/feedback/examples`, `/feedback/samples.png`); `off`: those routes are ' +
+        'not there (404) and no version is measured on feedback.',
+    ),
+  FEEDBACK_REQUIRES_KEY: boolFromEnv().describe(
+    'Require `API_KEY` for `POST /feedback` too. The feedback GETs are open like the other GETs; ' +
+      '`DELETE /feedback/:id` always needs the key when one is set.',
+  ),
+  FEEDBACK_RATE_LIMIT_PER_MINUTE: intFromEnv(60, 0, 100_000_000).describe(
+    'Requests per minute per client to `POST /feedback`, counted apart from the others (and from ' +
+      '`/predict`); 0: no limit.',
+  ),
+  FEEDBACK_MAX_EXAMPLES: intFromEnv(10_000, 1, 1_000_000).describe(
+    'Most feedback examples stored; `POST /feedback` of a new one beyond it gets 409 ' +
+      '(`feedback_full`) until some are deleted.',
+  ),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -394,7 +416,9 @@ export function checkApiExposure(config: Config): void {
         'characters), or set ALLOW_UNAUTHENTICATED=true to run without one on purpose.',
     );
   }
-  const needKey = (['PREDICT_REQUIRES_KEY', 'METRICS_REQUIRES_KEY'] as const).filter((name) => config[name]);
+  const needKey = (['PREDICT_REQUIRES_KEY', 'METRICS_REQUIRES_KEY', 'FEEDBACK_REQUIRES_KEY'] as const).filter(
+    (name) => config[name],
+  );
   if (!config.API_KEY && needKey.length > 0) {
     throw new ConfigError(`${needKey.join(' and ')} asks for API_KEY, which is not set: set API_KEY`);
   }

@@ -38,6 +38,10 @@ describe('config', () => {
       TRUST_PROXY: false,
       METRICS_REQUIRES_KEY: false,
       ALLOW_UNAUTHENTICATED: false,
+      FEEDBACK: 'on',
+      FEEDBACK_REQUIRES_KEY: false,
+      FEEDBACK_RATE_LIMIT_PER_MINUTE: 60,
+      FEEDBACK_MAX_EXAMPLES: 10_000,
     });
   });
 
@@ -125,6 +129,10 @@ describe('config', () => {
     [{ TRUST_PROXY: 'my-balancer' }, 'TRUST_PROXY: must be true, false, a number of hops'],
     [{ TRUST_PROXY: ',' }, 'TRUST_PROXY'],
     [{ JOB_MAX_WAITING: '0' }, 'JOB_MAX_WAITING'],
+    [{ FEEDBACK: 'yes' }, 'FEEDBACK'],
+    [{ FEEDBACK_REQUIRES_KEY: 'maybe' }, 'FEEDBACK_REQUIRES_KEY: must be true or false'],
+    [{ FEEDBACK_RATE_LIMIT_PER_MINUTE: '-1' }, 'FEEDBACK_RATE_LIMIT_PER_MINUTE'],
+    [{ FEEDBACK_MAX_EXAMPLES: '0' }, 'FEEDBACK_MAX_EXAMPLES'],
   ])('when %j, then start-up stops with a message naming %s', (env, message) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     expect(() => loadConfig(env)).toThrow(message);
@@ -158,14 +166,18 @@ describe('the API refuses to start exposed without a key', () => {
     },
   );
 
-  it('when PREDICT_REQUIRES_KEY or METRICS_REQUIRES_KEY is set without API_KEY, then start-up stops', () => {
+  it('when PREDICT_, METRICS_ or FEEDBACK_REQUIRES_KEY is set without API_KEY, then start-up stops', () => {
     expect(() => checkApiExposure(loadConfig({ METRICS_REQUIRES_KEY: 'true' }))).toThrow(
       'METRICS_REQUIRES_KEY asks for API_KEY',
     );
     expect(() => checkApiExposure(loadConfig({ PREDICT_REQUIRES_KEY: '1' }))).toThrow(
       'PREDICT_REQUIRES_KEY asks for API_KEY',
     );
+    expect(() => checkApiExposure(loadConfig({ FEEDBACK_REQUIRES_KEY: 'true' }))).toThrow(
+      'FEEDBACK_REQUIRES_KEY asks for API_KEY',
+    );
     expect(() => checkApiExposure(loadConfig({ METRICS_REQUIRES_KEY: 'true', ...KEY }))).not.toThrow();
+    expect(() => checkApiExposure(loadConfig({ FEEDBACK_REQUIRES_KEY: 'true', ...KEY }))).not.toThrow();
   });
 });
 

@@ -2,6 +2,8 @@ import Fastify, { type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { configDefaults } from '../config.js';
 import type { DatasetCatalog } from '../datasets/dataset-catalog.js';
+import type { FeedbackEvaluations } from '../feedback/feedback-evaluations.js';
+import type { FeedbackStore } from '../feedback/feedback-store.js';
 import { datasetLimits, type DatasetLimits } from '../datasets/dataset-limits.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import type { TrainingJobs } from '../jobs/training-jobs.js';
@@ -21,6 +23,7 @@ import { openApiPlugin } from './plugins/openapi.js';
 import { rateLimitPlugin, type RateLimitSettings } from './plugins/rate-limit.js';
 import { webPlugin, type WebOptions } from './plugins/web.js';
 import { datasetRoutes } from './routes/datasets.js';
+import { feedbackRoutes } from './routes/feedback.js';
 import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
@@ -34,6 +37,8 @@ export interface AppDeps {
   serving?: { predictor: Predictor; store: ModelStore; aliases: ModelAliases };
   /** Datasets: the built-in ones and uploads (`/datasets`); without it jobs train on built-ins only. */
   datasets?: DatasetCatalog;
+  /** Corrections from clients (`/feedback`, issue 17) and each version's accuracy on them; without it (FEEDBACK=off) no such routes. */
+  feedback?: { store: FeedbackStore; evaluations: FeedbackEvaluations };
 }
 
 declare module 'fastify' {
@@ -66,8 +71,10 @@ export interface AppOptions {
   predictMaxImages?: number;
   /** Most PNG/JPEG images in one /predict request; @default configDefaults.PREDICT_MAX_ENCODED_IMAGES */
   predictMaxEncodedImages?: number;
-  /** Decodes /predict's PNG/JPEG images, a bounded number at a time; @default one at a time */
+  /** Decodes /predict's and /feedback's PNG/JPEG images, a bounded number at a time; @default one at a time */
   imageDecoder?: ImageDecoder;
+  /** Most feedback examples stored (FEEDBACK_MAX_EXAMPLES); @default configDefaults.FEEDBACK_MAX_EXAMPLES */
+  feedbackMaxExamples?: number;
   /** Directories whose data sets jobs may name by absolute path; @default none */
   datasetDirs?: string[];
   /** Most epochs x training images per job; @default no limit */
@@ -144,20 +151,33 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   if (deps.datasets) {
     await app.register(datasetRoutes, {
       catalog: deps.datasets,
+      feedback: deps.feedback !== undefined,
       limits: options.datasetLimits ?? datasetLimits(configDefaults),
       jobsUsing: (id) => deps.jobs.unfinishedJobsWhere((params) => params.dataset === id),
     });
   }
+  // One decoder for /predict and /feedback: their decodes share the bound on work at once.
+  const decoder = options.imageDecoder ?? new ImageDecoder();
+  const predictBodyLimit = options.predictBodyLimit ?? configDefaults.PREDICT_BODY_LIMIT_BYTES;
   if (deps.serving) {
     app.decorate('predictor', deps.serving.predictor);
     app.decorate('store', deps.serving.store);
     app.decorate('aliases', deps.serving.aliases);
-    await app.register(modelRoutes);
+    await app.register(modelRoutes, deps.feedback ? { evaluations: deps.feedback.evaluations } : {});
     await app.register(predictRoutes, {
       maxImages: options.predictMaxImages ?? configDefaults.PREDICT_MAX_IMAGES,
       maxEncodedImages: options.predictMaxEncodedImages ?? configDefaults.PREDICT_MAX_ENCODED_IMAGES,
-      bodyLimit: options.predictBodyLimit ?? configDefaults.PREDICT_BODY_LIMIT_BYTES,
-      decoder: options.imageDecoder ?? new ImageDecoder(),
+      bodyLimit: predictBodyLimit,
+      decoder,
+    });
+  }
+  if (deps.feedback) {
+    await app.register(feedbackRoutes, {
+      ...deps.feedback,
+      ...(deps.serving ? { models: { store: deps.serving.store, predictor: deps.serving.predictor } } : {}),
+      maxExamples: options.feedbackMaxExamples ?? configDefaults.FEEDBACK_MAX_EXAMPLES,
+      bodyLimit: predictBodyLimit,
+      decoder,
     });
   }
   await app.register(webPlugin, options.web ?? {});

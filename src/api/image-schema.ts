@@ -65,3 +65,21 @@ function imageProblem(image: unknown[]): { message: string; path: (string | numb
 
 const describe = (value: unknown) =>
   value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value;
+
+/**
+ * One image in any form /predict and /feedback take: numbers, a base64 file, or (raw image/png or
+ * image/jpeg bodies, handed over as a Buffer by the routes' content-type parsers) its bytes.
+ */
+export const anyImageSchema = z.union([encodedImageSchema, numericImageSchema, z.instanceof(Buffer)]);
+
+/** The content types a raw image body may have. */
+export const IMAGE_BODY_TYPES = ['image/png', 'image/jpeg'];
+
+/** The top value of each scale numeric images come in. */
+export const IMAGE_SCALES = { unit: 1, byte: 255 } as const;
+export type ImageScale = keyof typeof IMAGE_SCALES;
+
+export const imageScaleSchema = z
+  .enum(['unit', 'byte'])
+  .default('unit')
+  .describe("'unit': floats 0..1 as MNIST after normalization (default); 'byte': 0..255");

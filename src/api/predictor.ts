@@ -61,6 +61,11 @@ export class Predictor {
     return this.current?.version ?? null;
   }
 
+  /** The class names of the version served by default; null while none is. */
+  get classes(): readonly string[] | null {
+    return this.current?.classes ?? null;
+  }
+
   /** Heard of a published version (Redis pub/sub): an older or equal one changes nothing. */
   onVersionPublished(version: number): Promise<void> {
     if (this.current && version <= this.current.version) return Promise.resolve();

@@ -14,6 +14,8 @@ export interface RegistryUpdatesOptions {
   logger: Logger;
   /** How often to look at the store and the aliases for what announcements missed (MODEL_POLL_MS). */
   pollMs: number;
+  /** Told of each version announced published or deleted (the feedback evaluation measures new ones). */
+  onVersionsChanged?: () => void;
 }
 
 /**
@@ -28,12 +30,19 @@ export async function followRegistry(options: RegistryUpdatesOptions): Promise<{
   const aliasesFailed = (err: unknown) => logger.warn({ err }, 'could not reload the aliases');
   const dropped = (problem: string) => logger.warn({ problem }, 'dropped a malformed pub/sub message');
   await aliases.refresh();
+  const changed = options.onVersionsChanged ?? (() => undefined);
   const versions = await subscribeVersions(
     redis,
     prefix,
-    (event) => predictor.onVersionPublished(event.version).catch(storeFailed),
+    (event) => {
+      changed();
+      return predictor.onVersionPublished(event.version).catch(storeFailed);
+    },
     {
-      onDeleted: (event) => predictor.evict(event.version).catch(storeFailed),
+      onDeleted: (event) => {
+        changed();
+        return predictor.evict(event.version).catch(storeFailed);
+      },
       onInvalid: dropped,
       onError: (err) => logger.warn({ err }, 'model announcements: Redis connection trouble'),
     },

@@ -21,7 +21,7 @@ export interface ApiProcess {
 
 /**
  * src/api/server.ts in a process of its own, as `npm run start:api` runs it: on a free port, on
- * `prefix` of the shared Redis, with its model store in models/ of `dir`, the wasm backend and
+ * `prefix` of the shared Redis, with its store in `dir` (models in models/), the wasm backend and
  * logs from info up; `env` adds to that. Started before the calling describe block's first test
  * (ready once it answers /healthz), killed after its last. The handle is filled in once started.
  */
@@ -38,6 +38,8 @@ export function useApiProcess(
         ...process.env,
         REDIS_URL,
         REDIS_PREFIX: prefix,
+        // The whole store in `dir`: datasets/ and feedback/ too, not ./data of the working directory.
+        STORE_URL: dir,
         MODEL_DIR: join(dir, 'models'),
         PORT: String(api.port),
         TF_BACKEND: 'wasm',

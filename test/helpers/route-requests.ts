@@ -46,6 +46,18 @@ export const routes = {
     path: `/datasets/${id}`,
     headers: {},
   }),
+  postFeedback: (body: unknown, type = JSON_TYPE, search = '') =>
+    withBody('POST', `/feedback${query(search)}`, body, type),
+  feedbackExamples: (search = ''): RouteRequest => ({
+    method: 'GET',
+    path: `/feedback/examples${query(search)}`,
+    headers: {},
+  }),
+  feedbackItem: (method: 'GET' | 'DELETE', id: string): RouteRequest => ({
+    method,
+    path: `/feedback/${id}`,
+    headers: {},
+  }),
   datasetSamples: (id: string): RouteRequest => ({
     method: 'GET',
     path: `/datasets/${id}/samples.png`,

@@ -31,8 +31,14 @@ const WEIGHTS: Record<string, number> = {
   'predict: long strings': 0.3,
   'predict: deep nesting': 0.5,
   'datasets: oversized body': 0.3,
+  'feedback: oversized body': 0.1,
 };
-const OVERSIZED = new Set(['predict: oversized body', 'jobs: oversized body', 'datasets: oversized body']);
+const OVERSIZED = new Set([
+  'predict: oversized body',
+  'jobs: oversized body',
+  'datasets: oversized body',
+  'feedback: oversized body',
+]);
 
 /** Every generator once, then weighted random picks: the same sequence for the same seed. */
 function schedule(random: Random, count: number): string[] {
@@ -133,6 +139,8 @@ describe(SCENARIO, () => {
     const listed = await call<{ datasets: { builtIn: boolean }[] }>(`${api.url}/datasets`);
     const datasetsStored = listed.body.datasets.filter((d) => !d.builtIn).length;
     const stagingLeft = (await readdir(join(cluster.datasetDir, '.staging')).catch(() => [])).length;
+    // Every POST /feedback of the flood is refused too: none may be stored.
+    const feedback = await call<{ total: number }>(`${api.url}/feedback`);
     const sameLabels = labelsAfter.filter((l, i) => l === labelsBefore[i]).length;
     const errorLogLines = api
       .log()
@@ -194,6 +202,7 @@ describe(SCENARIO, () => {
       `${datasetsStored} / ${stagingLeft}`,
       datasetsStored + stagingLeft === 0,
     );
+    record('feedback examples stored by refused corrections', feedback.body.total, feedback.body.total === 0);
     record(
       'same labels for 20 test digits before and after',
       `${sameLabels} of ${digits.length}`,
@@ -239,6 +248,7 @@ describe(SCENARIO, () => {
     expect(sample(unnamed)).toEqual([]);
     expect(answers.length).toBe(ROUNDS * PER_ROUND);
     expect(alive).toBe(true);
+    expect(feedback.body.total).toBe(0);
     expect(sameLabels).toBe(digits.length);
     expect(errorLogLines).toBe(0);
     expect(last).toBeLessThanOrEqual(rssBound);

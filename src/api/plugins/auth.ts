@@ -5,10 +5,10 @@ import { DomainError } from '../../errors.js';
 
 /**
  * Who may call a route. 'admin': state changes (jobs, versions, aliases), the key whenever one is
- * set; 'predict' and 'metrics': the key when PREDICT_REQUIRES_KEY / METRICS_REQUIRES_KEY ask for
- * it; 'open': anyone.
+ * set; 'predict', 'metrics' and 'feedback': the key when PREDICT_REQUIRES_KEY /
+ * METRICS_REQUIRES_KEY / FEEDBACK_REQUIRES_KEY ask for it; 'open': anyone.
  */
-export type RouteAuth = 'admin' | 'predict' | 'metrics' | 'open';
+export type RouteAuth = 'admin' | 'predict' | 'metrics' | 'feedback' | 'open';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -24,10 +24,13 @@ export interface AuthOptions {
   protectPredict?: boolean;
   /** Require the key for /metrics too. */
   protectMetrics?: boolean;
+  /** Require the key for POST /feedback too. */
+  protectFeedback?: boolean;
   /**
-   * Admin routes answer only requests addressed to this machine by name (Host localhost,
-   * 127.0.0.1 or [::1]): for a keyless API on loopback, which a web page could otherwise drive
-   * through DNS rebinding (its own name, resolved to 127.0.0.1).
+   * Admin and feedback routes answer only requests addressed to this machine by name (Host
+   * localhost, 127.0.0.1 or [::1]): for a keyless API on loopback, which a web page could otherwise
+   * drive through DNS rebinding (its own name, resolved to 127.0.0.1). Feedback is stored, so a
+   * hostile page must not fill the store with it either.
    */
   loopbackHostOnly?: boolean;
 }
@@ -70,6 +73,7 @@ export const authPlugin = fp<AuthOptions>(
       admin: expected !== undefined,
       predict: expected !== undefined && options.protectPredict === true,
       metrics: expected !== undefined && options.protectMetrics === true,
+      feedback: expected !== undefined && options.protectFeedback === true,
       open: false,
     };
     if (!Object.values(needsKey).includes(true) && !options.loopbackHostOnly) return;
@@ -78,7 +82,8 @@ export const authPlugin = fp<AuthOptions>(
       if (request.is404) return;
       const auth = routeAuth(request.method, request.routeOptions.config);
       // The Host header itself, not request.host, which a trusted proxy's X-Forwarded-Host sets.
-      if (auth === 'admin' && options.loopbackHostOnly) checkLoopbackHost(request.headers.host);
+      if ((auth === 'admin' || auth === 'feedback') && options.loopbackHostOnly)
+        checkLoopbackHost(request.headers.host);
       if (!needsKey[auth]) return;
       const key = presentedKey(request);
       if (key !== undefined && timingSafeEqual(digest(key), expected!)) return;

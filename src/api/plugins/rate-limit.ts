@@ -5,11 +5,12 @@ import type { Redis } from 'ioredis';
 import { DomainError } from '../../errors.js';
 
 /**
- * Which count a route's requests use: 'predict' apart, so a client's predictions do not use up
- * its job submissions; 'none' for the probes, which a load balancer and a Prometheus scraper must
- * always reach. Declared on the route (`config.rateLimitBucket`), never read from the URL.
+ * Which count a route's requests use: 'predict' and 'feedback' apart, so a client's predictions
+ * and corrections do not use up its job submissions or each other; 'none' for the probes, which a
+ * load balancer and a Prometheus scraper must always reach. Declared on the route
+ * (`config.rateLimitBucket`), never read from the URL.
  */
-export type RateLimitBucket = 'api' | 'predict' | 'none';
+export type RateLimitBucket = 'api' | 'predict' | 'feedback' | 'none';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -26,6 +27,8 @@ export interface RateLimitSettings {
   perMinute: number;
   /** The same for /predict; 0 = no limit. */
   predictPerMinute: number;
+  /** The same for POST /feedback; 0 = no limit. @default 0 */
+  feedbackPerMinute?: number;
 }
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
@@ -39,6 +42,7 @@ export const rateLimitPlugin = fp<RateLimitSettings>(
     const limits: Record<RateLimitBucket, number> = {
       api: settings.perMinute,
       predict: settings.predictPerMinute,
+      feedback: settings.feedbackPerMinute ?? 0,
       none: 0,
     };
     // Checks fail open, on a connection of their own that never queues a command: while Redis is

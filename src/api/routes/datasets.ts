@@ -11,6 +11,7 @@ import {
   UPLOAD_CONTENT_TYPES,
 } from '../../datasets/dataset-upload.js';
 import { DomainError, notFound } from '../../errors.js';
+import { FEEDBACK_DATASET } from '../../feedback/feedback-schema.js';
 import { checkNotInUse } from '../../jobs/job-rules.js';
 import { ConcurrencyLimit, QueueFullError } from '../concurrency-limit.js';
 import { errorBodySchema } from '../error-handler.js';
@@ -46,6 +47,21 @@ export interface DatasetRouteOptions {
   limits: DatasetLimits;
   /** Jobs queued or active on a dataset: it cannot be deleted while there are any. */
   jobsUsing(datasetId: string): Promise<string[]>;
+  /** Whether feedback is on: then `feedback` is a name jobs train on, answered for here too. */
+  feedback?: boolean;
+}
+
+/**
+ * The feedback examples are a dataset jobs name (`datasets: ['mnist', 'feedback']`), but not one of
+ * these records: they grow one at a time, with the classes each was checked against, and have
+ * routes of their own. Asked for here, the answer says where they are; nothing deletes them whole.
+ */
+function notADatasetRecord(): never {
+  throw new DomainError(
+    `${FEEDBACK_DATASET} is the feedback examples, not an uploaded dataset: GET /feedback and ` +
+      `/feedback/samples.png show them, and a job trains on them with datasets: ['mnist', '${FEEDBACK_DATASET}']`,
+    { status: 404, code: 'not_found' },
+  );
 }
 
 export const datasetRoutes: FastifyPluginAsyncZod<DatasetRouteOptions> = async (app, options) => {
@@ -171,6 +187,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<DatasetRouteOptions> = async (
       },
     },
     async (request) => {
+      if (options.feedback && request.params.id === FEEDBACK_DATASET) notADatasetRecord();
       const record = await catalog.get(request.params.id);
       if (!record) throw notFound(`dataset ${request.params.id}`);
       return record;
@@ -187,6 +204,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<DatasetRouteOptions> = async (
       },
     },
     async (request, reply) => {
+      if (options.feedback && request.params.id === FEEDBACK_DATASET) notADatasetRecord();
       const png = await catalog.samplesPng(request.params.id);
       if (!png) throw notFound(`dataset ${request.params.id}`);
       return reply.type('image/png').header('cache-control', IMMUTABLE).send(png);
@@ -203,13 +221,19 @@ export const datasetRoutes: FastifyPluginAsyncZod<DatasetRouteOptions> = async (
         response: {
           204: z.null().describe('deleted'),
           404: errorBodySchema,
-          403: errorBodySchema.describe('a built-in dataset'),
+          403: errorBodySchema.describe('a built-in dataset, or the feedback examples'),
           409: errorBodySchema.describe('a queued or active job trains on it'),
         },
       },
     },
     async (request, reply) => {
       const { id } = request.params;
+      if (options.feedback && id === FEEDBACK_DATASET)
+        throw new DomainError(
+          `${FEEDBACK_DATASET} is the feedback examples and is not deleted whole: delete a bad example ` +
+            'with DELETE /feedback/:id',
+          { status: 403, code: 'read_only' },
+        );
       // Hidden first, then the jobs are looked at: a job created meanwhile looks for the dataset
       // after it is queued (src/api/routes/jobs.ts), so one of the two always sees the other.
       const removed = await catalog.remove(id, {

@@ -1,5 +1,8 @@
+import type { FastifyBaseLogger } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { FeedbackEvaluations } from '../../feedback/feedback-evaluations.js';
+import { versionFeedbackAccuracySchema } from '../../feedback/feedback-schema.js';
 import { aliasNameSchema } from '../../registry/model-aliases.js';
 import { digitFromSprite } from '../../registry/digit-sprite.js';
 import { modelMetadataSchema } from '../../registry/model-store.js';
@@ -28,10 +31,49 @@ const summarySchema = modelMetadataSchema.pick({
   params: true,
 });
 
-const modelListSchema = z.object({ serving: z.int().nullable(), models: z.array(summarySchema) });
+const feedbackField = versionFeedbackAccuracySchema
+  .nullable()
+  .describe(
+    'its accuracy on the feedback examples it did not train on; null: not measured (yet), or feedback off',
+  );
+
+const modelListSchema = z.object({
+  serving: z.int().nullable(),
+  models: z.array(summarySchema.extend({ feedback: feedbackField })),
+});
 export type ModelList = z.infer<typeof modelListSchema>;
 
-export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
+/** How long model metadata waits for the feedback figures (in Redis) before it is answered without them. */
+const FIGURES_WAIT_MS = 500;
+
+export interface ModelRouteOptions {
+  /** Each version's accuracy on the feedback (FEEDBACK=on), shown beside its metadata. */
+  evaluations?: FeedbackEvaluations;
+}
+
+export const modelRoutes: FastifyPluginAsyncZod<ModelRouteOptions> = async (app, options) => {
+  const { evaluations } = options;
+  /**
+   * The feedback figures, or null: they are extra, so while Redis is away (or slow) the metadata,
+   * which comes from the store alone, is still answered.
+   */
+  async function figures<T>(
+    read: (e: FeedbackEvaluations) => Promise<T>,
+    log: FastifyBaseLogger,
+  ): Promise<T | null> {
+    if (!evaluations) return null;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), FIGURES_WAIT_MS)));
+    try {
+      return await Promise.race([read(evaluations), late]);
+    } catch (err) {
+      log.warn({ err }, 'could not read the feedback figures');
+      return null;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   app.get(
     '/models',
     {
@@ -40,8 +82,15 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
         response: { 200: modelListSchema },
       },
     },
-    async () => {
-      const models = (await app.store.list()).reverse().map((m) => summarySchema.parse(m));
+    async (request) => {
+      const [metadata, measured] = await Promise.all([
+        app.store.list(),
+        figures((e) => e.all(), request.log),
+      ]);
+      const byVersion = new Map((measured ?? []).map((f) => [f.version, f]));
+      const models = metadata
+        .reverse()
+        .map((m) => ({ ...summarySchema.parse(m), feedback: byVersion.get(m.version) ?? null }));
       return { serving: app.predictor.version, models };
     },
   );
@@ -52,13 +101,21 @@ export const modelRoutes: FastifyPluginAsyncZod = async (app) => {
       schema: {
         summary: "A version's metadata: parameters, metrics, history, confusion matrix, errors",
         params: versionParams,
-        response: { 200: modelMetadataSchema, 400: errorBodySchema, 404: errorBodySchema },
+        response: {
+          200: modelMetadataSchema.extend({ feedback: feedbackField }),
+          400: errorBodySchema,
+          404: errorBodySchema,
+        },
       },
     },
     async (request) => {
-      const metadata = await app.store.get(request.params.version);
-      if (!metadata) throw notFound(`model version ${request.params.version}`);
-      return metadata;
+      const { version } = request.params;
+      const [metadata, feedback] = await Promise.all([
+        app.store.get(version),
+        figures((e) => e.forVersion(version), request.log),
+      ]);
+      if (!metadata) throw notFound(`model version ${version}`);
+      return { ...metadata, feedback };
     },
   );
 

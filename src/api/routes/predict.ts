@@ -5,13 +5,8 @@ import { aliasNameSchema } from '../../registry/model-aliases.js';
 import { DomainError, notFound } from '../../errors.js';
 import { errorBodySchema } from '../error-handler.js';
 import type { ImageDecoder } from '../image-decoder.js';
-import { encodedImageSchema, numericImageSchema } from '../image-schema.js';
+import { anyImageSchema, IMAGE_BODY_TYPES, IMAGE_SCALES, imageScaleSchema } from '../image-schema.js';
 import { toModelInputs, type RawImage } from '../predict-inputs.js';
-
-// Raw image bodies arrive as a Buffer in `image` (see the content-type parser below).
-const anyImageSchema = z.union([encodedImageSchema, numericImageSchema, z.instanceof(Buffer)]);
-
-const scales = { unit: 1, byte: 255 } as const;
 
 export const predictBodySchema = z
   .object({
@@ -19,10 +14,7 @@ export const predictBodySchema = z
       .optional()
       .describe('784 numbers, 28 rows of 28, or a base64 PNG/JPEG (data URL too)'),
     images: z.array(anyImageSchema).min(1, 'images is empty: send at least one').optional(),
-    scale: z
-      .enum(['unit', 'byte'])
-      .default('unit')
-      .describe("'unit': floats 0..1 as MNIST after normalization (default); 'byte': 0..255"),
+    scale: imageScaleSchema,
   })
   .strict()
   .refine((b) => (b.image === undefined) !== (b.images === undefined), {
@@ -54,12 +46,10 @@ export interface PredictRouteOptions {
   decoder: ImageDecoder;
 }
 
-const IMAGE_TYPES = ['image/png', 'image/jpeg'];
-
 export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (app, options) => {
   // Raw image bytes as the body; registered in this plugin only, so no other route takes them.
   app.addContentTypeParser(
-    IMAGE_TYPES,
+    IMAGE_BODY_TYPES,
     { parseAs: 'buffer', bodyLimit: options.bodyLimit },
     (_req, body, done) => done(null, { image: body }),
   );
@@ -75,7 +65,11 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
     '/predict',
     {
       bodyLimit: options.bodyLimit,
-      config: { accepts: ['application/json', ...IMAGE_TYPES], auth: 'predict', rateLimitBucket: 'predict' },
+      config: {
+        accepts: ['application/json', ...IMAGE_BODY_TYPES],
+        auth: 'predict',
+        rateLimitBucket: 'predict',
+      },
       schema: {
         summary: 'Classify 28x28 grayscale digits with the latest (or a pinned) model version',
         querystring: z.object({
@@ -124,7 +118,12 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
           { status: 400, code: 'batch_too_large' },
         );
       }
-      const pixels = await toModelInputs(raw, scales[scale], images ? 'images' : undefined, options.decoder);
+      const pixels = await toModelInputs(
+        raw,
+        IMAGE_SCALES[scale],
+        images ? 'images' : undefined,
+        options.decoder,
+      );
       const result = await app.predictor.predict(pixels, await resolveVersion(request.query.version));
       reply.header('server-timing', `predict;dur=${(performance.now() - started).toFixed(2)}`);
       if (request.query.include !== 'input') return result;

@@ -265,6 +265,27 @@ const traversals = [
   '*',
 ];
 
+/** Labels outside the classes of any version the scenarios train (digits), or not labels at all. */
+const badLabels: unknown[] = [
+  -1,
+  10,
+  256,
+  1.5,
+  1e308,
+  'eleven',
+  '10',
+  '',
+  ' 1',
+  null,
+  true,
+  [],
+  {},
+  [1],
+  'x'.repeat(100),
+  '../../etc/passwd',
+  '\u0000',
+];
+
 /** Invalid UTF-8: lone continuation bytes, overlong encodings, surrogates, truncated sequences. */
 const badUtf8 = [
   Buffer.from([0xff, 0xfe]),
@@ -635,6 +656,126 @@ export const generators: Record<string, Generator> = {
       ...pick(random, [routes.dataset('GET', id), routes.dataset('DELETE', id), routes.datasetSamples(id)]),
     };
   },
+  'feedback: random JSON body': (random) => ({
+    category: 'random JSON',
+    ...routes.postFeedback(
+      json(
+        random() < 0.5
+          ? randomJson(random, 4)
+          : { image: randomJson(random, 3), label: randomJson(random, 1) },
+      ),
+    ),
+  }),
+  // Every one has a label no version's classes hold, so none can be stored, whatever its image.
+  'feedback: wrong shapes, values and labels': (random) => {
+    const n = pick(random, [0, 27, 28, 783, 784, 785]);
+    const value = pick(random, [-1, 1.0001, 256, 0.5, 0, 'x', null, true, [], {}]);
+    const image = Array.from({ length: n }, () => value);
+    return {
+      category: 'wrong types',
+      ...routes.postFeedback(
+        json({
+          image,
+          label: pick(random, badLabels),
+          ...pick(random, [
+            {},
+            { scale: pick(random, ['byte', 'percent', 1, null]) },
+            { modelVersion: pick(random, [0, -1, 1.5, '1', 999_999, null, 1e308]) },
+            { predicted: pick(random, badLabels) },
+            { images: [image] },
+            { extra: randomJson(random, 1) },
+          ]),
+        }),
+      ),
+    };
+  },
+  'feedback: broken images': (random, _known, images) => {
+    const bytes = pick(random, [
+      images.truncatedPng,
+      images.garbageAfterPngSignature,
+      images.truncatedJpeg,
+      images.bombPng,
+      images.blankPng,
+      images.svg,
+      images.gif,
+      Buffer.alloc(0),
+      Buffer.from('not an image at all'),
+    ]);
+    const label = pick(random, ['1', '7', 'eleven', '-1']);
+    return {
+      category: 'broken images',
+      ...(random() < 0.4
+        ? routes.postFeedback(json({ image: bytes.toString('base64'), label: Number(label) || label }))
+        : routes.postFeedback(bytes, pick(random, ['image/png', 'image/jpeg']), `label=${label}`)),
+    };
+  },
+  // A good drawing, with a querystring that is wrong each time.
+  'feedback: bad query and content types': (random, _known, images) => ({
+    category: 'wrong types',
+    ...routes.postFeedback(
+      images.smallDigitPng,
+      pick(random, [
+        'image/png',
+        'image/png',
+        'image/jpeg',
+        'image/gif',
+        'text/plain',
+        'application/json',
+        '',
+      ]),
+      pick(random, [
+        '',
+        'label=',
+        'label=eleven',
+        'label=-1',
+        'label=10',
+        'label=1.5',
+        'label=%00',
+        'label=%FF%FE',
+        `label=${'9'.repeat(400)}`,
+        'label=1&label=2',
+        'label=1&lable=2',
+        'label=1&modelVersion=abc',
+        'label=1&modelVersion=0',
+        'label=1&modelVersion=999999',
+        'label=1&predicted=eleven',
+        'label[]=1',
+        '__proto__[label]=1',
+      ]),
+    ),
+  }),
+  'feedback: oversized body': (random) => ({
+    category: 'oversized body',
+    ...routes.postFeedback(
+      Buffer.alloc(16 * 1024 * 1024 + 1 + int(random, 1024 * 1024), 0x30),
+      pick(random, ['application/json', 'image/png']),
+      'label=1',
+    ),
+  }),
+  'feedback: examples with bad query': (random) => ({
+    category: 'wrong types',
+    ...routes.feedbackExamples(
+      pick(random, [
+        'limit=0',
+        'limit=201',
+        'limit=-1',
+        'limit=abc',
+        'limit=1e99',
+        'offset=-5',
+        'offset=99999999999999999999',
+        'limit=1&limit=2',
+        'page=2',
+        `limit=${'9'.repeat(400)}`,
+      ]),
+    ),
+  }),
+  'feedback/:id: traversal and junk ids': (random) => ({
+    category: 'path traversal',
+    ...routes.feedbackItem(
+      pick(random, ['GET', 'DELETE']),
+      pick(random, [...traversals, 'a'.repeat(20), 'A'.repeat(20), '0'.repeat(19), '0'.repeat(21)]),
+    ),
+  }),
   'probes and docs: junk': (random) => ({
     category: 'path traversal',
     method: pick(random, ['GET', 'POST', 'DELETE']),
@@ -658,13 +799,22 @@ export const generators: Record<string, Generator> = {
   'any route: wrong method': (random) => ({
     category: 'wrong method',
     method: pick(random, ['PATCH', 'PUT', 'OPTIONS', 'TRACE', 'PROPFIND']),
-    path: pick(random, ['/jobs', '/predict', '/models', '/models/1', '/healthz', '/jobs/x/events']),
+    path: pick(random, [
+      '/jobs',
+      '/predict',
+      '/models',
+      '/models/1',
+      '/healthz',
+      '/jobs/x/events',
+      '/feedback',
+      '/feedback/examples',
+    ]),
     headers: {},
   }),
   'any route: hostile headers': (random) => ({
     category: 'invalid UTF-8',
     method: pick(random, ['GET', 'POST']),
-    path: pick(random, ['/jobs', '/models', '/predict']),
+    path: pick(random, ['/jobs', '/models', '/predict', '/feedback']),
     headers: {
       ...JSON_HEADERS,
       'x-request-id': pick(random, ['\u00ff\u00fe', 'r'.repeat(8000), '../../etc']),

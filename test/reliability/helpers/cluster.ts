@@ -63,7 +63,7 @@ export interface ApiProcess extends NodeProcess {
 
 export interface ClusterOptions {
   /**
-   * 'file': directories in the cluster's temp dir (MODEL_DIR, CHECKPOINT_DIR, DATASET_DIR).
+   * 'file': directories in the cluster's temp dir (STORE_URL, MODEL_DIR, CHECKPOINT_DIR, DATASET_DIR).
    * 's3': an S3 server of the cluster's own (s3rver on 127.0.0.1), STORE_URL=s3://..., and a
    * local cache directory per process: no process shares a disk with another.
    * @default 'file'
@@ -127,7 +127,14 @@ export class Cluster {
       REDIS_PREFIX: this.prefix,
       ...(this.s3
         ? this.s3.env
-        : { MODEL_DIR: this.modelDir, CHECKPOINT_DIR: this.checkpointDir, DATASET_DIR: this.datasetDir }),
+        : {
+            // The root too: what has no directory setting of its own (feedback/) goes under it,
+            // not under ./data of the working directory.
+            STORE_URL: this.dir,
+            MODEL_DIR: this.modelDir,
+            CHECKPOINT_DIR: this.checkpointDir,
+            DATASET_DIR: this.datasetDir,
+          }),
       TF_BACKEND: 'wasm',
       // Scenarios run two or three workers side by side on a 2-core machine: a thread per job
       // keeps them from asking for more threads than there are cores.
