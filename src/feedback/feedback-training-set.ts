@@ -1,4 +1,4 @@
-import { IMAGE_SIDE } from '../ml/image-shape.js';
+import { IMAGE_PIXELS, IMAGE_SIDE } from '../ml/image-shape.js';
 import type { ImageSet } from '../ml/data/dataset.js';
 import { examplePixels, feedbackSplit, type FeedbackExample } from './feedback-schema.js';
 
@@ -48,24 +48,17 @@ export function feedbackTrainingSet(
 ): { set: ImageSet; counts: FeedbackCounts } {
   if (!(weight >= 1)) throw new RangeError(`a feedback weight is at least 1, got ${weight}`);
   const labelOf = new Map(classes.map((name, label) => [name, label]));
-  const used: { example: FeedbackExample; label: number }[] = [];
-  let otherClasses = 0;
-  let heldOut = 0;
-  for (const example of stored) {
-    if (feedbackSplit(example.id) === 'test') heldOut++;
-    else {
-      const label = labelOf.get(example.class);
-      if (label === undefined) otherClasses++;
-      else used.push({ example, label });
-    }
-  }
-  const pixels = IMAGE_SIDE * IMAGE_SIDE;
+  const used = stored.filter((example) => trainsOn(example, labelOf));
+  const heldOut = stored.filter((example) => feedbackSplit(example.id) === 'test').length;
+  const otherClasses = stored.length - heldOut - used.length;
+  const pixels = IMAGE_PIXELS;
   const count = feedbackImages(used.length, weight);
   const images = new Uint8Array(count * pixels);
   const labels = new Uint8Array(count);
   let at = 0;
-  used.forEach(({ example, label }, i) => {
+  used.forEach((example, i) => {
     const image = examplePixels(example);
+    const label = labelOf.get(example.class)!;
     for (let r = feedbackRepeats(i, weight); r > 0; r--, at++) {
       images.set(image, at * pixels);
       labels[at] = label;
@@ -75,4 +68,15 @@ export function feedbackTrainingSet(
     set: { count, height: IMAGE_SIDE, width: IMAGE_SIDE, images, labels },
     counts: { examples: used.length, images: count, otherClasses, heldOut },
   };
+}
+
+/** How many of the stored examples a run on `classes` trains on (feedbackTrainingSet's `examples`). */
+export function usableFeedback(stored: readonly FeedbackExample[], classes: readonly string[]): number {
+  const known = new Map(classes.map((name) => [name, true]));
+  return stored.filter((example) => trainsOn(example, known)).length;
+}
+
+/** Trained on: in the 'train' split, of one of the run's classes. */
+function trainsOn(example: FeedbackExample, classes: ReadonlyMap<string, unknown>): boolean {
+  return feedbackSplit(example.id) === 'train' && classes.has(example.class);
 }

@@ -24,7 +24,7 @@ export const MAX_TRAIN_SIZE = 60_000;
  * Everything that decides what a training run learns; the defaults are the seed tutorial's
  * recipe. One schema for the CLI, the job API and the worker, so the contract is written once.
  */
-export const trainParamsSchema = z
+export const trainParamsFieldsSchema = z
   .object({
     architecture: architectureSchema.default('seed'),
     dataset: datasetSchema,
@@ -84,19 +84,25 @@ export const trainParamsSchema = z
         "start from this model version's weights; with another number of classes its last layer is replaced and trained anew",
       ),
   })
-  .strict()
-  .superRefine(checkDatasets);
+  .strict();
+
+/** The parameters with the rules between fields (trainParamsFieldsSchema is for schemas built on them). */
+export const trainParamsSchema = trainParamsFieldsSchema.superRefine(checkDatasets);
 
 export type TrainParams = z.infer<typeof trainParamsSchema>;
 export type TrainParamsInput = z.input<typeof trainParamsSchema>;
 
 /**
- * The rules of `datasets` that its value alone settles. `dataset` must be its first: POST /jobs
- * fills it in from `datasets` before validation (job-rules.ts, withDatasetFirst), so a body with
- * `datasets` alone is fine, and one with both differing is refused there naming both.
+ * The rules of `datasets` that the parameters alone settle (job-rules.ts checks the rest against
+ * what the service has). `dataset` must be its first: POST /jobs fills it in from `datasets`.
  */
-function checkDatasets(
-  params: { dataset: string; datasets?: string[] | undefined; feedbackWeight?: number | undefined },
+export function checkDatasets(
+  // `dataset` is optional in POST /jobs' body (job-request.ts), which adds these checks to its own.
+  params: {
+    dataset?: string | undefined;
+    datasets?: string[] | undefined;
+    feedbackWeight?: number | undefined;
+  },
   ctx: z.RefinementCtx,
 ): void {
   const { datasets } = params;
@@ -117,7 +123,7 @@ function checkDatasets(
         `'${FEEDBACK_DATASET}' cannot be first: the first dataset gives the classes, the validation and ` +
         `the test split; put one such as 'mnist' first, e.g. ["mnist", "${FEEDBACK_DATASET}"]`,
     });
-  } else if (params.dataset !== first) {
+  } else if (params.dataset !== undefined && params.dataset !== first) {
     ctx.addIssue({
       code: 'custom',
       path: ['dataset'],
