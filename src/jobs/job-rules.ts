@@ -305,23 +305,10 @@ async function baseVersionNumber(
 
 /**
  * `dataset` as a job is queued with it: the first of `datasets` (the one that gives classes,
- * validation and test), the one given when it agrees, 'mnist' when neither is.
+ * validation and test), 'mnist' when neither is given. The schema refused the two differing.
  */
 function firstDataset(request: JobRequest): string {
-  const first = request.datasets?.[0];
-  if (request.dataset === undefined) return first ?? DEFAULT_DATASET;
-  if (first === undefined || request.dataset === first) return request.dataset;
-  const message =
-    `dataset '${request.dataset}' is not the first of datasets ('${first}'): the first of datasets is ` +
-    'the dataset that gives the classes, validation and test; give datasets alone, or both with the same first';
-  throw new DomainError(message, {
-    status: 400,
-    code: 'invalid_request',
-    details: [
-      { field: 'body.dataset', message: `differs from the first of datasets ('${first}')` },
-      { field: 'body.datasets', message: `its first differs from dataset ('${request.dataset}')` },
-    ],
-  });
+  return request.dataset ?? request.datasets?.[0] ?? DEFAULT_DATASET;
 }
 
 const DEFAULT_DATASET = trainParamsSchema.shape.dataset.parse(undefined);

@@ -127,7 +127,14 @@ export function checkDatasets(
     ctx.addIssue({
       code: 'custom',
       path: ['dataset'],
-      message: `dataset '${params.dataset}' is not the first of datasets ('${first}'): give datasets alone, or both with the same first`,
+      message:
+        `dataset '${params.dataset}' is not the first of datasets ('${first}'), which gives the classes, ` +
+        'validation and test: give datasets alone, or both with the same first',
+    });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['datasets'],
+      message: `the first of datasets ('${first}') is not dataset ('${params.dataset}')`,
     });
   }
   datasets.forEach((name, i) => {

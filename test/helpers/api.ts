@@ -2,7 +2,7 @@ import { dirname, join } from 'node:path';
 import type { Redis } from 'ioredis';
 import pino from 'pino';
 import { afterAll, beforeAll } from 'vitest';
-import { buildApp, type AppOptions } from '../../src/api/app.js';
+import { buildApp, type AppDeps, type AppOptions } from '../../src/api/app.js';
 import { DatasetCatalog } from '../../src/datasets/dataset-catalog.js';
 import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import { Predictor, type PredictorOptions } from '../../src/api/predictor.js';
@@ -36,6 +36,8 @@ export type TestApiOptions = AppOptions & {
   store?: ModelStore;
   /** The datasets (@default a store in datasets/ beside `modelDir`), for tests that hold its calls. */
   datasets?: DatasetCatalog;
+  /** The feedback routes' store and evaluations; @default none (as FEEDBACK=off) */
+  feedback?: AppDeps['feedback'];
 };
 
 /** The whole API (jobs, predictions, models) on a real Redis and a model store in `modelDir`, ready for HTTP. */
@@ -46,7 +48,7 @@ export async function startTestApi(
   options: TestApiOptions = {},
 ): Promise<TestApi> {
   const { predictor: predictorOptions, aliasConnection, store: givenStore, ...rest } = options;
-  const { datasets: givenDatasets, ...appOptions } = rest;
+  const { datasets: givenDatasets, feedback, ...appOptions } = rest;
   const store = givenStore ?? new FileModelStore(modelDir);
   const datasets =
     givenDatasets ?? new DatasetCatalog(new FileDatasetStore(join(dirname(modelDir), 'datasets')));
@@ -55,7 +57,7 @@ export async function startTestApi(
   const predictor = new Predictor({ store, logger: pino({ level: 'silent' }), ...predictorOptions });
   const aliases = new ModelAliases(aliasConnection ?? redis, prefix);
   const app = await buildApp(
-    { jobs, jobEvents, serving: { predictor, store, aliases }, datasets },
+    { jobs, jobEvents, serving: { predictor, store, aliases }, datasets, ...(feedback ? { feedback } : {}) },
     appOptions,
   );
   await app.ready();
