@@ -38,8 +38,8 @@ export function feedbackRepeats(i: number, weight: number): number {
 
 /**
  * The images a run trains on from the stored feedback: each 'train' example whose class is one of
- * `classes`, labelled by that class's index, repeated by `weight` (feedbackRepeats), in the order
- * given (the store's: oldest first). Training shuffles them in with the rest every epoch.
+ * `classes`, labelled by that class's index, repeated by `weight` (feedbackRepeats), in id order.
+ * Training shuffles them in with the rest every epoch.
  */
 export function feedbackTrainingSet(
   stored: readonly FeedbackExample[],
@@ -48,7 +48,11 @@ export function feedbackTrainingSet(
 ): { set: ImageSet; counts: FeedbackCounts } {
   if (!(weight >= 1)) throw new RangeError(`a feedback weight is at least 1, got ${weight}`);
   const labelOf = new Map(classes.map((name, label) => [name, label]));
-  const used = stored.filter((example) => trainsOn(example, labelOf));
+  // By id, not as listed: the listing's order follows arrival times, and a run's images (so its
+  // weights, for a seed) should depend only on which examples are stored.
+  const used = stored
+    .filter((example) => trainsOn(example, labelOf))
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const heldOut = stored.filter((example) => feedbackSplit(example.id) === 'test').length;
   const otherClasses = stored.length - heldOut - used.length;
   const pixels = IMAGE_PIXELS;

@@ -51,25 +51,20 @@ describe('feedbackTrainingSet: stored examples to the images a run trains on', (
     feedbackExample(c!, 'zero', 4),
   ];
 
-  it("when examples are of the train split and the run's classes, then each is labelled by its class's index, repeated by the weight, in the order given", () => {
+  it("when examples are of the train split and the run's classes, then each is labelled by its class's index and repeated by the weight, in id order whatever the listing's", () => {
     const { set, counts } = feedbackTrainingSet(stored, CLASSES, 2);
     expect(counts).toEqual({ examples: 2, images: 4, otherClasses: 1, heldOut: 1 });
     expect(set).toMatchObject({ count: 4, height: 28, width: 28 });
-    expect([...set.labels]).toEqual([2, 2, 0, 0]);
-    const images = [0, 1, 2, 3].map((i) => set.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
-    expect(images.map((image) => Buffer.from(image).equals(Buffer.from(a!)))).toEqual([
-      true,
-      true,
-      false,
-      false,
-    ]);
-    expect(images.map((image) => Buffer.from(image).equals(Buffer.from(c!)))).toEqual([
-      false,
-      false,
-      true,
-      true,
-    ]);
     expect(set.images.length).toBe(4 * IMAGE_PIXELS);
+    const [first, second] = [stored[0]!, stored[3]!].sort((x, y) => x.id.localeCompare(y.id));
+    const pixelsOf = { [stored[0]!.id]: a!, [stored[3]!.id]: c! };
+    const image = (i: number) => Buffer.from(set.images.subarray(i * IMAGE_PIXELS, (i + 1) * IMAGE_PIXELS));
+    for (const [i, example] of [first, first, second, second].entries()) {
+      expect(image(i).equals(Buffer.from(pixelsOf[example!.id]!)), `image ${i}`).toBe(true);
+      expect(set.labels[i]).toBe(CLASSES.indexOf(example!.class));
+    }
+    const reversed = feedbackTrainingSet([...stored].reverse(), CLASSES, 2).set;
+    expect(Buffer.from(reversed.images).equals(Buffer.from(set.images))).toBe(true);
     expect(usableFeedback(stored, CLASSES)).toBe(2);
   });
 

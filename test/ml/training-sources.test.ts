@@ -37,6 +37,11 @@ describe('gatherTrainingSet: what a run on several datasets trains on', () => {
     feedbackExample(two!, 'two', 4),
   ];
   const feedback = async () => stored;
+  // The usable two, as a run takes them: in id order.
+  const feedbackOrder = [
+    { id: stored[0]!.id, pixels: one!, label: 1 },
+    { id: stored[3]!.id, pixels: two!, label: 2 },
+  ].sort((x, y) => x.id.localeCompare(y.id));
 
   beforeAll(async () => {
     await writeIdxDataset(path('first'), { train: filled(1, 12), test: filled(9, 3), classes: CLASSES });
@@ -86,10 +91,12 @@ describe('gatherTrainingSet: what a run on several datasets trains on', () => {
       2,
       2,
       2,
-      ...[0, 0, 0].map(() => one![0]),
-      ...[0, 0, 0].map(() => two![0]),
+      ...feedbackOrder.flatMap(({ pixels }) => [pixels[0], pixels[0], pixels[0]]),
     ]);
-    expect([...trainSet.labels]).toEqual([0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 1, 1, 2, 2, 2]);
+    expect([...trainSet.labels]).toEqual([
+      ...[0, 1, 2, 0, 1, 2, 0, 1, 2, 0],
+      ...feedbackOrder.flatMap(({ label }) => [label, label, label]),
+    ]);
     expect(sources).toEqual([
       { dataset: path('first'), images: 6 },
       { dataset: path('second'), images: 4 },
