@@ -65,7 +65,7 @@ describe('fine-tuning on corrections of a style MNIST lacks', () => {
   it(
     'when production is fine-tuned on mnist + 100 corrections, then held-out digits of their style are read far better and MNIST as well within 0.3 points',
     { timeout: 300_000 },
-    async ({ annotate }) => {
+    async () => {
       const started = performance.now();
       // The base: one epoch on 50,000 MNIST digits (about 97 % on its test set), made production.
       const base = await trained({
@@ -131,11 +131,12 @@ describe('fine-tuning on corrections of a style MNIST lacks', () => {
       const held = asImageSet(segmentDigits(20, 2));
       const style = { base: await styleAccuracy(base, held), tuned: await styleAccuracy(tuned, held) };
       const mnist = { base: before!.accuracy.test, tuned: after!.accuracy.test };
-      await annotate(
+      // What the issue asks to see, in the test's output.
+      process.stdout.write(
         `seven-segment held-out accuracy: base v${base} ${(100 * style.base).toFixed(1)} %, ` +
           `fine-tuned v${tuned} ${(100 * style.tuned).toFixed(1)} %; MNIST test: ` +
           `${(100 * mnist.base).toFixed(2)} % -> ${(100 * mnist.tuned).toFixed(2)} %; ` +
-          `${((performance.now() - started) / 1000).toFixed(1)} s`,
+          `${((performance.now() - started) / 1000).toFixed(1)} s\n`,
       );
       expect(style.tuned).toBeGreaterThan(style.base);
       expect(mnist.tuned).toBeGreaterThanOrEqual(mnist.base - 0.003);
