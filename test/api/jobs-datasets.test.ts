@@ -7,23 +7,12 @@ import { initBackend } from '../../src/ml/backend/index.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { DIGIT_CLASSES, FASHION_MNIST_CLASSES } from '../../src/ml/data/dataset.js';
 import { IDX_IMAGES_MAGIC, IDX_LABELS_MAGIC } from '../../src/ml/data/idx.js';
-import { mnistPngs } from '../datasets/dataset-fixtures.js';
+import { foldersZip } from '../datasets/dataset-fixtures.js';
 import { useTestApi } from '../helpers/api.js';
 import { feedbackExample, imagesInSplit } from '../helpers/feedback-examples.js';
 import { fileFeedback } from '../helpers/feedback-api.js';
 import { idxHeader } from '../helpers/idx-files.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
-import { zipArchive } from '../helpers/zip-archive.js';
-
-/** A folder-per-class zip of `count` MNIST digits per folder, each folder showing the digit given. */
-async function foldersZip(folders: Record<string, number>, count = 4): Promise<Buffer> {
-  const entries = [];
-  for (const [folder, digit] of Object.entries(folders)) {
-    const pngs = await mnistPngs(digit, count);
-    entries.push(...pngs.map((data, i) => ({ name: `${folder}/${i}.png`, data, method: 'store' as const })));
-  }
-  return zipArchive(entries);
-}
 
 const DIGIT_FOLDERS = Object.fromEntries(Array.from({ length: 10 }, (_, d) => [String(d), d]));
 
@@ -196,7 +185,7 @@ describe('POST /jobs on several datasets', () => {
       await request(server())
         .post(`/datasets?name=${name}`)
         .set('content-type', 'application/zip')
-        .send(await foldersZip(folders))
+        .send(await foldersZip(folders, 4))
         .expect(201)
     ).body as { id: string; classes: string[] };
 
