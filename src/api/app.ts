@@ -7,6 +7,7 @@ import type { FeedbackStore } from '../feedback/feedback-store.js';
 import { datasetLimits, type DatasetLimits } from '../datasets/dataset-limits.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import type { TrainingJobs } from '../jobs/training-jobs.js';
+import { trainingDatasets } from '../ml/train-params.js';
 import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
@@ -144,7 +145,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   await app.register(jobRoutes, {
     datasetDirs: options.datasetDirs ?? [],
     ...(deps.datasets ? { datasets: deps.datasets } : {}),
-    ...(deps.serving ? { models: deps.serving.store } : {}),
+    ...(deps.serving ? { models: deps.serving.store, aliases: deps.serving.aliases } : {}),
+    ...(deps.feedback ? { feedback: deps.feedback.store } : {}),
     ...(options.maxJobImages ? { maxImages: options.maxJobImages } : {}),
     ...(options.eventStreams ? { eventStreams: options.eventStreams } : {}),
   });
@@ -153,7 +155,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
       catalog: deps.datasets,
       feedback: deps.feedback !== undefined,
       limits: options.datasetLimits ?? datasetLimits(configDefaults),
-      jobsUsing: (id) => deps.jobs.unfinishedJobsWhere((params) => params.dataset === id),
+      jobsUsing: (id) => deps.jobs.unfinishedJobsWhere((params) => trainingDatasets(params).includes(id)),
     });
   }
   // One decoder for /predict and /feedback: their decodes share the bound on work at once.

@@ -4,7 +4,7 @@ import { IMAGE_PIXELS } from '../ml/image-shape.js';
 import { modelVersionSchema } from '../registry/model-store.js';
 
 /** The name a job gives the feedback examples in `datasets` (POST /jobs). */
-export const FEEDBACK_DATASET = 'feedback';
+export { FEEDBACK_DATASET } from '../ml/data/dataset.js';
 
 /**
  * An example's id: the first 20 hex digits of the SHA-256 of its 784 pixel bytes. The same image

@@ -2,27 +2,27 @@ import type * as tf from '@tensorflow/tfjs';
 import type { BackendInfo } from './backend/index.js';
 import { loadDataset, type ImageSet } from './data/dataset.js';
 import { evaluate, type Evaluation } from './evaluate.js';
-import { train, trainingSet, type TrainOptions } from './train.js';
+import { train, type TrainOptions } from './train.js';
+import { gatherTrainingSet, type TrainingSourceOptions } from './training-sources.js';
 import type { TrainParams } from './train-params.js';
 import type { TrainingReport } from './training-report-schema.js';
 
 // runTraining()'s report type, for its callers.
 export type { TrainingReport };
 
-export interface RunTrainingOptions extends Pick<
-  TrainOptions,
-  'signal' | 'onProgress' | 'onEpochEnd' | 'resume' | 'threads' | 'base'
-> {
+export interface RunTrainingOptions
+  extends
+    Pick<TrainOptions, 'signal' | 'onProgress' | 'onEpochEnd' | 'resume' | 'threads' | 'base'>,
+    TrainingSourceOptions {
   backend: BackendInfo;
-  /** The dataset store (DATASET_DIR), where an uploaded dataset's id is a directory. */
-  uploadedRoot?: string | undefined;
   /** How many test errors to keep in the report; default 100. */
   misclassifiedLimit?: number;
 }
 
 /**
- * Loads the data, trains and evaluates on train, validation and test: what the CLI and the
- * worker both do with a set of parameters. The caller owns (and disposes) the model.
+ * Loads the data (every dataset the run names: training-sources.ts), trains and evaluates on
+ * train, validation and test: what the CLI and the worker both do with a set of parameters. The
+ * caller owns (and disposes) the model.
  */
 export async function runTraining(
   asked: TrainParams,
@@ -34,9 +34,9 @@ export async function runTraining(
   });
   // The report (a version's metadata) says how many images were held out, chosen or defaulted.
   const params: TrainParams = { ...asked, validationSize: data.validation.count };
-  const result = await train({ ...options, params, data });
+  const { trainSet, sources } = await gatherTrainingSet(params, data, options);
+  const result = await train({ ...options, params, data, trainSet });
   try {
-    const trainSet = trainingSet(params, data);
     const onTrain = evaluate(result.model, trainSet, { misclassifiedLimit: 0 });
     const onValidation: Evaluation | null =
       data.validation.count > 0 ? evaluate(result.model, data.validation, { misclassifiedLimit: 0 }) : null;
@@ -49,6 +49,7 @@ export async function runTraining(
       architecture: params.architecture,
       parameterCount: result.model.countParams(),
       trainImages: trainSet.count,
+      sources,
       trainingSeconds: result.seconds,
       imagesPerSecond: result.imagesPerSecond,
       threads: options.threads ?? 1,

@@ -27,6 +27,11 @@ export interface EpochEnd {
 export interface TrainOptions {
   params: TrainParams;
   data: DatasetSplits;
+  /**
+   * The images to train on; default trainingSet(params, data). Given when the run trains on more
+   * than its first dataset (data/training-sources.ts).
+   */
+  trainSet?: ImageSet;
   /** Stops training within one batch; `train` then rejects with the signal's reason. */
   signal?: AbortSignal;
   onProgress?: (progress: TrainProgress) => void;
@@ -66,7 +71,7 @@ export interface TrainResult {
  */
 export async function train(options: TrainOptions): Promise<TrainResult> {
   const { params, data } = options;
-  const trainSet = trainingSet(params, data);
+  const trainSet = options.trainSet ?? trainingSet(params, data);
   const { model, optimizer } = await modelAndOptimizer(options);
   const history = [...(options.resume?.history ?? [])];
   const batches = Math.ceil(trainSet.count / params.batchSize);

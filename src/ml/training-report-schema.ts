@@ -70,6 +70,23 @@ const misclassifiedSchema = z.object({
 });
 export type Misclassified = z.infer<typeof misclassifiedSchema>;
 
+/** One dataset a run trained on, and what it gave each epoch. */
+export const trainingSourceSchema = z.object({
+  /** As the job named it: 'mnist', an uploaded id, a path, or 'feedback'. */
+  dataset: z.string(),
+  /** Images it gave each epoch: the first's after trainSize; feedback's with its repeats. */
+  images: z.int().min(0),
+  /** 'feedback' only: the stored examples trained on ('train' split, of the run's classes). */
+  examples: z.int().min(0).optional(),
+  /** 'feedback' only: feedbackWeight, the times each example is seen per epoch. */
+  weight: z.number().optional(),
+  /** 'feedback' only: 'train' examples left out, their class not being one of the run's. */
+  otherClasses: z.int().min(0).optional(),
+  /** 'feedback' only: 'test' examples, which no job trains on. */
+  heldOut: z.int().min(0).optional(),
+});
+export type TrainingSource = z.infer<typeof trainingSourceSchema>;
+
 /** What a finished run reports, and a model version stores beside its weights. */
 export const trainingReportSchema = z.object({
   params: trainParamsSchema,
@@ -77,6 +94,11 @@ export const trainingReportSchema = z.object({
   architecture: architectureSchema,
   parameterCount: z.int().min(0),
   trainImages: z.int().min(0),
+  /**
+   * What the trainImages came from, the first dataset first (versions from before several datasets
+   * could be trained on have none: they trained on `params.dataset` alone).
+   */
+  sources: z.array(trainingSourceSchema).optional(),
   /** Training time, per-epoch validation included; final evaluation excluded. */
   trainingSeconds: z.number(),
   imagesPerSecond: z.number(),

@@ -6,6 +6,7 @@ import { IdxFormatError } from '../ml/data/idx.js';
 import { initBackend } from '../ml/backend/index.js';
 import { BaseModelError, type BaseModel } from '../ml/base-weights.js';
 import { runTraining } from '../ml/run-training.js';
+import { trainingDatasets } from '../ml/train-params.js';
 import type { EpochSummary, TrainProgress } from '../ml/train.js';
 import { ModelNotFoundError, type ModelStore, type ModelMetadata } from '../registry/model-store.js';
 import { openStores } from '../store/open-stores.js';
@@ -73,12 +74,18 @@ const resultOf = (m: ModelMetadata): JobResult => ({
   },
 });
 
-/** Where an uploaded dataset's files are on this machine (fetched first from a remote store). */
-async function uploadedRoot(dataset: string): Promise<string | undefined> {
-  if (!isUploadedDatasetId(dataset)) return undefined;
-  const root = await stores.datasets.trainingRoot(dataset);
-  if (root === null) throw new DatasetError(`no uploaded dataset '${dataset}'`);
-  return root;
+/**
+ * Where the uploaded datasets the job names are on this machine (fetched first from a remote
+ * store): one directory, under which each is `<id>/`.
+ */
+async function uploadedRoot(datasets: readonly string[]): Promise<string | undefined> {
+  let found: string | undefined;
+  for (const dataset of datasets.filter(isUploadedDatasetId)) {
+    const root = await stores.datasets.trainingRoot(dataset);
+    if (root === null) throw new DatasetError(`no uploaded dataset '${dataset}'`);
+    found = root;
+  }
+  return found;
 }
 
 async function main(): Promise<void> {
@@ -123,7 +130,9 @@ async function main(): Promise<void> {
   } = await runTraining(input.params, {
     backend,
     threads: input.threads,
-    uploadedRoot: await uploadedRoot(input.params.dataset),
+    uploadedRoot: await uploadedRoot(trainingDatasets(input.params)),
+    // A failure to read it is the store's, not the job's: an ordinary error, which is retried.
+    feedback: () => stores.feedback.list(),
     signal: controller.signal,
     ...(checkpoint ? { resume: checkpoint } : base ? { base } : {}),
     onProgress: (p) => {

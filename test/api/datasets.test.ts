@@ -8,7 +8,7 @@ import { FileDatasetStore } from '../../src/datasets/file-dataset-store.js';
 import { buildModel } from '../../src/ml/architectures.js';
 import { initBackend } from '../../src/ml/backend/index.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
-import { mnistPngs, TEST_LIMITS } from '../datasets/dataset-fixtures.js';
+import { foldersZip, mnistPngs, TEST_LIMITS } from '../datasets/dataset-fixtures.js';
 import { useTestApi } from '../helpers/api.js';
 import { trainingReportFixture } from '../helpers/training-report.js';
 import { sleep } from '../helpers/until.js';
@@ -16,16 +16,6 @@ import { zipArchive } from '../helpers/zip-archive.js';
 
 const API_KEY = 'a-long-enough-datasets-key';
 const auth = { authorization: `Bearer ${API_KEY}` };
-
-/** A folder-per-class zip: `count` MNIST digits of each label, in folders named as given. */
-async function foldersZip(names: Record<string, number>, count = 14): Promise<Buffer> {
-  const entries = [];
-  for (const [folder, digit] of Object.entries(names)) {
-    const pngs = await mnistPngs(digit, count);
-    entries.push(...pngs.map((data, i) => ({ name: `${folder}/${i}.png`, data, method: 'store' as const })));
-  }
-  return zipArchive(entries);
-}
 
 /** Kaggle's digit-recognizer layout: a header, then `label` and 784 pixels per row. */
 function csv(rows: number[][]): string {

@@ -13,6 +13,7 @@ import { loadDataset } from '../../src/ml/data/dataset.js';
 import { readIdxImages, readIdxLabels } from '../../src/ml/data/idx.js';
 import { mnistImageToPng } from '../../src/ml/image-preprocess.js';
 import { IMAGE_PIXELS } from '../../src/ml/image-shape.js';
+import { zipArchive } from '../helpers/zip-archive.js';
 
 /** Small enough for tests to pass and fail them on purpose. */
 export const TEST_LIMITS: DatasetLimits = {
@@ -37,6 +38,16 @@ export async function mnistDigits(label: number, count: number, skip = 0): Promi
 /** The same digits as 28x28 grayscale PNGs, the content of a folder-per-class upload. */
 export async function mnistPngs(label: number, count: number, skip = 0): Promise<Buffer[]> {
   return Promise.all((await mnistDigits(label, count, skip)).map((digit) => mnistImageToPng(digit)));
+}
+
+/** A folder-per-class zip: `count` MNIST digits of each label, in folders named as given. */
+export async function foldersZip(names: Record<string, number>, count = 14): Promise<Buffer> {
+  const entries = [];
+  for (const [folder, digit] of Object.entries(names)) {
+    const pngs = await mnistPngs(digit, count);
+    entries.push(...pngs.map((data, i) => ({ name: `${folder}/${i}.png`, data, method: 'store' as const })));
+  }
+  return zipArchive(entries);
 }
 
 /** Uploads `body` as a client would send it: a stream, in chunks. */

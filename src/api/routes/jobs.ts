@@ -1,11 +1,12 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { DomainError, notFound } from '../../errors.js';
-import { jobParams, type DatasetLookup } from '../../jobs/job-rules.js';
+import { jobRequestSchema } from '../../jobs/job-request.js';
+import { jobParams, type DatasetLookup, type JobRuleOptions } from '../../jobs/job-rules.js';
 import { isUploadedDatasetId } from '../../ml/data/dataset.js';
 import type { ModelStore } from '../../registry/model-store.js';
 import { jobStateSchema, jobViewSchema } from '../../jobs/job-schema.js';
-import { trainParamsSchema } from '../../ml/train-params.js';
+import { trainingDatasets } from '../../ml/train-params.js';
 import { errorBodySchema } from '../error-handler.js';
 import { JobEventStreams } from '../job-event-stream.js';
 import type { StreamCapOptions } from '../stream-caps.js';
@@ -23,6 +24,10 @@ export interface JobRouteOptions {
   datasets?: DatasetLookup;
   /** The model store, where a fine-tune's base version is; @default none (no fine-tuning) */
   models?: Pick<ModelStore, 'get'>;
+  /** Model aliases a base version may be given by; @default none (numbers only) */
+  aliases?: JobRuleOptions['aliases'];
+  /** The examples sent to POST /feedback, which jobs may train on; @default none */
+  feedback?: JobRuleOptions['feedback'];
 }
 
 export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, options) => {
@@ -32,19 +37,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
     '/jobs',
     {
       config: { auth: 'admin' },
-      // A fine-tune keeps its base's network: without `architecture` it takes the base's, which
-      // only the raw body tells (the schema's default would say 'seed').
-      preValidation: async (request) => {
-        const body = request.body as { baseVersion?: unknown; architecture?: unknown } | null;
-        if (!options.models || typeof body !== 'object' || body === null || body.architecture !== undefined)
-          return;
-        if (!Number.isSafeInteger(body.baseVersion) || (body.baseVersion as number) < 1) return;
-        const base = await options.models.get(body.baseVersion as number).catch(() => null);
-        if (base) body.architecture = base.architecture;
-      },
       schema: {
         summary: 'Start a training job',
-        body: trainParamsSchema,
+        body: jobRequestSchema,
         headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
         response: {
           200: jobViewSchema,
@@ -63,13 +58,16 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         maxImages: options.maxImages,
         datasets: options.datasets,
         models: options.models,
+        feedback: options.feedback,
+        aliases: options.aliases,
       });
       const { view, created } = await jobs.enqueue(params, request.headers['idempotency-key']);
       // A DELETE /datasets/<id> hides the data set, then looks for jobs on it: looking again once
       // the job is queued means one of the two always sees the other.
-      if (created && isUploadedDatasetId(params.dataset) && !(await options.datasets?.get(params.dataset))) {
+      for (const dataset of created ? trainingDatasets(params).filter(isUploadedDatasetId) : []) {
+        if (await options.datasets?.get(dataset)) continue;
         await jobs.cancel(view.id);
-        throw new DomainError(`dataset ${params.dataset} was deleted while the job was being created`, {
+        throw new DomainError(`dataset ${dataset} was deleted while the job was being created`, {
           status: 409,
           code: 'dataset_deleted',
         });

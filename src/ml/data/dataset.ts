@@ -110,13 +110,28 @@ function isDatasetName(value: string): boolean {
 const DATASET_HINT =
   "'mnist', 'fashion-mnist', the id of an uploaded dataset (GET /datasets) or an absolute path to a directory holding the four IDX files";
 
-export const datasetSchema = z
+/** A data set's name as a job gives it, without the default that `dataset` has. */
+export const datasetNameSchema = z
   .string()
-  .refine(isDatasetName, { error: `dataset must be ${DATASET_HINT}` })
-  .default('mnist')
-  .describe(`Training data: ${DATASET_HINT}`);
+  .refine(isDatasetName, { error: `dataset must be ${DATASET_HINT}` });
+
+export const datasetSchema = datasetNameSchema.default('mnist').describe(`Training data: ${DATASET_HINT}`);
 
 export type DatasetName = z.infer<typeof datasetSchema>;
+
+/**
+ * The name a job gives the examples clients sent to POST /feedback among its `datasets`. Here
+ * rather than in src/feedback (which re-exports it): the job parameters need it, and that module
+ * imports the model store, which imports them.
+ */
+export const FEEDBACK_DATASET = 'feedback';
+
+/** One of a job's `datasets`: a name `dataset` takes, or FEEDBACK_DATASET. */
+export const datasetsEntrySchema = z
+  .string()
+  .refine((value) => value === FEEDBACK_DATASET || isDatasetName(value), {
+    error: `each of datasets must be ${DATASET_HINT}, or '${FEEDBACK_DATASET}'`,
+  });
 
 export async function loadDataset(
   dataset: DatasetName = 'mnist',
@@ -142,6 +157,65 @@ export async function loadDataset(
     validation: subset(train, trainCount, validationSize),
     test: subset(test, 0, test.count),
   };
+}
+
+/**
+ * The class names of a data set named by path or uploaded id, from its classes.txt (digits without
+ * one), or a built-in's own. Reads no images.
+ */
+export async function datasetClasses(
+  dataset: DatasetName,
+  uploadedRoot?: string,
+): Promise<readonly string[]> {
+  if (isBuiltInDataset(dataset)) return BUILT_IN_DATASETS[dataset].classes;
+  return (await readClassNames(await existingDatasetDir(dataset, uploadedRoot))) ?? defaultClasses(dataset);
+}
+
+/**
+ * Why data set `name` cannot be trained on together with `first`, whose classes a job's model
+ * outputs: labels are indices, so the lists must be equal, in order. Null when they are.
+ */
+export function classesDifference(
+  name: string,
+  classes: readonly string[],
+  first: { name: string; classes: readonly string[] },
+): string | null {
+  if (classes.length === first.classes.length && classes.every((c, i) => c === first.classes[i])) return null;
+  const lacks = first.classes.filter((c) => !classes.includes(c));
+  const extra = classes.filter((c) => !first.classes.includes(c));
+  const named = (list: readonly string[]) => list.map((c) => `'${c}'`).join(', ');
+  const why =
+    lacks.length === 0 && extra.length === 0
+      ? `the same classes in another order (${named(classes)})`
+      : [lacks.length ? `no ${named(lacks)}` : '', extra.length ? `${named(extra)} besides` : '']
+          .filter(Boolean)
+          .join(' and ');
+  return (
+    `'${name}' does not have the classes of '${first.name}' (the first of datasets, which the model ` +
+    `outputs): it has ${why}; datasets trained on together need the same classes in the same order`
+  );
+}
+
+/** The images of `sets` one after another, in a new set (the bytes are copied). */
+export function concatImageSets(sets: readonly ImageSet[]): ImageSet {
+  const [first] = sets;
+  if (!first) throw new RangeError('concatImageSets needs at least one set');
+  const pixels = first.height * first.width;
+  const count = sets.reduce((sum, set) => sum + set.count, 0);
+  const images = new Uint8Array(count * pixels);
+  const labels = new Uint8Array(count);
+  let at = 0;
+  for (const set of sets) {
+    if (set.height !== first.height || set.width !== first.width) {
+      throw new RangeError(
+        `cannot join ${set.height}x${set.width} images to ${first.height}x${first.width} ones`,
+      );
+    }
+    images.set(set.images.subarray(0, set.count * pixels), at * pixels);
+    labels.set(set.labels.subarray(0, set.count), at);
+    at += set.count;
+  }
+  return { count, height: first.height, width: first.width, images, labels };
 }
 
 /** A view of `count` images from `start`: no bytes are copied. */
