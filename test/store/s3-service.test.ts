@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_WEB_ROOT } from '../../src/api/plugins/web.js';
+import { feedbackSplit } from '../../src/feedback/feedback-schema.js';
 import { S3Objects } from '../../src/store/s3-objects.js';
 import { mnistPngs } from '../datasets/dataset-fixtures.js';
 import { exited } from '../helpers/processes.js';
@@ -212,5 +213,64 @@ describe('the service on an S3-compatible store', () => {
     await page.screenshot({ path: `${ARTIFACTS}/s3-store-models.png`, fullPage: true });
     await page.close();
     expect(chromium.problems).toEqual([]);
+  });
+
+  it('when corrections are sent and production is fine-tuned on mnist + feedback, then they are in the bucket, trained on, and each version is measured on them', async () => {
+    const ids: string[] = [];
+    for (const digit of [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]) {
+      const [png] = await mnistPngs(digit, 1, 20);
+      const sent = await call(`/feedback?label=${digit}&modelVersion=${second}`, {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: png!,
+      });
+      expect(sent.status).toBe(201);
+      ids.push(sent.body.id);
+    }
+    const objects = S3Objects.open(s3.location(`${prefix}/`, join(dir, 'unused')), {
+      credentials: S3_CREDENTIALS,
+    });
+    const names = (await objects.list('feedback/')).map((o) => o.name);
+    objects.close();
+    expect(names.sort()).toEqual(ids.map((id) => `feedback/${id}.json`).sort());
+
+    const third = await trained({
+      datasets: ['mnist', 'feedback'],
+      feedbackWeight: 5,
+      baseVersion: 'production',
+      epochs: 1,
+      trainSize: 500,
+      validationSize: 100,
+      learningRate: 0.0003,
+    });
+    const metadata = (await call(`/models/${third}`)).body;
+    expect(metadata.params).toMatchObject({ baseVersion: second, datasets: ['mnist', 'feedback'] });
+    const trainIds = ids.filter((id) => feedbackSplit(id) === 'train');
+    expect(metadata.sources).toContainEqual(
+      expect.objectContaining({
+        dataset: 'feedback',
+        examples: trainIds.length,
+        images: 5 * trainIds.length,
+      }),
+    );
+    // Measured in the background: every example for the version that never saw feedback, only
+    // the held-out ones for the one trained on them.
+    const summary = await until(
+      'both versions measured at the current revision',
+      async () => {
+        const body = (await call('/feedback')).body;
+        const current = body.versions.filter((v: { revision: number }) => v.revision === body.revision);
+        return current.length === 2 && !body.pending ? body : undefined;
+      },
+      { timeoutMs: 120_000, everyMs: 200 },
+    );
+    expect(summary.total).toBe(10);
+    const byVersion = new Map(summary.versions.map((v: { version: number }) => [v.version, v]));
+    expect(byVersion.get(second)).toMatchObject({ examples: 10, trainedOnFeedback: false });
+    expect(byVersion.get(third)).toMatchObject({
+      examples: ids.length - trainIds.length,
+      trainedOnFeedback: true,
+    });
+    expect((await call(`/models/${third}`)).body.feedback).toMatchObject({ version: third });
   });
 });
