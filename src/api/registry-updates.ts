@@ -53,6 +53,8 @@ export async function followRegistry(options: RegistryUpdatesOptions): Promise<{
   const aliasChanges = await subscribeChannel(redis, ALIAS_CHANNEL(prefix), aliasEventSchema, {
     onMessage: ({ version }) => {
       aliases.refresh().catch(aliasesFailed);
+      // An alias on an old version keeps (or gets) that version's feedback figure.
+      changed();
       // Loaded before the first request for it.
       if (version) predictor.preload(version).catch(storeFailed);
     },

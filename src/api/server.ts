@@ -111,6 +111,7 @@ async function buildServices(config: Config, logger: Logger, { redis, jobs }: Co
 async function openFeedback(config: Config, logger: Logger, redis: Redis, stores: Stores) {
   // Only the API writes feedback, so it alone cleans up after adds that crashed.
   await cleanLeftovers(stores.feedback, logger, 'the feedback store');
+  const aliases = new ModelAliases(redis, config.REDIS_PREFIX);
   const evaluations = new RedisFeedbackEvaluations({
     redis,
     prefix: config.REDIS_PREFIX,
@@ -118,6 +119,8 @@ async function openFeedback(config: Config, logger: Logger, redis: Redis, stores
     models: stores.models,
     logger,
     pollMs: config.MODEL_POLL_MS,
+    // Production's figure matters most, even when it is older than the newest versions.
+    pinned: async () => Object.values(await aliases.all()),
   });
   evaluations.start();
   return { store: stores.feedback, evaluations };

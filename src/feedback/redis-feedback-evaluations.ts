@@ -32,6 +32,11 @@ export interface RedisFeedbackEvaluationsOptions {
   pollMs: number;
   /** The newest this many versions are measured; older ones' figures are dropped. @default 20 */
   maxVersions?: number;
+  /**
+   * Versions measured however old they are: those aliases point to (production above all).
+   * @default none
+   */
+  pinned?: () => Promise<number[]>;
   /** Images per model call; the event loop gets a turn between calls. @default 256 */
   chunkSize?: number;
 }
@@ -169,7 +174,9 @@ export class RedisFeedbackEvaluations implements FeedbackEvaluations {
     try {
       revision = await this.revision();
       const versions = await this.options.models.list();
-      const newest = versions.slice(-this.maxVersions);
+      const pinned = new Set((await this.options.pinned?.()) ?? []);
+      const cut = versions.length - this.maxVersions;
+      const newest = versions.filter((m, i) => i >= cut || pinned.has(m.version));
       const kept = new Set(newest.map((m) => m.version));
       await this.dropFiguresExcept(kept);
       for (const version of this.predicted.keys()) if (!kept.has(version)) this.predicted.delete(version);

@@ -181,6 +181,18 @@ describe('registry updates tell the feedback evaluation of versions', () => {
     }
   });
 
+  it('when an alias moves, then it is told, so the version the alias names keeps its figure', async () => {
+    const { predictor, told, updates } = await follow({ redis, prefix }, 3_600_000);
+    try {
+      const version = await publishVersion(store);
+      expect(await new ModelAliases(redis, prefix).set('production', version)).toBe(true);
+      await until('the alias change to be heard', () => (told.count === 1 ? true : undefined));
+    } finally {
+      await updates.close();
+      predictor.close();
+    }
+  });
+
   it('when the poll finds a version nobody announced, then it is told; a poll that finds nothing new tells nothing', async () => {
     const { predictor, told, updates } = await follow(quiet, 50);
     try {

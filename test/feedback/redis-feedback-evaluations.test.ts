@@ -327,6 +327,14 @@ describe('RedisFeedbackEvaluations', () => {
     expect((await evaluator.all()).map((f) => f.version)).toEqual(listed.slice(-2));
   });
 
+  it('when an older version is pinned (an alias points to it), then it is measured beside the newest', async () => {
+    const listed = (await models.list()).map((m) => m.version);
+    const evaluator = evaluations({ maxVersions: 1, pinned: async () => [listed[0]!] });
+    evaluator.start();
+    await evaluator.settled();
+    expect((await evaluator.all()).map((f) => f.version)).toEqual([listed[0], listed.at(-1)]);
+  });
+
   it('when a version cannot be loaded, then that is logged, the others are measured, and the poll tries again', async () => {
     const lines: { level: number; msg: string; version?: number }[] = [];
     // A version that is listed but whose weights are gone (removed by hand).
