@@ -4,11 +4,12 @@ import { Redis } from 'ioredis';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { startTestApi, useTestApi } from '../helpers/api.js';
+import { feedbackParts } from '../helpers/feedback.js';
 
 type Operation = { requestBody?: unknown; parameters?: unknown[]; responses: Record<string, unknown> };
 
 describe('OpenAPI docs and health', () => {
-  const served = useTestApi('docs');
+  const served = useTestApi('docs', (scope) => ({ feedback: feedbackParts(scope) }));
   const { redis, prefix, dir } = served;
 
   it('when /openapi.json is fetched, then every route is documented with its inputs, answers and error codes', async () => {
@@ -29,6 +30,10 @@ describe('OpenAPI docs and health', () => {
       '/models/{version}': ['get', 'delete'],
       '/models/aliases': ['get'],
       '/models/aliases/{name}': ['put', 'delete'],
+      '/feedback': ['post', 'get'],
+      '/feedback/examples': ['get'],
+      '/feedback/samples.png': ['get'],
+      '/feedback/{id}': ['delete'],
       '/healthz': ['get'],
       '/readyz': ['get'],
     };
