@@ -228,6 +228,17 @@ describe("the form's recipes", () => {
     }
   });
 
+  it('when the schema has several datasets and a feedback weight, then the form leaves them to the API', () => {
+    const fields = fieldsFromSchema({
+      properties: {
+        datasets: { type: 'array' },
+        feedbackWeight: { type: 'number', minimum: 1 },
+        epochs: { type: 'integer', default: 10 },
+      },
+    });
+    expect(fields.map((f) => f.name)).toEqual(['epochs']);
+  });
+
   it('when a recipe fills the form, then its fields take its values and the others their defaults', () => {
     const fields = fieldsFromSchema({
       properties: {

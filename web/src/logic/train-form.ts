@@ -60,9 +60,16 @@ export function jobBodySchema(spec: unknown): JsonSchema {
   return schema;
 }
 
+/**
+ * Parameters the form leaves to the API: several datasets at once (a list, with a weight for the
+ * corrections) are for clients and the feedback view's fine-tune button, not for one select.
+ */
+export const FORM_OMITTED: readonly string[] = ['datasets', 'feedbackWeight'];
+
 export function fieldsFromSchema(schema: JsonSchema): FieldSpec[] {
   const required = new Set(schema.required ?? []);
-  return Object.entries(schema.properties ?? {}).map(([name, property]) => {
+  const shown = Object.entries(schema.properties ?? {}).filter(([name]) => !FORM_OMITTED.includes(name));
+  return shown.map(([name, property]) => {
     const type = Array.isArray(property.type) ? property.type.find((t) => t !== 'null') : property.type;
     const kind: FieldKind = property.enum
       ? 'select'

@@ -292,6 +292,10 @@ function fieldRow(field: FieldSpec) {
       control.append(h('option', { value, selected: value === String(field.defaultValue ?? '') }, label));
   } else if (field.kind === 'select') {
     control = h('select', { id, name: field.name, 'aria-describedby': describedBy });
+    // No default in the schema: the API's choice depends on other fields (the base version's
+    // architecture), so the form offers to leave it to the API, as an empty field does.
+    if (field.defaultValue === undefined && !field.required)
+      control.append(h('option', { value: '', selected: true }, 'default'));
     for (const option of field.options ?? [])
       control.append(h('option', { value: option, selected: option === field.defaultValue }, option));
   } else if (field.kind === 'checkbox') {
