@@ -34,6 +34,8 @@ describe(SCENARIO, () => {
     const api = await cluster.startApi({
       API_KEY: KEY,
       PREDICT_REQUIRES_KEY: 'true',
+      // POST /feedback is open by default; with this it is one more route only the key opens.
+      FEEDBACK_REQUIRES_KEY: 'true',
       RATE_LIMIT_PER_MINUTE: String(RATE),
       PREDICT_RATE_LIMIT_PER_MINUTE: String(PREDICT_RATE),
       BODY_LIMIT_BYTES: String(BODY_LIMIT),

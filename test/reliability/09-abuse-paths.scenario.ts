@@ -55,6 +55,8 @@ describe(SCENARIO, () => {
     const api = await cluster.startApi({
       API_KEY: KEY,
       PREDICT_REQUIRES_KEY: 'true',
+      // POST /feedback is open by default; with this it is one more route only the key opens.
+      FEEDBACK_REQUIRES_KEY: 'true',
       PREDICT_RATE_LIMIT_PER_MINUTE: String(PREDICT_RATE),
     });
     const routes = await mutatingRoutes(api);
