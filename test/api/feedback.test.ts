@@ -420,17 +420,27 @@ describe('GET /feedback, /feedback/examples, /feedback/samples.png and DELETE /f
     expect(deleted.body.error.message).toContain('DELETE /feedback/:id');
   });
 
-  it('when /openapi.json is read, then it documents every feedback route with a summary', async () => {
+  it('when /openapi.json is read, then it documents every feedback route with a summary and its answers', async () => {
     const spec = (await get('/openapi.json').expect(200)).body;
-    const operations = [
-      ['/feedback', 'post'],
-      ['/feedback', 'get'],
-      ['/feedback/examples', 'get'],
-      ['/feedback/samples.png', 'get'],
-      ['/feedback/{id}', 'delete'],
+    // Each operation's documented status codes, as a client generator would see them.
+    const operations: [string, string, string[]][] = [
+      ['/feedback', 'post', ['200', '201', '400', '409', '413', '415', '503']],
+      ['/feedback', 'get', ['200']],
+      ['/feedback/examples', 'get', ['200', '400']],
+      ['/feedback/samples.png', 'get', ['200', '404']],
+      ['/feedback/{id}', 'delete', ['204', '400', '404']],
     ];
-    for (const [path, method] of operations)
-      expect(spec.paths[path!]?.[method!]?.summary, `${method} ${path}`).toBeTruthy();
+    for (const [path, method, codes] of operations) {
+      const operation = spec.paths[path]?.[method];
+      expect(operation?.summary, `${method} ${path}`).toMatch(/^[A-Z].{20,}/);
+      expect(
+        Object.keys(operation?.responses ?? {})
+          .filter((c) => /^\d{3}$/.test(c))
+          .sort(),
+        `${method} ${path}`,
+      ).toEqual(expect.arrayContaining(codes));
+    }
+    expect(Object.keys(spec.paths['/feedback/{id}']).sort()).toEqual(['delete']);
   });
 });
 
