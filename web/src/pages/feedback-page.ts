@@ -122,6 +122,9 @@ export function feedbackPage(root: HTMLElement): Page {
     else timer = setTimeout(refresh, MEASURING_REFRESH_MS);
   };
 
+  // Set when a load failed: the next good load clears that message, and only that one (a
+  // "deleted" message must stay while the counts reload after it).
+  let loadFailed = false;
   /** The counts and figures; again soon while a figure is being measured. */
   async function loadSummary(): Promise<void> {
     clearTimeout(timer);
@@ -137,10 +140,13 @@ export function feedbackPage(root: HTMLElement): Page {
       models = list.models;
       const rows = showSummary(summary);
       showFineTune(chooseFineTuneBase(models, aliases), summary);
-      status.textContent = '';
+      if (loadFailed) status.textContent = '';
+      loadFailed = false;
       if (stillMeasuring(rows, summary)) timer = setTimeout(refresh, MEASURING_REFRESH_MS);
     } catch (error) {
-      if (!closed) status.textContent = `Could not load the feedback: ${errorText(error)}`;
+      if (closed) return;
+      loadFailed = true;
+      status.textContent = `Could not load the feedback: ${errorText(error)}`;
     }
   }
 
