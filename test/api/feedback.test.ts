@@ -535,6 +535,8 @@ describe('feedback settings', () => {
           perMinute: 100,
           predictPerMinute: 3,
           feedbackPerMinute: 2,
+          // An hour's window: the requests below cannot fall into two windows and reset the counts.
+          windowMs: 3_600_000,
         },
       };
     });
@@ -543,7 +545,7 @@ describe('feedback settings', () => {
       await request(api.app.server).post('/feedback').send(body(1)).expect(201);
       await request(api.app.server).post('/feedback').send(body(2)).expect(201);
       const over = await request(api.app.server).post('/feedback').send(body(3)).expect(429);
-      expect(over.body.error.message).toContain('rate limit of 2 requests per minute');
+      expect(over.body.error.message).toContain('rate limit of 2 requests per 3600 s');
       expect(await feedback.store.count()).toBe(2);
       // /predict's count is its own: 503 (no model yet) is past the limit check, three times.
       for (let i = 0; i < 3; i++)

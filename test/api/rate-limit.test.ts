@@ -7,19 +7,27 @@ import { pathVariants } from '../helpers/path-variants.js';
 import { sendRaw } from '../helpers/raw-http.js';
 import { removePrefix, uniquePrefix } from '../helpers/redis.js';
 
+const HOUR_MS = 3_600_000;
+
 describe('rate limits', () => {
   const { redis, prefix, start } = useTestApis('ratelimit');
 
-  /** One API replica; several share the limits through Redis (`counts`: whose counts it shares). */
+  /**
+   * One API replica; several share the limits through Redis (`counts`: whose counts it shares).
+   * An hour's window: a test's requests all fall in one, however slowly the machine runs them.
+   */
   const replica = (counts = prefix, options: AppOptions = {}) =>
-    start({ rateLimit: { redis, prefix: counts, perMinute: 3, predictPerMinute: 2 }, ...options });
+    start({
+      rateLimit: { redis, prefix: counts, perMinute: 3, predictPerMinute: 2, windowMs: HOUR_MS },
+      ...options,
+    });
 
   it('when a client goes over the limit, then it gets 429 with a retry time, on every replica', async () => {
     const first = (await replica()).app;
     for (let i = 0; i < 3; i++) await request(first.server).get('/jobs').expect(200);
     const over = await request(first.server).get('/jobs').expect(429);
     expect(over.body.error).toMatchObject({ code: 'rate_limited' });
-    expect(over.body.error.message).toContain('rate limit of 3 requests per minute');
+    expect(over.body.error.message).toContain('rate limit of 3 requests per 3600 s');
     expect(Number(over.headers['retry-after'])).toBeGreaterThan(0);
     const second = (await replica()).app;
     await request(second.server).get('/models').expect(429);

@@ -107,10 +107,18 @@ describe('feedback on the web page', () => {
     web: { root: join(dir, 'web') },
     auth: { apiKey: API_KEY, protectFeedback: true },
   }));
-  // One correction a minute (FEEDBACK_RATE_LIMIT_PER_MINUTE=1).
+  // One correction a minute (FEEDBACK_RATE_LIMIT_PER_MINUTE=1), counted over an hour so the second
+  // one is refused however long the browser takes between them.
   const limited = useFeedbackApi('web-feedback-limit', ({ redis, prefix }) => ({
     web: { root: join(dir, 'web') },
-    rateLimit: { redis, prefix, perMinute: 0, predictPerMinute: 0, feedbackPerMinute: 1 },
+    rateLimit: {
+      redis,
+      prefix,
+      perMinute: 0,
+      predictPerMinute: 0,
+      feedbackPerMinute: 1,
+      windowMs: 3_600_000,
+    },
   }));
   const { problems, open } = useChromium(join(dir, 'profile'));
   let base: string;
@@ -384,7 +392,7 @@ describe('feedback on the web page', () => {
 
     await file.setInputFiles({ name: 'b.png', mimeType: 'image/png', buffer: await mnistDigitPng(2) });
     await (await rightBox(page)).box.getByRole('button', { name: 'Yes' }).click();
-    await textBecomes(page, '#feedback-outcome', /^Not stored: rate limit of 1 requests per minute reached/);
+    await textBecomes(page, '#feedback-outcome', /^Not stored: rate limit of 1 requests per 3600 s reached/);
     // Nothing was decided about this image: another try later is up to the person.
     await page.locator('#feedback-yes:not([disabled])').waitFor({ timeout: PATIENCE_MS });
     await page.close();

@@ -29,6 +29,11 @@ export interface RateLimitSettings {
   predictPerMinute: number;
   /** The same for POST /feedback; 0 = no limit. @default 0 */
   feedbackPerMinute?: number;
+  /**
+   * How long a count lasts; the limits are per minute, so only tests change it: with an hour,
+   * a test's requests cannot fall into two windows and reset the count halfway. @default 60_000
+   */
+  windowMs?: number;
 }
 
 const UNLIMITED = Number.MAX_SAFE_INTEGER;
@@ -48,6 +53,8 @@ export const rateLimitPlugin = fp<RateLimitSettings>(
     // Checks fail open, on a connection of their own that never queues a command: while Redis is
     // away, the shared connection would hold every request until it is back, and /predict must
     // keep answering from the model it holds (invariant 4, docs/RELIABILITY.md scenario 3).
+    const windowMs = settings.windowMs ?? 60_000;
+    const per = windowMs === 60_000 ? 'minute' : `${windowMs / 1000} s`;
     const redis = settings.redis.duplicate({
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,
@@ -61,7 +68,7 @@ export const rateLimitPlugin = fp<RateLimitSettings>(
       redis,
       skipOnError: true,
       nameSpace: `${settings.prefix}:ratelimit:`,
-      timeWindow: 60_000,
+      timeWindow: windowMs,
       // A route without a limit needs no count in Redis.
       allowList: (request) => limits[bucketOf(request)] === 0,
       // request.ip: the client behind trusted proxies (TRUST_PROXY), else the socket's address.
@@ -70,7 +77,7 @@ export const rateLimitPlugin = fp<RateLimitSettings>(
       errorResponseBuilder: (_request, context) =>
         // Retry-After is the plugin's own header.
         new DomainError(
-          `rate limit of ${context.max} requests per minute reached; retry in ${context.after}`,
+          `rate limit of ${context.max} requests per ${per} reached; retry in ${context.after}`,
           {
             status: 429,
             code: 'rate_limited',
