@@ -136,8 +136,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   if (options.corsOrigins?.length) await app.register(cors, { origin: options.corsOrigins });
   if (options.rateLimit) await app.register(rateLimitPlugin, options.rateLimit);
   await app.register(authPlugin, options.auth ?? {});
+  // Before every route it documents, /metrics included; the same settings decide each one's
+  // security and 429 in the document as at run time.
+  await app.register(openApiPlugin, { auth: options.auth ?? {}, rateLimit: options.rateLimit });
   if (options.metrics) await app.register(metricsPlugin, { metrics: options.metrics });
-  await app.register(openApiPlugin);
   await app.register(healthRoutes, {
     ...(deps.serving ? { store: deps.serving.store } : {}),
     ...(options.shuttingDown ? { shuttingDown: options.shuttingDown } : {}),

@@ -42,6 +42,23 @@ export function routeAuth(method: string, config: FastifyContextConfig | undefin
   return config?.auth ?? (SAFE_METHODS.has(method) ? 'open' : 'admin');
 }
 
+/** Whether a route of this kind needs the key under these options: without it, a 401. */
+export function needsKey(options: AuthOptions, auth: RouteAuth): boolean {
+  if (!options.apiKey || auth === 'open') return false;
+  if (auth === 'admin') return true;
+  const asked = {
+    predict: options.protectPredict,
+    metrics: options.protectMetrics,
+    feedback: options.protectFeedback,
+  };
+  return asked[auth] === true;
+}
+
+/** Whether a route of this kind answers only requests addressed to this machine by name (else a 403). */
+export function checksHost(options: AuthOptions, auth: RouteAuth): boolean {
+  return options.loopbackHostOnly === true && (auth === 'admin' || auth === 'feedback');
+}
+
 const LOOPBACK_HOST = /^(localhost|127\.0\.0\.1|\[::1\])(:\d{1,5})?$/i;
 
 /** The key from `Authorization: Bearer <key>` or `X-API-Key: <key>`. */
@@ -68,23 +85,16 @@ export const authPlugin = fp<AuthOptions>(
       if (route.config?.auth === undefined && methods.some((m) => !SAFE_METHODS.has(m)))
         throw new Error(`route ${methods.join(',')} ${route.url} must declare config.auth`);
     });
+    // Nothing to check: every route is open to every Host.
+    if (!options.apiKey && !options.loopbackHostOnly) return;
     const expected = options.apiKey ? digest(options.apiKey) : undefined;
-    const needsKey: Record<RouteAuth, boolean> = {
-      admin: expected !== undefined,
-      predict: expected !== undefined && options.protectPredict === true,
-      metrics: expected !== undefined && options.protectMetrics === true,
-      feedback: expected !== undefined && options.protectFeedback === true,
-      open: false,
-    };
-    if (!Object.values(needsKey).includes(true) && !options.loopbackHostOnly) return;
     app.addHook('onRequest', async (request, reply) => {
       // No route matched: the 404 answer does nothing a key would guard.
       if (request.is404) return;
       const auth = routeAuth(request.method, request.routeOptions.config);
       // The Host header itself, not request.host, which a trusted proxy's X-Forwarded-Host sets.
-      if ((auth === 'admin' || auth === 'feedback') && options.loopbackHostOnly)
-        checkLoopbackHost(request.headers.host);
-      if (!needsKey[auth]) return;
+      if (checksHost(options, auth)) checkLoopbackHost(request.headers.host);
+      if (!needsKey(options, auth)) return;
       const key = presentedKey(request);
       if (key !== undefined && timingSafeEqual(digest(key), expected!)) return;
       reply.header('www-authenticate', 'Bearer');

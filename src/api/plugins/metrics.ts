@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin';
+import { z } from 'zod';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /**
@@ -102,7 +103,18 @@ export const metricsPlugin = fp<{ metrics: ServiceMetrics }>(
     });
     // A Prometheus scraper must never be turned away by a rate limit; the key is METRICS_REQUIRES_KEY's call.
     const config = { auth: 'metrics', rateLimitBucket: 'none' } as const;
-    app.get('/metrics', { config, schema: { hide: true } }, async (_request, reply) => {
+    const schema = {
+      summary: 'Prometheus metrics: requests, predictions, batch sizes, model loads, jobs and queue',
+      description:
+        'The Prometheus text exposition format, for a scraper (METRICS_REQUIRES_KEY: with the key).',
+      response: {
+        200: {
+          description: 'every metric, one sample a line',
+          content: { [metrics.registry.contentType]: { schema: z.string() } },
+        },
+      },
+    };
+    app.get('/metrics', { config, schema }, async (_request, reply) => {
       reply.header('content-type', metrics.registry.contentType);
       return metrics.registry.metrics();
     });

@@ -1,5 +1,5 @@
 import rateLimit from '@fastify/rate-limit';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyContextConfig, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Redis } from 'ioredis';
 import { DomainError } from '../../errors.js';
@@ -40,16 +40,25 @@ const UNLIMITED = Number.MAX_SAFE_INTEGER;
 /** How long a limit check may wait for Redis before the request goes ahead unchecked. */
 const CHECK_TIMEOUT_MS = 500;
 
+/** The bucket a route's requests count in, as its config declares. */
+export const bucketOf = (config: FastifyContextConfig | undefined): RateLimitBucket =>
+  config?.rateLimitBucket ?? 'api';
+
+/** Requests per minute per client in each bucket; 0: no limit (never a 429). None without settings. */
+export function bucketLimits(settings: RateLimitSettings | undefined): Record<RateLimitBucket, number> {
+  return {
+    api: settings?.perMinute ?? 0,
+    predict: settings?.predictPerMinute ?? 0,
+    feedback: settings?.feedbackPerMinute ?? 0,
+    none: 0,
+  };
+}
+
 /** Per-client request counts in Redis, by the bucket each route declares; 429 with Retry-After past them. */
 export const rateLimitPlugin = fp<RateLimitSettings>(
   async (app, settings) => {
-    const bucketOf = (request: FastifyRequest) => request.routeOptions.config.rateLimitBucket ?? 'api';
-    const limits: Record<RateLimitBucket, number> = {
-      api: settings.perMinute,
-      predict: settings.predictPerMinute,
-      feedback: settings.feedbackPerMinute ?? 0,
-      none: 0,
-    };
+    const limits = bucketLimits(settings);
+    const limitOf = (request: FastifyRequest) => limits[bucketOf(request.routeOptions.config)];
     // Checks fail open, on a connection of their own that never queues a command: while Redis is
     // away, the shared connection would hold every request until it is back, and /predict must
     // keep answering from the model it holds (invariant 4, docs/RELIABILITY.md scenario 3).
@@ -70,10 +79,10 @@ export const rateLimitPlugin = fp<RateLimitSettings>(
       nameSpace: `${settings.prefix}:ratelimit:`,
       timeWindow: windowMs,
       // A route without a limit needs no count in Redis.
-      allowList: (request) => limits[bucketOf(request)] === 0,
+      allowList: (request) => limitOf(request) === 0,
       // request.ip: the client behind trusted proxies (TRUST_PROXY), else the socket's address.
-      keyGenerator: (request) => `${request.ip}:${bucketOf(request)}`,
-      max: (request) => limits[bucketOf(request)] || UNLIMITED,
+      keyGenerator: (request) => `${request.ip}:${bucketOf(request.routeOptions.config)}`,
+      max: (request) => limitOf(request) || UNLIMITED,
       errorResponseBuilder: (_request, context) =>
         // Retry-After is the plugin's own header.
         new DomainError(

@@ -109,9 +109,9 @@ export const datasetRoutes: FastifyPluginAsyncZod<DatasetRouteOptions> = async (
           'Images go through the same preprocessing as /predict. The dataset is listed only once ' +
           'it is stored whole.',
         querystring: uploadQuerySchema,
-        // For the OpenAPI document only: the parser above hands the handler the raw stream.
-        consumes: [...UPLOAD_CONTENT_TYPES],
-        body: z.unknown().meta({ type: 'string', format: 'binary' }),
+        // The parser above hands the handler the raw stream. The document gives it as binary under
+        // each of config.accepts (src/api/openapi-contract.ts).
+        body: z.unknown(),
         response: {
           201: datasetRecordSchema,
           400: errorBodySchema,
@@ -221,7 +221,7 @@ export const datasetRoutes: FastifyPluginAsyncZod<DatasetRouteOptions> = async (
         response: {
           204: z.null().describe('deleted'),
           404: errorBodySchema,
-          403: errorBodySchema.describe('a built-in dataset, or the feedback examples'),
+          403: errorBodySchema.describe('`read_only`: a built-in dataset, or the feedback examples'),
           409: errorBodySchema.describe('a queued or active job trains on it'),
         },
       },

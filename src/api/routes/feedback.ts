@@ -231,7 +231,7 @@ export const feedbackRoutes: FastifyPluginAsyncZod<FeedbackRouteOptions> = async
           ),
           413: errorBodySchema,
           415: errorBodySchema,
-          503: errorBodySchema,
+          503: errorBodySchema.describe('`overloaded`: too many images waiting to be decoded (Retry-After)'),
         },
       },
     },

@@ -44,7 +44,10 @@ export const healthRoutes: FastifyPluginAsyncZod<HealthRouteOptions> = async (ap
       config: PROBE,
       schema: {
         summary: 'Readiness, with the reason when not ready',
-        response: { 200: readinessSchema, 503: readinessSchema },
+        response: {
+          200: readinessSchema.describe('ready'),
+          503: readinessSchema.describe('not ready, or shutting down: `checks` names what failed'),
+        },
       },
     },
     async (request, reply) => {

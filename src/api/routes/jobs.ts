@@ -48,7 +48,9 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
           409: errorBodySchema.describe(
             'Idempotency-Key reused with other parameters, or still in use (Retry-After); or the dataset was deleted meanwhile',
           ),
-          429: errorBodySchema.describe('rate limit, or JOB_MAX_WAITING jobs waiting (Retry-After)'),
+          429: errorBodySchema.describe(
+            '`queue_full`: JOB_MAX_WAITING jobs are waiting already (Retry-After)',
+          ),
         },
       },
     },
@@ -86,12 +88,23 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
       schema: {
         summary: 'List jobs, newest first',
         querystring: z.object({
-          state: jobStateSchema.optional(),
-          limit: z.coerce.number().int().min(1).max(100).default(20),
-          offset: z.coerce.number().int().min(0).max(1_000_000).default(0),
+          state: jobStateSchema.optional().describe('only the jobs in this state; default: every state'),
+          limit: z.coerce.number().int().min(1).max(100).default(20).describe('most jobs in the answer'),
+          offset: z.coerce
+            .number()
+            .int()
+            .min(0)
+            .max(1_000_000)
+            .default(0)
+            .describe('how many of the newest to skip (paging: offset + limit for the next page)'),
         }),
         response: {
-          200: z.object({ jobs: z.array(jobViewSchema), total: z.int(), limit: z.int(), offset: z.int() }),
+          200: z.object({
+            jobs: z.array(jobViewSchema).describe('newest first'),
+            total: z.int().describe('jobs retained in this state (or in all), not only on this page'),
+            limit: z.int(),
+            offset: z.int(),
+          }),
           400: errorBodySchema,
         },
       },
@@ -147,9 +160,17 @@ export const jobRoutes: FastifyPluginAsyncZod<JobRouteOptions> = async (app, opt
         summary: 'Server-Sent Events: progress, then the final state',
         params: idParams,
         response: {
-          200: z.string().describe('text/event-stream: events state, progress..., end (the final job)'),
+          200: {
+            description:
+              'Server-Sent Events: `state` (the job as it is, a job view), then `progress` (each a ' +
+              "job view's progress) while it trains, then `end` (the job as it finished) and the " +
+              'stream closes; `: keep-alive` comments in between',
+            content: { 'text/event-stream': { schema: z.string() } },
+          },
           404: errorBodySchema,
-          429: errorBodySchema.describe('too many streams open, from this client or in all'),
+          429: errorBodySchema.describe(
+            '`too_many_streams`: too many streams open, from this client or in all',
+          ),
         },
       },
     },

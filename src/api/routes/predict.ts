@@ -86,10 +86,12 @@ export const predictRoutes: FastifyPluginAsyncZod<PredictRouteOptions> = async (
         response: {
           200: predictResponseSchema,
           400: errorBodySchema,
-          404: errorBodySchema,
+          404: errorBodySchema.describe('`not_found`: ?version names no version or alias'),
           413: errorBodySchema,
           415: errorBodySchema,
-          503: errorBodySchema,
+          503: errorBodySchema.describe(
+            '`no_model`: no version is trained yet; `overloaded`: too many images waiting to be decoded (Retry-After)',
+          ),
         },
       },
     },
