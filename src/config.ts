@@ -24,6 +24,11 @@ declare module 'zod' {
   interface GlobalMeta {
     /** The default as docs/configuration.md shows it, where it depends on the machine. */
     shownDefault?: string;
+    /**
+     * A setting whose value is never echoed, in start-up errors or logs: `value` shown only by its
+     * length (a key), `url` shown without the user and password it may carry.
+     */
+    secret?: 'value' | 'url';
   }
 }
 
@@ -61,7 +66,8 @@ export const configSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379')
-    .describe('Redis for queues, job state, announcements, aliases and rate limits; `rediss://` for TLS.'),
+    .describe('Redis for queues, job state, announcements, aliases and rate limits; `rediss://` for TLS.')
+    .meta({ secret: 'url' }),
   REDIS_PREFIX: z
     .string()
     .regex(/^[A-Za-z0-9_.:-]+$/, 'letters, digits and _.:- only')
@@ -85,14 +91,16 @@ export const configSchema = z.object({
         '(`s3://bucket/prefix`: AWS S3, MinIO, Ceph, R2, ...; see the `S3_` settings). ' +
         "Credentials come from the AWS SDK's default chain (`AWS_ACCESS_KEY_ID` and " +
         '`AWS_SECRET_ACCESS_KEY`, a profile, an instance role) and are never logged.',
-    ),
+    )
+    .meta({ secret: 'url' }),
   S3_ENDPOINT: z
     .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
     .optional()
     .describe(
       "The S3 API's address for a store other than AWS S3 (`http://minio:9000`); unset: AWS's own " +
         'for `S3_REGION`.',
-    ),
+    )
+    .meta({ secret: 'url' }),
   S3_REGION: z
     .string()
     .regex(/^[a-z0-9-]{1,64}$/, 'a region name such as us-east-1')
@@ -284,7 +292,8 @@ export const configSchema = z.object({
       'When set, job and model administration need it, as `Authorization: Bearer <key>` or ' +
         '`X-API-Key: <key>`. Unset, they are open (on loopback only, unless `ALLOW_UNAUTHENTICATED`) ' +
         'and a warning is logged.',
-    ),
+    )
+    .meta({ secret: 'value' }),
   PREDICT_REQUIRES_KEY: boolFromEnv().describe('Require `API_KEY` for `/predict` too.'),
   METRICS_REQUIRES_KEY: boolFromEnv().describe(
     'Require `API_KEY` for `/metrics` too (a Prometheus scraper then sends it).',
@@ -381,10 +390,31 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     }
     return parsed.data;
   }
-  const problems = parsed.error.issues.map(
-    (i) => `${String(i.path[0])}: ${i.message} (got ${JSON.stringify(env[String(i.path[0])])})`,
-  );
+  const problems = parsed.error.issues.map((i) => {
+    const name = String(i.path[0]);
+    return `${name}: ${i.message} (got ${shownValue(name, env[name])})`;
+  });
   throw new ConfigError(`invalid configuration:\n  ${problems.join('\n  ')}`);
+}
+
+/** A setting's value as an error message may show it: a secret one never whole (see `secret` above). */
+function shownValue(name: string, value: string | undefined): string {
+  if (value === undefined) return 'nothing';
+  const secret = configSchema.shape[name as keyof Config]?.meta()?.secret;
+  if (secret === 'value') return `a value of ${value.length} characters`;
+  return JSON.stringify(secret === 'url' ? withoutCredentials(value) : value);
+}
+
+/**
+ * `url` with the user and password it may carry (`redis://:password@host`) as `***`: everything
+ * between the scheme's `//` and the last `@`, so a password with an unescaped `/` or `@` goes too.
+ */
+export function withoutCredentials(url: string): string {
+  const at = url.lastIndexOf('@');
+  if (at < 0) return url;
+  const slashes = url.indexOf('//');
+  const from = slashes >= 0 && slashes < at ? slashes + 2 : 0;
+  return `${url.slice(0, from)}***${url.slice(at)}`;
 }
 
 /**
@@ -420,6 +450,11 @@ export function checkApiExposure(config: Config): void {
     (name) => config[name],
   );
   if (!config.API_KEY && needKey.length > 0) {
-    throw new ConfigError(`${needKey.join(' and ')} asks for API_KEY, which is not set: set API_KEY`);
+    const [last, ...others] = [...needKey].reverse();
+    const names = others.length ? `${others.reverse().join(', ')} and ${last}` : last;
+    throw new ConfigError(
+      `${names} ${others.length ? 'ask' : 'asks'} for API_KEY, which is not set: set API_KEY (16 or more ` +
+        `characters), or unset ${others.length ? 'them' : last}`,
+    );
   }
 }

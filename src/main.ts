@@ -1,7 +1,7 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { checkApiExposure, loadConfig, trainingThreads } from './config.js';
+import { checkApiExposure, loadConfig, trainingThreads, withoutCredentials } from './config.js';
 import { redisAnswers } from './redis-answers.js';
 import { createLogger } from './logger.js';
 import { runProcess } from './run-process.js';
@@ -32,11 +32,14 @@ runProcess(async () => {
     ? undefined
     : startPrivateRedis(config.REDIS_URL, config.REDIS_DATA_DIR);
   if (redis) {
-    logger.info({ url: config.REDIS_URL, dir: config.REDIS_DATA_DIR }, 'started a private Redis');
+    logger.info(
+      { url: withoutCredentials(config.REDIS_URL), dir: config.REDIS_DATA_DIR },
+      'started a private Redis',
+    );
     if (!(await waitForRedis(config.REDIS_URL, redis))) {
       // Not left behind to answer the next start in its place.
       await stopChild(redis, 'SIGTERM', 5000);
-      throw new Error(`the private Redis did not answer at ${config.REDIS_URL}`);
+      throw new Error(`the private Redis did not answer at ${withoutCredentials(config.REDIS_URL)}`);
     }
   }
   const children = new Set<ChildProcess>();
@@ -91,12 +94,14 @@ async function waitForRedis(url: string, child: ChildProcess, patienceMs = 60_00
 
 function startPrivateRedis(url: string, dataDir: string): ChildProcess {
   const { hostname, port } = new URL(url);
+  // Its password, if it has one, stays out of the messages.
+  const shown = withoutCredentials(url);
   if (!['127.0.0.1', 'localhost', '::1'].includes(hostname)) {
-    throw new Error(`no Redis answers at ${url}; start one there, or point REDIS_URL at one`);
+    throw new Error(`no Redis answers at ${shown}; start one there, or point REDIS_URL at one`);
   }
   if (spawnSync('redis-server', ['--version']).error) {
     throw new Error(
-      `no Redis answers at ${url} and redis-server is not installed: install Redis ` +
+      `no Redis answers at ${shown} and redis-server is not installed: install Redis ` +
         '(apt-get install redis-server, brew install redis) or set REDIS_URL to a running one',
     );
   }

@@ -8,6 +8,7 @@ import {
   isLoopbackHost,
   loadConfig,
   trainingThreads,
+  withoutCredentials,
 } from '../src/config.js';
 
 describe('config', () => {
@@ -139,6 +140,56 @@ describe('config', () => {
   });
 });
 
+describe('secrets in start-up errors', () => {
+  /** The message loadConfig stops start-up with. */
+  const refusal = (env: Record<string, string>): string => {
+    try {
+      loadConfig(env);
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      return (error as Error).message;
+    }
+    throw new Error(`${JSON.stringify(Object.keys(env))} was taken`);
+  };
+
+  it('when API_KEY is too short, then the error names it and its length, never its value', () => {
+    const message = refusal({ API_KEY: 'hunter2-secret' });
+    expect(message).toContain('API_KEY: must be at least 16 characters (got a value of 14 characters)');
+    expect(message).not.toContain('hunter2');
+  });
+
+  it.each([
+    ['REDIS_URL', 'http://default:hunter2-secret@redis.internal:6379', '"http://***@redis.internal:6379"'],
+    ['REDIS_URL', 'hunter2-secret@redis.internal', '"***@redis.internal"'],
+    ['STORE_URL', 's3://AKIAEXAMPLE:hunter2-secret@models/versions', '"s3://***@models/versions"'],
+    ['S3_ENDPOINT', 'ftp://minio:hunter2-secret@minio.internal:9000', '"ftp://***@minio.internal:9000"'],
+  ])(
+    'when %s carries a password and is refused, then the error shows it without the password',
+    (name, value, shown) => {
+      const message = refusal({ [name]: value });
+      expect(message).toContain(`${name}: `);
+      expect(message).toContain(`(got ${shown})`);
+      expect(message).not.toContain('hunter2');
+      expect(message).not.toContain('AKIAEXAMPLE');
+    },
+  );
+
+  it('when a setting is not secret, then its bad value is shown as it came', () => {
+    expect(refusal({ PORT: 'eighty' })).toContain(
+      'PORT: Invalid input: expected number, received NaN (got "eighty")',
+    );
+  });
+
+  it.each([
+    ['redis://:pa/ss@host:6379/0', 'redis://***@host:6379/0'],
+    ['rediss://user:p@ss@host', 'rediss://***@host'],
+    ['redis://127.0.0.1:6379', 'redis://127.0.0.1:6379'],
+    ['./data', './data'],
+  ])('when %s is shown, then it is %s', (url, shown) => {
+    expect(withoutCredentials(url)).toBe(shown);
+  });
+});
+
 describe('the API refuses to start exposed without a key', () => {
   const KEY = { API_KEY: 'a-long-enough-test-key-0123456789' };
 
@@ -171,13 +222,21 @@ describe('the API refuses to start exposed without a key', () => {
       'METRICS_REQUIRES_KEY asks for API_KEY',
     );
     expect(() => checkApiExposure(loadConfig({ PREDICT_REQUIRES_KEY: '1' }))).toThrow(
-      'PREDICT_REQUIRES_KEY asks for API_KEY',
+      'PREDICT_REQUIRES_KEY asks for API_KEY, which is not set: set API_KEY (16 or more characters), or unset PREDICT_REQUIRES_KEY',
     );
     expect(() => checkApiExposure(loadConfig({ FEEDBACK_REQUIRES_KEY: 'true' }))).toThrow(
       'FEEDBACK_REQUIRES_KEY asks for API_KEY',
     );
     expect(() => checkApiExposure(loadConfig({ METRICS_REQUIRES_KEY: 'true', ...KEY }))).not.toThrow();
     expect(() => checkApiExposure(loadConfig({ FEEDBACK_REQUIRES_KEY: 'true', ...KEY }))).not.toThrow();
+    expect(() => checkApiExposure(loadConfig({ PREDICT_REQUIRES_KEY: 'true', ...KEY }))).not.toThrow();
+  });
+
+  it('when several *_REQUIRES_KEY are set without API_KEY, then start-up stops naming each of them', () => {
+    const all = { PREDICT_REQUIRES_KEY: 'true', METRICS_REQUIRES_KEY: 'true', FEEDBACK_REQUIRES_KEY: 'true' };
+    expect(() => checkApiExposure(loadConfig(all))).toThrow(
+      'PREDICT_REQUIRES_KEY, METRICS_REQUIRES_KEY and FEEDBACK_REQUIRES_KEY ask for API_KEY, which is not set',
+    );
   });
 });
 

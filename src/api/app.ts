@@ -119,6 +119,10 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   app.decorate('jobs', deps.jobs);
   app.decorate('jobEvents', deps.jobEvents);
   registerErrorHandler(app);
+  // Fastify reads text/plain bodies as strings by default, so a JSON route got a 400 "expected
+  // object, received string" for one. Without the parser it is the 415 every other type gets,
+  // naming the types the route takes. Before any route is registered, so every scope goes without.
+  app.removeContentTypeParser('text/plain');
   const { shuttingDown } = options;
   if (shuttingDown) {
     // Once shutting down, no connection is kept alive after its answer: otherwise keep-alive

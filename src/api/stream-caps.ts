@@ -1,6 +1,6 @@
 import { DomainError } from '../errors.js';
 
-const TOO_MANY = { status: 429, code: 'too_many_streams' };
+const TOO_MANY = { status: 429, code: 'too_many_streams' } as const;
 
 export interface StreamCapOptions {
   /** Streams one client address may have open at once. */

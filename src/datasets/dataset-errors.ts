@@ -1,3 +1,4 @@
+import type { ErrorCode, ErrorStatus } from '../error-codes.js';
 import { DomainError } from '../errors.js';
 
 /**
@@ -21,8 +22,10 @@ export const DATASET_ERROR_CODES = {
   unsupportedType: 'unsupported_media_type',
 } as const;
 
-const fail = (status: number, code: string) => (message: string, cause?: unknown) =>
-  new DomainError(message, { status, code, cause });
+const fail =
+  <C extends ErrorCode>(status: ErrorStatus<C>, code: C) =>
+  (message: string, cause?: unknown) =>
+    new DomainError(message, { status, code, cause });
 
 export const datasetTooLarge = fail(413, DATASET_ERROR_CODES.tooLarge);
 export const invalidArchive = fail(400, DATASET_ERROR_CODES.invalidArchive);

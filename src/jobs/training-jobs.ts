@@ -25,7 +25,7 @@ export const CANCELLED_REASON = 'cancelled on request';
 const IDEMPOTENCY_LOCK_MS = 10_000;
 
 /** The job is not in a state that allows the request, or an Idempotency-Key names other parameters. */
-export class JobConflictError extends DomainError {
+export class JobConflictError extends DomainError<'conflict'> {
   override name = 'JobConflictError';
   constructor(message: string) {
     super(message, { status: 409, code: 'conflict' });
@@ -33,7 +33,7 @@ export class JobConflictError extends DomainError {
 }
 
 /** JOB_MAX_WAITING jobs are waiting already: the client should come back later. */
-export class QueueFullError extends DomainError {
+export class QueueFullError extends DomainError<'queue_full'> {
   override name = 'QueueFullError';
   constructor(message: string) {
     // A guess for Retry-After: training jobs take minutes, so the queue does not drain sooner.
@@ -42,7 +42,7 @@ export class QueueFullError extends DomainError {
 }
 
 /** Another request with the same Idempotency-Key is still creating its job. */
-export class IdempotencyBusyError extends DomainError {
+export class IdempotencyBusyError extends DomainError<'idempotency_in_progress'> {
   override name = 'IdempotencyBusyError';
   constructor(message: string) {
     super(message, { status: 409, code: 'idempotency_in_progress', retryAfterSeconds: 1 });

@@ -178,7 +178,7 @@ describe.each(STORE_KINDS)('datasets on the %s store', (kind) => {
 
   it('when beforeDelete throws (a job uses the dataset), then it is put back whole and the error rethrown', async () => {
     const record = await ingestBytes(store, twoClasses);
-    const inUse = new DomainError('in use', { status: 409, code: 'dataset_in_use' });
+    const inUse = new DomainError('in use', { status: 409, code: 'in_use' });
     await expect(store.remove(record.id, { beforeDelete: () => Promise.reject(inUse) })).rejects.toBe(inUse);
     expect(await store.get(record.id)).toEqual(record);
     expect(await store.list()).toEqual([record]);

@@ -73,7 +73,7 @@ describe('DatasetStore', () => {
 
   it('when beforeDelete throws (a job uses the dataset), then it is put back whole and the error rethrown', async () => {
     const record = await ingestBytes(store, twoClasses);
-    const inUse = new DomainError('in use', { status: 409, code: 'dataset_in_use' });
+    const inUse = new DomainError('in use', { status: 409, code: 'in_use' });
     await expect(
       store.remove(record.id, {
         beforeDelete: () => Promise.reject(inUse),

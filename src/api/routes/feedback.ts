@@ -121,9 +121,6 @@ interface Correction {
 export const feedbackRoutes: FastifyPluginAsyncZod<FeedbackRouteOptions> = async (app, options) => {
   const { store, evaluations, models } = options;
 
-  // Fastify reads text/plain bodies as strings by default: here they are a 415 naming the types
-  // taken, not a 400 about a string where an object was expected.
-  app.removeContentTypeParser('text/plain');
   // Raw image bytes as the body; this plugin's own, like /predict's.
   app.addContentTypeParser(
     IMAGE_BODY_TYPES,
