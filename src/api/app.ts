@@ -1,4 +1,4 @@
-import Fastify, { type FastifyServerOptions } from 'fastify';
+import Fastify, { errorCodes, type FastifyServerOptions } from 'fastify';
 import { serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { configDefaults } from '../config.js';
 import type { DatasetCatalog } from '../datasets/dataset-catalog.js';
@@ -123,6 +123,16 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
   // object, received string" for one. Without the parser it is the 415 every other type gets,
   // naming the types the route takes. Before any route is registered, so every scope goes without.
   app.removeContentTypeParser('text/plain');
+  // The JSON parser is app-wide, so a route that does not take JSON (a dataset upload) would parse
+  // a JSON body first and answer its syntax (400); refuse the type itself before parsing, as a 415.
+  // Callback style: no promise per request on the /predict path.
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    const accepts = request.routeOptions.config?.accepts;
+    const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
+    if (accepts && type === 'application/json' && !accepts.includes(type))
+      done(new errorCodes.FST_ERR_CTP_INVALID_MEDIA_TYPE(type));
+    else done(null, payload);
+  });
   const { shuttingDown } = options;
   if (shuttingDown) {
     // Once shutting down, no connection is kept alive after its answer: otherwise keep-alive
