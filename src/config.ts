@@ -66,7 +66,10 @@ export const configSchema = z.object({
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
     .default('redis://127.0.0.1:6379')
-    .describe('Redis for queues, job state, announcements, aliases and rate limits; `rediss://` for TLS.')
+    .describe(
+      'Redis for queues, job state, announcements, aliases and rate limits; `rediss://` for TLS. ' +
+        'A password in it is never shown in errors or logs.',
+    )
     .meta({ secret: 'url' }),
   REDIS_PREFIX: z
     .string()
@@ -291,7 +294,7 @@ export const configSchema = z.object({
     .describe(
       'When set, job and model administration need it, as `Authorization: Bearer <key>` or ' +
         '`X-API-Key: <key>`. Unset, they are open (on loopback only, unless `ALLOW_UNAUTHENTICATED`) ' +
-        'and a warning is logged.',
+        'and a warning is logged. Never shown in errors or logs.',
     )
     .meta({ secret: 'value' }),
   PREDICT_REQUIRES_KEY: boolFromEnv().describe('Require `API_KEY` for `/predict` too.'),
