@@ -12,6 +12,7 @@ import {
   type ChartDataset,
 } from 'chart.js';
 import type { EpochRecord } from './api/types.js';
+import { addLivePoint, batchLine } from './logic/batch-line.js';
 import { accuracyAxisMin, percentTick, type ChartPoint } from './logic/chart-scale.js';
 import { truncate } from './logic/format.js';
 import type { BatchPoint } from './logic/progress.js';
@@ -143,8 +144,7 @@ export function trainingChart(canvas: HTMLCanvasElement, metric: Metric, epochs:
   });
   const figure = canvas.closest('figure');
   const redraw = () => {
-    const first = live[0]?.x ?? Infinity;
-    batches.splice(0, batches.length, ...earlier.filter((p) => p.x < first), ...live);
+    batches.splice(0, batches.length, ...batchLine(earlier, live));
     if (metric === 'accuracy')
       chart.options.scales!.y!.min = accuracyAxisMin(batches, [...perEpoch, ...validation]);
     chart.update('none');
@@ -156,13 +156,7 @@ export function trainingChart(canvas: HTMLCanvasElement, metric: Metric, epochs:
   };
   return {
     addBatch(point) {
-      const next = { x: point.x, y: point[metric] };
-      const last = live.at(-1);
-      if (last && next.x === last.x) return; // a repeat after the stream reconnected
-      // Further back: the job resumed from its last checkpoint, and goes over those batches again.
-      if (last && next.x < last.x) live.splice(live.findIndex((p) => p.x >= next.x));
-      live.push(next);
-      redraw();
+      if (addLivePoint(live, { x: point.x, y: point[metric] })) redraw();
     },
     setBatchHistory(points) {
       earlier = points.map((p) => ({ x: p.x, y: p[metric] }));
