@@ -28,6 +28,26 @@ export const epochRecordSchema = epochSummarySchema.pick({
 });
 export type EpochRecord = z.infer<typeof epochRecordSchema>;
 
+/** Most points a job's per-batch curve keeps, however long it trains (src/jobs/batch-history.ts). */
+export const BATCH_HISTORY_MAX = 100;
+
+/** A point of a job's per-batch curve. */
+export const batchPointSchema = z.object({
+  x: z.number().min(0).describe('epochs done: 1.5 is half-way through epoch 2'),
+  loss: z.number().describe("the epoch's mean training loss over its batches so far"),
+  accuracy: z.number().describe("the epoch's training accuracy over its batches so far, 0 to 1"),
+});
+export type BatchPoint = z.infer<typeof batchPointSchema>;
+
+const batchHistorySchema = z
+  .array(batchPointSchema)
+  .max(BATCH_HISTORY_MAX)
+  .describe(
+    `The per-batch curve from the job's start, x ascending: at most ${BATCH_HISTORY_MAX} points spread ` +
+      'evenly over its epochs, so a client that opens late still draws the whole run. A job resumed ' +
+      'from a checkpoint keeps the points up to it.',
+  );
+
 /** What the worker reports while training (BullMQ job progress), and the API shows. */
 export const jobProgressSchema = trainProgressSchema
   .pick({
@@ -41,7 +61,11 @@ export const jobProgressSchema = trainProgressSchema
     loss: true,
     accuracy: true,
   })
-  .extend({ history: z.array(epochRecordSchema) });
+  .extend({
+    history: z.array(epochRecordSchema),
+    // Progress written before the curve existed has none: read as empty rather than refused.
+    batchHistory: batchHistorySchema.default([]),
+  });
 export type JobProgress = z.infer<typeof jobProgressSchema>;
 
 export const jobMetricsSchema = trainingReportSchema.pick({
@@ -66,8 +90,9 @@ export const jobViewSchema = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   attempts: z.int(),
-  progress: jobProgressSchema.omit({ history: true }).nullable(),
+  progress: jobProgressSchema.omit({ history: true, batchHistory: true }).nullable(),
   history: z.array(epochRecordSchema),
+  batchHistory: batchHistorySchema,
   result: jobResultSchema.nullable(),
   /** Why it failed, in plain words (the worker's log has the details). */
   error: z.string().nullable(),

@@ -273,7 +273,7 @@ export class TrainingJobs {
     const cancelRequested = await this.isCancelRequested(job.id!);
     const progress = jobProgressSchema.safeParse(job.progress);
     const result = jobResultSchema.safeParse(job.returnvalue);
-    const { history = [], ...current } = progress.success ? progress.data : {};
+    const { history = [], batchHistory = [], ...current } = progress.success ? progress.data : {};
     const failure =
       raw === 'failed' && job.failedReason !== CANCELLED_REASON
         ? publicFailure(job.failedReason, { id: job.id!, params: job.data.params })
@@ -288,6 +288,7 @@ export class TrainingJobs {
       attempts: job.attemptsStarted ?? job.attemptsMade,
       progress: progress.success ? (current as JobView['progress']) : null,
       history,
+      batchHistory,
       result: result.success ? result.data : null,
       error: failure?.message ?? null,
       errorCode: failure?.code ?? null,

@@ -1,5 +1,5 @@
 import type { StoreAccess } from '../store/open-stores.js';
-import type { JobProgress, JobResult } from '../jobs/job-schema.js';
+import type { BatchPoint, JobProgress, JobResult } from '../jobs/job-schema.js';
 import type { TrainParams } from '../ml/train-params.js';
 import type { BackendName } from '../ml/backend/index.js';
 
@@ -12,6 +12,8 @@ export interface ThreadInput {
   backend?: BackendName;
   /** Data-parallel threads the job trains on (src/ml/parallel). */
   threads: number;
+  /** The per-batch curve of the job's earlier attempts, from its last progress (src/jobs/batch-history.ts). */
+  batchHistory: BatchPoint[];
 }
 
 export type FromThread =

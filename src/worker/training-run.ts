@@ -63,12 +63,15 @@ export class TrainingRun {
   ) {
     this.jobId = job.id!;
     this.log = context.logger.child({ jobId: job.id });
+    const earlier = jobProgressSchema.safeParse(job.progress);
     const input: ThreadInput = {
       jobId: this.jobId,
       params,
       store: context.store,
       threads: context.threads,
       backend: context.backend,
+      // A retry or a hand-over resumes the curve with the epochs it resumes.
+      batchHistory: earlier.success ? earlier.data.batchHistory : [],
     };
     this.thread = startThread(threadFile, input);
     this.limit = timeLimit(job, context.jobMaxSeconds, () => {

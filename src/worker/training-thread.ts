@@ -1,4 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
+import { BatchHistory, batchPoint } from '../jobs/batch-history.js';
 import { clientFailure } from '../jobs/job-failure.js';
 import type { JobResult } from '../jobs/job-schema.js';
 import { DatasetError, isUploadedDatasetId } from '../ml/data/dataset.js';
@@ -106,7 +107,12 @@ async function main(): Promise<void> {
   const history: EpochSummary[] = [...(checkpoint?.history ?? [])];
   send({ type: 'started', backend: backend.name, resumedFromEpoch: history.length, corruptCheckpoints });
   let batches = 0;
-  const report = (p: TrainProgress) =>
+  const curve = new BatchHistory(input.params.epochs, {
+    earlier: input.batchHistory,
+    epochsDone: history.length,
+  });
+  const report = (p: TrainProgress) => {
+    curve.add(batchPoint(p));
     send({
       type: 'progress',
       progress: {
@@ -120,8 +126,10 @@ async function main(): Promise<void> {
         loss: p.loss,
         accuracy: p.accuracy,
         history: history.map(toRecord),
+        batchHistory: curve.points,
       },
     });
+  };
   const base = await loadBase(store, checkpoint !== null);
   const {
     model,

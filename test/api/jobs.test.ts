@@ -90,6 +90,18 @@ describe('training jobs over HTTP', () => {
       expect(final.state).toBe('completed');
       expect(views.some((v) => v.state === 'active' && v.progress !== null)).toBe(true);
       expect(final.history.map((h) => h.epoch)).toEqual([1, 2]);
+      // The per-batch curve from the job's start, x ascending; each epoch's end is on it (16
+      // batches an epoch: the one before is far enough back), with that epoch's figures.
+      const xs = final.batchHistory.map((p) => p.x);
+      expect(xs).toEqual([...xs].sort((a, b) => a - b));
+      expect(xs[0]).toBeLessThan(1);
+      for (const epoch of final.history)
+        expect(final.batchHistory).toContainEqual({
+          x: epoch.epoch,
+          loss: Number(epoch.loss.toPrecision(5)),
+          accuracy: Number(epoch.accuracy.toPrecision(5)),
+        });
+      expect(final.progress).not.toHaveProperty('batchHistory');
       expect(final.attempts).toBe(1);
       expect(final.startedAt).not.toBeNull();
       expect(final.finishedAt).not.toBeNull();
@@ -233,7 +245,16 @@ describe('training jobs over HTTP', () => {
         data: JSON.parse(block.split('\n')[1]!.slice(6)),
       }));
     expect(events[0]!.event).toBe('state');
-    expect(events.filter((e) => e.event === 'progress').length).toBeGreaterThan(0);
+    const progress = events.filter((e) => e.event === 'progress');
+    expect(progress.length).toBeGreaterThan(0);
+    // Each progress event carries the curve from the job's start: each one the last one and more.
+    type Curve = JobView['batchHistory'];
+    const curves = progress.map((e) => (e.data as { batchHistory: Curve }).batchHistory);
+    for (const [i, curve] of curves.entries()) {
+      const before = curves[i - 1] ?? [];
+      expect(curve.slice(0, before.length)).toEqual(before);
+    }
+    expect(curves.at(-1)!.at(-1)!.x).toBe(2);
     expect(events.at(-1)).toMatchObject({ event: 'end', data: { id, state: 'completed' } });
   });
 

@@ -6,7 +6,7 @@ import { until } from '../helpers/until.js';
 
 const progress: JobProgress = {
   ...{ epoch: 1, epochs: 2, batch: 3, batches: 10, percent: 15, imagesPerSecond: 900, etaSeconds: 4 },
-  ...{ loss: 0.5, accuracy: 0.8, history: [] },
+  ...{ loss: 0.5, accuracy: 0.8, history: [], batchHistory: [{ x: 0.3, loss: 0.6, accuracy: 0.75 }] },
 };
 
 /** Entries as BullMQ writes them to the queue's event stream, and garbage that only looks like them. */

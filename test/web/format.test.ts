@@ -13,6 +13,7 @@ const progress = {
   loss: 0.2,
   accuracy: 0.93,
   history: [],
+  batchHistory: [],
 };
 const epochOf = (seconds: number) => ({
   epoch: 1,

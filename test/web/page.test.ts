@@ -55,9 +55,16 @@ describe('the web page in Chromium', () => {
 
   it('when a 1 is drawn with the mouse, then the page shows the label, 10 probabilities, the version and the 28x28 input', async () => {
     const page = await open(`${base}/#/try`);
+    // Before anything is drawn: a plain prompt where the reading will be, not "reads ? with —".
+    const prompt = page.locator('#try-prompt');
+    expect(await prompt.textContent({ timeout: PATIENCE_MS })).toMatch(/^Draw a digit/);
+    expect(await prompt.isVisible()).toBe(true);
+    expect(await page.locator('#reading').isVisible()).toBe(false);
     await drawOne(page);
 
     await page.locator('#probabilities li').nth(9).waitFor({ state: 'attached', timeout: PATIENCE_MS });
+    expect(await page.locator('#reading').isVisible()).toBe(true);
+    expect(await prompt.isVisible()).toBe(false);
     const probabilities = await page.locator('#probabilities li').allTextContents();
     expect(probabilities).toHaveLength(10);
     const shares = probabilities.map((t) => Number(/: ([\d.]+) %/.exec(t)![1]));
@@ -70,7 +77,8 @@ describe('the web page in Chromium', () => {
     await page.screenshot({ path: `${ARTIFACTS}/try-it.png`, fullPage: true });
 
     await page.getByRole('button', { name: 'Clear' }).click();
-    expect(await text(page, '#predicted-label')).toBe('?');
+    await prompt.waitFor({ state: 'visible' });
+    expect(await page.locator('#reading').isVisible()).toBe(false);
     expect(await page.locator('#no-model').isHidden()).toBe(true);
 
     // A phone: one column, nothing wider than the screen, the canvas still square and whole.
@@ -201,6 +209,19 @@ describe('the web page in Chromium', () => {
       expect(body).not.toHaveProperty('baseVersion');
       await page.locator('#job-live').waitFor({ state: 'visible' });
       expect(await epochsError.isHidden()).toBe(true);
+      // A laptop's screen: the job's charts on the first screen, the form folded away under its
+      // heading, however far down its button was.
+      await page.setViewportSize({ width: 1280, height: 1000 });
+      await expect
+        .poll(() => layoutOn(page, 1280), { timeout: PATIENCE_MS })
+        .toMatchObject({ settled: true });
+      expect(await page.evaluate<number>('window.scrollY')).toBe(0);
+      expect(await page.locator('#new-job').getAttribute('open')).toBeNull();
+      for (const chart of ['#loss-chart canvas', '#accuracy-chart canvas']) {
+        const box = (await page.locator(chart).boundingBox())!;
+        expect(box.height).toBeGreaterThan(200);
+        expect(box.y + box.height).toBeLessThanOrEqual(1000);
+      }
 
       await textBecomes(page, '#job-state', /^active$/, 60_000);
       await textBecomes(page, '#job-state', /^(completed|failed|cancelled)$/, 75_000);

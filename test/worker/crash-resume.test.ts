@@ -159,6 +159,15 @@ describe('worker processes', () => {
       // Stopped inside epoch 2 (it was not finished and saved first).
       expect(handedBack.history.map((h) => h.epoch)).toEqual([1]);
       expect(final.history[0]).toEqual(handedBack.history[0]);
+      // The per-batch curve goes on from the saved epoch: the first attempt's points up to it stay,
+      // the ones it drew past it are drawn again (so x still only rises).
+      const saved = handedBack.batchHistory.filter((p) => p.x <= 1);
+      expect(saved.length).toBeGreaterThan(0);
+      expect(final.batchHistory.slice(0, saved.length)).toEqual(saved);
+      const xs = final.batchHistory.map((p) => p.x);
+      expect(xs).toEqual([...new Set(xs)].sort((a, b) => a - b));
+      // The epoch-2 end is kept unless a point within 2/99 of an epoch before it was.
+      expect(xs.at(-1)).toBeGreaterThanOrEqual(2 - 2 / 99);
       expect((await store.get(final.result!.modelVersion))!.jobId).toBe(final.id);
     },
   );

@@ -12,6 +12,8 @@ import {
   type ChartDataset,
 } from 'chart.js';
 import type { EpochRecord } from './api/types.js';
+import { addLivePoint, batchLine } from './logic/batch-line.js';
+import { accuracyAxisMin, percentTick, type ChartPoint } from './logic/chart-scale.js';
 import { truncate } from './logic/format.js';
 import type { BatchPoint } from './logic/progress.js';
 
@@ -31,8 +33,6 @@ Chart.register(
 const ACCENT = '#1f5fa8';
 const MUTED = '#9db4cf';
 const SECOND = '#c2571a';
-
-const percentTick = (value: string | number) => `${Math.round(Number(value) * 100)} %`;
 
 export interface ProbabilityChart {
   /** One bar per class, labelled by `classes` (names in label order; the index when a name is missing). */
@@ -63,7 +63,7 @@ export function probabilityChart(canvas: HTMLCanvasElement): ProbabilityChart {
       maintainAspectRatio: false,
       animation: { duration: 150 },
       scales: {
-        y: { min: 0, max: 1, ticks: { callback: percentTick, stepSize: 0.25 } },
+        y: { min: 0, max: 1, ticks: { callback: (value) => percentTick(Number(value)), stepSize: 0.25 } },
         x: {
           title: { display: true, text: 'class' },
           ticks: {
@@ -88,7 +88,10 @@ export function probabilityChart(canvas: HTMLCanvasElement): ProbabilityChart {
 }
 
 export interface TrainingChart {
+  /** A point seen live, as the job reports it. */
   addBatch(point: BatchPoint): void;
+  /** The job's own per-batch curve from its start (thinned), for what happened before the page saw it. */
+  setBatchHistory(points: readonly BatchPoint[]): void;
   setHistory(history: EpochRecord[]): void;
   destroy(): void;
 }
@@ -97,13 +100,16 @@ type Metric = 'loss' | 'accuracy';
 
 /**
  * One metric of a run: per batch (the epoch's running mean, as the worker reports it) as a thin
- * line, per epoch on the training and the validation split as points. x is in epochs.
+ * line, per epoch on the training and the validation split as points. x is in epochs. The
+ * per-batch line is the job's curve up to the first point seen live, then every point seen live.
  */
 export function trainingChart(canvas: HTMLCanvasElement, metric: Metric, epochs: number): TrainingChart {
-  const batches: { x: number; y: number }[] = [];
-  const perEpoch: { x: number; y: number }[] = [];
-  const validation: { x: number; y: number }[] = [];
-  const line = (label: string, data: { x: number; y: number }[], colour: string, pointRadius: number) =>
+  let earlier: ChartPoint[] = [];
+  const live: ChartPoint[] = [];
+  const batches: ChartPoint[] = [];
+  const perEpoch: ChartPoint[] = [];
+  const validation: ChartPoint[] = [];
+  const line = (label: string, data: ChartPoint[], colour: string, pointRadius: number) =>
     ({
       label,
       data,
@@ -111,7 +117,7 @@ export function trainingChart(canvas: HTMLCanvasElement, metric: Metric, epochs:
       backgroundColor: colour,
       borderWidth: pointRadius ? 2 : 1.5,
       pointRadius,
-    }) satisfies ChartDataset<'line', { x: number; y: number }[]>;
+    }) satisfies ChartDataset<'line', ChartPoint[]>;
   const chart = new Chart(canvas, {
     type: 'line',
     data: {
@@ -130,24 +136,31 @@ export function trainingChart(canvas: HTMLCanvasElement, metric: Metric, epochs:
         x: { type: 'linear', min: 0, max: epochs, title: { display: true, text: 'epoch' } },
         y:
           metric === 'accuracy'
-            ? { min: 0, max: 1, ticks: { callback: percentTick } }
+            ? { min: 0, max: 1, ticks: { callback: (value) => percentTick(Number(value)) } }
             : { min: 0, title: { display: true, text: 'cross-entropy' } },
       },
       plugins: { legend: { labels: { boxWidth: 12 } } },
     },
   });
   const figure = canvas.closest('figure');
-  const count = () => {
-    // For people reading the page's state (and its tests): how many points each series has.
-    if (figure) figure.dataset.points = `${batches.length}/${perEpoch.length}`;
+  const redraw = () => {
+    batches.splice(0, batches.length, ...batchLine(earlier, live));
+    if (metric === 'accuracy')
+      chart.options.scales!.y!.min = accuracyAxisMin(batches, [...perEpoch, ...validation]);
+    chart.update('none');
+    if (!figure) return;
+    // For people reading the page's state (and its tests): how many points each series has, and
+    // where the drawn axis starts.
+    figure.dataset.points = `${batches.length}/${perEpoch.length}`;
+    figure.dataset.yMin = String(chart.scales.y?.min ?? '');
   };
   return {
     addBatch(point) {
-      const last = batches.at(-1);
-      if (last && point.x <= last.x) return; // a repeat after the stream reconnected
-      batches.push({ x: point.x, y: point[metric] });
-      count();
-      chart.update('none');
+      if (addLivePoint(live, { x: point.x, y: point[metric] })) redraw();
+    },
+    setBatchHistory(points) {
+      earlier = points.map((p) => ({ x: p.x, y: p[metric] }));
+      redraw();
     },
     setHistory(history) {
       perEpoch.splice(0, perEpoch.length, ...history.map((h) => ({ x: h.epoch, y: h[metric] })));
@@ -157,8 +170,7 @@ export function trainingChart(canvas: HTMLCanvasElement, metric: Metric, epochs:
         validation.length,
         ...history.flatMap((h) => (h[key] === null ? [] : [{ x: h.epoch, y: h[key] }])),
       );
-      count();
-      chart.update('none');
+      redraw();
     },
     destroy: () => chart.destroy(),
   };

@@ -28,21 +28,17 @@ export function jobView(root: HTMLElement, id: string, onEnd: (view: JobView) =>
 
   fill(
     root,
-    h('h3', {}, 'Job ', h('code', {}, id), ' ', state),
+    h('h2', {}, 'Job ', h('code', {}, id), ' ', state),
     bar,
     h(
       'dl',
       { class: 'stats' },
-      h('dt', {}, 'Progress'),
-      epoch,
-      h('dt', {}, 'Speed'),
-      rate,
-      h('dt', {}, 'Time left'),
-      eta,
-      h('dt', {}, 'Loss (epoch so far)'),
-      loss,
-      h('dt', {}, 'Accuracy (epoch so far)'),
-      accuracy,
+      // Each figure with its name in a group of its own, so wide screens put them side by side.
+      h('div', {}, h('dt', {}, 'Progress'), epoch),
+      h('div', {}, h('dt', {}, 'Speed'), rate),
+      h('div', {}, h('dt', {}, 'Time left'), eta),
+      h('div', {}, h('dt', {}, 'Loss (epoch so far)'), loss),
+      h('div', {}, h('dt', {}, 'Accuracy (epoch so far)'), accuracy),
     ),
     cancel,
     outcome,
@@ -75,9 +71,13 @@ export function jobView(root: HTMLElement, id: string, onEnd: (view: JobView) =>
     cancel.hidden = !ACTIVE.has(view.state);
     ensureCharts(view.params.epochs);
     history = view.history;
-    for (const chart of charts) chart.setHistory(history);
+    for (const chart of charts) {
+      chart.setHistory(history);
+      // The batches before this page opened (or reconnected) come from the job's own curve.
+      chart.setBatchHistory(view.batchHistory);
+    }
     if (view.progress) {
-      const progress = { ...view.progress, history };
+      const progress = { ...view.progress, history, batchHistory: view.batchHistory };
       showProgress(progress);
       for (const chart of charts) chart.addBatch(batchPoint(progress));
     }
@@ -101,11 +101,11 @@ export function jobView(root: HTMLElement, id: string, onEnd: (view: JobView) =>
     const progress = JSON.parse(event.data) as JobProgress;
     state.textContent = 'active';
     state.dataset.state = 'active';
+    ensureCharts(progress.epochs);
     if (progress.history.length !== history.length) {
       history = progress.history;
       for (const chart of charts) chart.setHistory(history);
     }
-    ensureCharts(progress.epochs);
     showProgress(progress);
     for (const chart of charts) chart.addBatch(batchPoint(progress));
   });

@@ -25,10 +25,19 @@ const LIST_REFRESH_MS = 5_000;
 /** Train: the parameters form, the live view of one job and the recent jobs (issue 6). */
 export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
   const form = h('form', { class: 'train-form', novalidate: true, 'aria-labelledby': 'train-heading' });
+  // Someone watching a job wants its charts on the first screen: the job comes first, and the
+  // form, long with its data set preview, folds away under its heading until asked for.
+  const newJob = h(
+    'details',
+    { class: 'new-job', id: 'new-job', open: !jobId },
+    h('summary', {}, h('h2', { id: 'train-heading' }, 'Train a model')),
+    form,
+  );
   const live = h('section', {
     class: 'job-live',
     id: 'job-live',
     'aria-label': 'Job progress',
+    tabindex: -1,
     hidden: !jobId,
   });
   const jobsTable = h('tbody');
@@ -36,9 +45,8 @@ export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
   const refresh = h('button', { type: 'button', class: 'secondary small' }, 'Refresh');
   fill(
     root,
-    h('h2', { id: 'train-heading' }, 'Train a model'),
-    form,
     live,
+    newJob,
     h(
       'section',
       { 'aria-labelledby': 'jobs-heading' },
@@ -72,6 +80,8 @@ export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
     watching?.close();
     live.hidden = false;
     watching = jobView(live, id, () => void loadJobs());
+    // The job's view is the top of the page, wherever a link to it was followed from.
+    window.scrollTo({ top: 0 });
   };
   if (jobId) watch(jobId);
 
@@ -100,6 +110,9 @@ export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
   void buildForm(form, datasets, (job) => {
     history.replaceState(null, '', `#/train/${job.id}`);
     watch(job.id);
+    newJob.open = false;
+    // The button pressed has folded away with the form: focus goes to the job.
+    live.focus({ preventScroll: true });
     void loadJobs();
   });
 

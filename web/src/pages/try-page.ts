@@ -24,6 +24,18 @@ export function tryPage(root: HTMLElement): Page {
   );
   const confidence = h('span', { id: 'confidence' }, '—');
   const version = h('span', { id: 'model-version' }, '—');
+  // Until there is an answer, a plain prompt stands where it will be.
+  const prompt = h(
+    'p',
+    { class: 'answer', id: 'try-prompt' },
+    'Draw a digit on the pad, or choose an image: what the model reads in it shows here.',
+  );
+  const reading = h(
+    'div',
+    { id: 'reading', hidden: true },
+    h('p', { class: 'answer' }, 'The model reads ', label, h('br'), 'with ', confidence, ' confidence'),
+    h('p', {}, 'Model version ', version),
+  );
   const input = h('img', {
     class: 'model-input',
     id: 'model-input',
@@ -70,8 +82,8 @@ export function tryPage(root: HTMLElement): Page {
       h(
         'div',
         { class: 'result', 'aria-live': 'polite' },
-        h('p', { class: 'answer' }, 'The model reads ', label, h('br'), 'with ', confidence, ' confidence'),
-        h('p', {}, 'Model version ', version),
+        prompt,
+        reading,
         feedback.element,
         seen,
         h('figure', { class: 'chart-box small' }, chartCanvas),
@@ -124,6 +136,8 @@ export function tryPage(root: HTMLElement): Page {
     label.classList.toggle('long', [...prediction.class].length > 3);
     confidence.textContent = formatPercent(prediction.confidence);
     version.textContent = String(answer.modelVersion);
+    prompt.hidden = true;
+    reading.hidden = false;
     if (prediction.input) {
       input.src = prediction.input;
       seen.hidden = false;
@@ -187,6 +201,8 @@ export function tryPage(root: HTMLElement): Page {
     label.textContent = '?';
     label.classList.remove('long');
     confidence.textContent = '—';
+    reading.hidden = true;
+    prompt.hidden = false;
     seen.hidden = true;
     last = undefined;
     feedback.hide();
