@@ -100,8 +100,9 @@ export const metricsPlugin = fp<{ metrics: ServiceMetrics }>(
         reply.elapsedTime / 1000,
       );
     });
-    // A Prometheus scraper must never be turned away by a rate limit; the key is METRICS_REQUIRES_KEY's call.
-    const config = { auth: 'metrics', rateLimitBucket: 'none' } as const;
+    // A Prometheus scraper must never be turned away by a rate limit, nor fill the logs at info;
+    // the key is METRICS_REQUIRES_KEY's call.
+    const config = { auth: 'metrics', rateLimitBucket: 'none', poll: true } as const;
     app.get('/metrics', { config, schema: { hide: true } }, async (_request, reply) => {
       reply.header('content-type', metrics.registry.contentType);
       return metrics.registry.metrics();
