@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
-# Build: compile TypeScript with the dev dependencies, then keep only what runs.
-FROM node:20-bookworm-slim AS build
+# Build: compile TypeScript with the dev dependencies, then keep only what runs. Node 24, the line
+# of .nvmrc and package.json's engines, in both stages.
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -16,7 +17,7 @@ RUN npm run build && npm prune --omit=dev
 # (or ALLOW_UNAUTHENTICATED=true, to run open on purpose). Workers listen on nothing and need neither.
 # The store is the directory /data unless STORE_URL says otherwise (s3://bucket/prefix); with S3,
 # STORE_CACHE_DIR is local scratch space. Both under /data: /app belongs to root, not to node.
-FROM node:20-bookworm-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=3000 \

@@ -11,6 +11,7 @@ import { trainingDatasets } from '../ml/train-params.js';
 import type { ModelAliases } from '../registry/model-aliases.js';
 import type { ModelStore } from '../registry/model-store.js';
 import { registerErrorHandler } from './error-handler.js';
+import { RequestLogController } from './request-logging.js';
 import { connectionLimitOptions, type ConnectionLimits } from './connection-limits.js';
 import { frameworkErrorOptions } from './framework-errors.js';
 import { ImageDecoder } from './image-decoder.js';
@@ -103,6 +104,8 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
     ...(typeof options.logger === 'object'
       ? { loggerInstance: options.logger }
       : { logger: options.logger ?? false }),
+    // Health checks and metrics scrapes log at debug (route config `poll`).
+    logController: new RequestLogController(),
     bodyLimit: options.bodyLimit ?? configDefaults.BODY_LIMIT_BYTES,
     ...frameworkErrorOptions,
     requestIdHeader: 'x-request-id',

@@ -9,7 +9,8 @@ import { trainingImageCount } from '../ml/data/dataset.js';
 import { saveModel } from '../ml/model-io.js';
 import { runTraining, type TrainingReport } from '../ml/run-training.js';
 import { defaultValidationSize, trainParamsSchema, type TrainParams } from '../ml/train-params.js';
-import type { TrainProgress } from '../ml/train.js';
+import { ProgressPrinter } from './progress-printer.js';
+import { percent as pct } from './progress-text.js';
 
 const DEFAULTS = trainParamsSchema.parse({});
 const HELP = `Train the CNN on MNIST (or any MNIST-shaped idx data set, uploaded or not) from the command line.
@@ -116,19 +117,6 @@ function storeDatasetDir(): string | undefined {
   return location.kind === 'file' ? location.datasetDir : undefined;
 }
 
-const pct = (x: number | null) => (x === null ? '   -   ' : `${(100 * x).toFixed(2)} %`);
-
-function epochLine(p: TrainProgress): string {
-  const width = String(p.epochs).length;
-  const val =
-    p.valLoss === undefined ? '' : `  val_loss ${p.valLoss.toFixed(4)}  val_acc ${pct(p.valAccuracy!)}`;
-  return (
-    `epoch ${String(p.epoch).padStart(width)}/${p.epochs}  loss ${p.loss.toFixed(4)} (last batch ${p.lastBatchLoss?.toFixed(4)})` +
-    `  acc ${pct(p.accuracy)}${val}` +
-    `  ${Math.round(p.imagesPerSecond)} img/s  ${p.elapsedSeconds.toFixed(1)} s`
-  );
-}
-
 function summary(report: TrainingReport): string {
   const { classes } = report;
   const name = (label: number) => classes[label] ?? String(label);
@@ -178,7 +166,9 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const backend = await initBackend(cli.backend);
+  // With --json, stdout is the report alone: the rest goes to stderr.
   const log = cli.json ? console.error : console.log;
+  const progress = new ProgressPrinter(cli.json ? process.stderr : process.stdout);
   log(
     `backend: ${backend.name}${backend.simd ? ' (simd)' : ''}, ${backend.reason}` +
       backend.skipped.map((s) => `; skipped ${s.name}: ${s.error}`).join(''),
@@ -187,13 +177,21 @@ async function main(argv: string[]): Promise<number> {
   log(`params: ${JSON.stringify(params)}`);
   const controller = new AbortController();
   process.once('SIGINT', () => controller.abort(new Error('interrupted')));
-  const { model, report } = await runTraining(params, {
-    backend,
-    threads: cli.threads,
-    uploadedRoot: cli.datasetDir,
-    signal: controller.signal,
-    onProgress: (p) => p.kind === 'epoch' && log(epochLine(p)),
-  });
+  let trained;
+  try {
+    trained = await runTraining(params, {
+      backend,
+      threads: cli.threads,
+      uploadedRoot: cli.datasetDir,
+      signal: controller.signal,
+      // Every batch: the printer chooses which to show, at most ten a second on a terminal.
+      progressIntervalMs: 0,
+      onProgress: (p) => progress.update(p),
+    });
+  } finally {
+    progress.end();
+  }
+  const { model, report } = trained;
   try {
     if (cli.out) {
       await saveModel(model, cli.out);

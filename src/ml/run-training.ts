@@ -12,7 +12,10 @@ export type { TrainingReport };
 
 export interface RunTrainingOptions
   extends
-    Pick<TrainOptions, 'signal' | 'onProgress' | 'onEpochEnd' | 'resume' | 'threads' | 'base'>,
+    Pick<
+      TrainOptions,
+      'signal' | 'onProgress' | 'progressIntervalMs' | 'onEpochEnd' | 'resume' | 'threads' | 'base'
+    >,
     TrainingSourceOptions {
   backend: BackendInfo;
   /** How many test errors to keep in the report; default 100. */

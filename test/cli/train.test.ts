@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { loadDataset } from '../../src/ml/data/dataset.js';
 import { pickLabels, writeIdxDataset } from '../helpers/idx-files.js';
 import { useTempDir } from '../helpers/temp-dir.js';
+import { runInTerminal } from '../helpers/terminal.js';
 
 const run = promisify(execFile);
 const CLI = ['--import', 'tsx', 'src/cli/train.ts'];
@@ -93,6 +94,12 @@ describe('npm run train', () => {
     expect(stderr).toMatch(
       /epoch 1\/1 {2}loss \d\.\d{4} \(last batch \d\.\d{4}\) {2}acc [\d.]+ % {2}val_loss/,
     );
+    // Not a terminal: plain lines at each quarter of the epoch (16 batches of 64), no \r to garble a log.
+    expect(stdout + stderr).not.toContain('\r');
+    const batchLines = stderr.match(
+      /^epoch 1\/1 {2}batch +\d+\/16 {2}loss \d\.\d{4} {2}acc +[\d.]+ % +\d+ img\/s {2}ETA +\d+:\d\d$/gm,
+    );
+    expect(batchLines?.map((line) => /batch +(\d+)/.exec(line)?.[1])).toEqual(['4', '8', '12']);
     const report = JSON.parse(stdout) as {
       backend: string;
       threads: number;
@@ -108,6 +115,20 @@ describe('npm run train', () => {
       expect((await stat(join(out, file))).size).toBeGreaterThan(0);
     }
     expect(JSON.parse(await readFile(join(out, 'training.json'), 'utf8'))).toMatchObject({ backend: 'wasm' });
+  });
+
+  it('when run in a terminal, then a bar within the epoch is redrawn in place, then blanked for the epoch line', async () => {
+    const { code, output } = await runInTerminal([
+      ...[process.execPath, ...CLI, '--epochs', '1', '--train-size', '1000', '--validation-size', '500'],
+      ...['--backend', 'wasm', '--threads', '1'],
+    ]);
+    expect(code).toBe(0);
+    // The first batch is always drawn; a terminal turns each \n into \r\n, so '\r' then text is a redraw.
+    expect(output).toMatch(
+      /\repoch 1\/1 \[>? *\] {2}1\/16 {2}loss \d\.\d{4} {2}acc +[\d.]+ % +\d+ img\/s {2}ETA +\d+:\d\d/,
+    );
+    expect(output).toMatch(/\r +\repoch 1\/1 {2}loss \d\.\d{4} \(last batch/);
+    expect(output).not.toMatch(/^epoch 1\/1 {2}batch/m);
   });
 
   it("when given an uploaded dataset's id, then it trains on it from DATASET_DIR, printing the default validation size and the class names", async () => {

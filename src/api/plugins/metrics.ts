@@ -101,8 +101,9 @@ export const metricsPlugin = fp<{ metrics: ServiceMetrics }>(
         reply.elapsedTime / 1000,
       );
     });
-    // A Prometheus scraper must never be turned away by a rate limit; the key is METRICS_REQUIRES_KEY's call.
-    const config = { auth: 'metrics', rateLimitBucket: 'none' } as const;
+    // A Prometheus scraper must never be turned away by a rate limit, nor fill the logs at info;
+    // the key is METRICS_REQUIRES_KEY's call.
+    const config = { auth: 'metrics', rateLimitBucket: 'none', poll: true } as const;
     const schema = {
       summary: 'Prometheus metrics: requests, predictions, batch sizes, model loads, jobs and queue',
       description:

@@ -25,8 +25,8 @@ export interface HealthRouteOptions {
   shuttingDown?: () => boolean;
 }
 
-// Load balancers' health checks must never be turned away by a rate limit.
-const PROBE = { auth: 'open', rateLimitBucket: 'none' } as const;
+// Load balancers' health checks must never be turned away by a rate limit, nor fill the logs at info.
+const PROBE = { auth: 'open', rateLimitBucket: 'none', poll: true } as const;
 
 export const healthRoutes: FastifyPluginAsyncZod<HealthRouteOptions> = async (app, options) => {
   app.get(
