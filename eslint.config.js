@@ -20,8 +20,8 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.browser } },
   },
   {
-    // Command-line tools and benchmarks talk to a terminal, not to a log collector.
-    files: ['src/cli/**', 'bench/**'],
+    // Command-line tools, benchmarks and the client examples talk to a terminal, not to a log collector.
+    files: ['src/cli/**', 'bench/**', 'docs/examples/**'],
     rules: { 'no-console': 'off' },
   },
 );

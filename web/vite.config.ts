@@ -9,6 +9,7 @@ const apiPaths = [
   '/models',
   '/datasets',
   '/feedback',
+  '/samples',
   '/openapi.json',
   '/docs',
   '/healthz',

