@@ -14,6 +14,7 @@ export const API_TAGS = [
   { name: 'feedback', description: 'Corrections sent by clients, and how each model version does on them' },
   { name: 'health', description: 'Liveness and readiness, for orchestrators and load balancers' },
   { name: 'metrics', description: 'Prometheus metrics' },
+  { name: 'samples', description: 'MNIST test digits to try /predict with, as PNG or as a ready JSON body' },
 ] as const;
 
 type Tag = (typeof API_TAGS)[number]['name'];
@@ -26,6 +27,7 @@ const TAG_OF_SEGMENT: Record<string, Tag> = {
   healthz: 'health',
   readyz: 'health',
   metrics: 'metrics',
+  samples: 'samples',
 };
 
 /** How the API key may be sent (src/api/plugins/auth.ts takes either). */

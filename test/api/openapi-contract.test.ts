@@ -75,6 +75,7 @@ const NO_SUCH: Record<string, string> = {
   version: '999999',
   name: 'no-such-alias',
   index: '0',
+  digit: '7',
 };
 
 const concrete = (path: string) =>

@@ -124,7 +124,7 @@ describe('GET /samples/{digit}.png and .json: MNIST test digits to try the servi
     const json = paths['/samples/{digit}.json'].get;
     for (const route of [png, json]) {
       expect(route.tags).toEqual(['samples']);
-      expect(Object.keys(route.responses).sort()).toEqual(['200', '400']);
+      expect(Object.keys(route.responses).sort()).toEqual(['200', '400', '404']);
       expect(Object.keys(route.responses['400'].content)).toEqual(['application/json']);
       const digit = route.parameters.find((p: { name: string }) => p.name === 'digit');
       expect(digit).toMatchObject({
