@@ -119,7 +119,7 @@ export async function expectData<T>(answer: Answer<T> | Promise<Answer<T>>): Pro
  * JSON: `POST /predict` with a PNG or JPEG, `POST /datasets` with a zip or CSV.
  * `client.POST('/predict', { ...rawBody(png, 'image/png') })`
  */
-export function rawBody(bytes: Blob | ArrayBuffer | Uint8Array, contentType: string) {
+export function rawBody(bytes: Blob | ArrayBuffer | Uint8Array | string, contentType: string) {
   return {
     // openapi-typescript types a binary body as a string; these bytes go out untouched.
     body: bytes as never,
