@@ -9,6 +9,8 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 # The web page (issue 6): vite builds it into dist/web, which the runtime stage copies with dist.
 COPY web ./web
+# The page calls the API through the typed client, which vite bundles from its source.
+COPY clients ./clients
 RUN npm run build && npm prune --omit=dev
 
 # Runtime: the compiled service, production dependencies, a non-root user. MALLOC_ARENA_MAX=2:

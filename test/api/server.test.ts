@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { createDigitClient, expectData } from '../../clients/typescript/src/index.js';
 import { trainAndPublish } from '../helpers/models.js';
 import { FileModelStore } from '../../src/registry/file-model-store.js';
 import { exited as exitOf, useApiProcess } from '../helpers/processes.js';
@@ -9,7 +10,7 @@ import { useTempDir } from '../helpers/temp-dir.js';
 import { sleep, until } from '../helpers/until.js';
 
 const served = async (port: number) =>
-  ((await (await fetch(`http://127.0.0.1:${port}/models`)).json()) as { serving: number | null }).serving;
+  (await expectData(createDigitClient({ baseUrl: `http://127.0.0.1:${port}` }).GET('/models'))).serving;
 
 describe('the API process', () => {
   const { prefix } = useRedisPrefix('server');
@@ -43,21 +44,20 @@ describe('the API process', () => {
     { timeout: 60_000 },
     async () => {
       const image = Array.from({ length: 784 }, (_, i) => (i % 29 === 0 ? 200 : 0));
-      const posted = await fetch(`${api.url}/feedback`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ image, scale: 'byte', label: 3, modelVersion: 1 }),
+      const client = createDigitClient({ baseUrl: api.url });
+      const posted = await client.POST('/feedback', {
+        body: { image, scale: 'byte', label: 3, modelVersion: 1 },
       });
-      expect(posted.status).toBe(201);
-      const { id } = (await posted.json()) as { id: string };
+      expect(posted.response.status).toBe(201);
+      const { id } = posted.data!;
       const file = await readFile(join(dir, 'feedback', `${id}.json`), 'utf8');
       expect(JSON.parse(file)).toMatchObject({ id, class: '3', modelVersion: 1 });
-      const { revision } = (await (await fetch(`${api.url}/feedback`)).json()) as { revision: number };
+      const { revision } = await expectData(client.GET('/feedback'));
       // Measured in the background after the change: the figure turns up at that revision.
       const figure = await until('version 1 to be measured on the correction', async () => {
-        const metadata = (await (await fetch(`${api.url}/models/1`)).json()) as {
-          feedback: { revision: number; examples: number } | null;
-        };
+        const metadata = await expectData(
+          client.GET('/models/{version}', { params: { path: { version: 1 } } }),
+        );
         return metadata.feedback?.revision === revision ? metadata.feedback : undefined;
       });
       expect(figure.examples).toBe(1);

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import type { Page, Request } from 'playwright-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { JobView } from '../../src/jobs/job-schema.js';
-import type { FeedbackExamplesPage } from '../../web/src/api/types.js';
+import { createDigitClient, expectData, type DigitClient } from '../../clients/typescript/src/index.js';
 import { formatPercent } from '../../web/src/logic/format.js';
 import sharp from 'sharp';
 import { DIGIT_CLASSES } from '../../src/ml/data/dataset.js';
@@ -84,17 +83,13 @@ async function publishDigitsModel(api: FeedbackApi, seed = 1): Promise<number> {
 }
 
 /** The class the served version gives a stored example's 28x28 image, sent as its 784 bytes. */
-async function servedAnswer(base: string, image: string): Promise<string> {
+async function servedAnswer(client: DigitClient, image: string): Promise<string> {
   const pixels = await sharp(Buffer.from(image.split(',')[1]!, 'base64'))
     .greyscale()
     .raw()
     .toBuffer();
-  const answer = await fetch(`${base}/predict`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ image: [...pixels], scale: 'byte' }),
-  });
-  return ((await answer.json()) as { predictions: { class: string }[] }).predictions[0]!.class;
+  const answer = await expectData(client.POST('/predict', { body: { image: [...pixels], scale: 'byte' } }));
+  return answer.predictions[0]!.class;
 }
 
 describe('feedback on the web page', () => {
@@ -122,6 +117,7 @@ describe('feedback on the web page', () => {
   }));
   const { problems, open } = useChromium(join(dir, 'profile'));
   let base: string;
+  let client: DigitClient;
   let version: number;
   /** The drawing's PNG as the try page sent it to /predict, and the class it was corrected to. */
   let drawing: { png: Buffer; right: string; predicted: string } | undefined;
@@ -130,6 +126,7 @@ describe('feedback on the web page', () => {
   beforeAll(async () => {
     version = await publishDigitsModel(api);
     base = await api.app.listen({ host: '127.0.0.1', port: 0 });
+    client = createDigitClient({ baseUrl: base });
   });
 
   it('when a drawing is read and corrected with a class button, then the very image that went to /predict is sent with the version and the prediction, the page thanks, and the buttons are spent', async () => {
@@ -154,7 +151,7 @@ describe('feedback on the web page', () => {
     await textBecomes(page, '#feedback-outcome', new RegExp(`^Thanks: stored as \u201c${right}\u201d\\.$`));
     expect(await allDisabled(page)).toBe(true);
     // What is stored is what the model saw: the same 28x28 image, as the same PNG.
-    const stored = (await (await fetch(`${base}/feedback/examples`)).json()) as FeedbackExamplesPage;
+    const stored = await expectData(client.GET('/feedback/examples'));
     expect(stored.examples.map((e) => [e.class, e.image])).toEqual([
       [right, await page.locator('#model-input').getAttribute('src')],
     ]);
@@ -267,8 +264,8 @@ describe('feedback on the web page', () => {
     const row = page.locator(`#feedback-accuracy tbody tr[data-version="${version}"]:not([data-measuring])`);
     await row.waitFor({ timeout: PATIENCE_MS });
     // What it should say: the served version asked about each stored image directly.
-    const { examples } = (await (await fetch(`${base}/feedback/examples`)).json()) as FeedbackExamplesPage;
-    const answers = await Promise.all(examples.map((e) => servedAnswer(base, e.image)));
+    const { examples } = await expectData(client.GET('/feedback/examples'));
+    const answers = await Promise.all(examples.map((e) => servedAnswer(client, e.image)));
     const correct = examples.filter((e, i) => answers[i] === e.class).length;
     // The drawing was corrected away from what the version read: at least that one is wrong.
     expect(correct).toBeLessThan(2);
@@ -333,7 +330,7 @@ describe('feedback on the web page', () => {
     await view.waitForURL(/#\/train\/[\w-]+$/, { timeout: PATIENCE_MS });
     const jobId = /#\/train\/([\w-]+)$/.exec(view.url())![1]!;
     await textBecomes(view, '#job-state', /^queued$/);
-    const job = (await (await fetch(`${base}/jobs/${jobId}`)).json()) as JobView;
+    const job = await expectData(client.GET('/jobs/{id}', { params: { path: { id: jobId } } }));
     expect(job.params).toMatchObject(expected);
     expect(job.params.baseVersion).not.toBe(newer);
     await view.screenshot({ path: `${ARTIFACTS}/feedback-fine-tune.png`, fullPage: true });
@@ -351,9 +348,7 @@ describe('feedback on the web page', () => {
     await textBecomes(page, '#feedback-status', new RegExp(`^Example ${id} deleted\\.$`));
     await textBecomes(page, '#feedback-total', /^1 example \(/);
     expect(await figures.count()).toBe(1);
-    expect(
-      (await fetch(`${base}/feedback/examples`).then((r) => r.json())) as { total: number },
-    ).toMatchObject({
+    expect(await expectData(client.GET('/feedback/examples'))).toMatchObject({
       total: 1,
     });
     await page.close();

@@ -1,5 +1,11 @@
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  createDigitClient,
+  expectData,
+  rawBody,
+  type DigitClient,
+} from '../../clients/typescript/src/index.js';
 import { IMAGE_PIXELS, IMAGE_SIDE } from '../../src/ml/image-shape.js';
 import type { TrainParams } from '../../src/ml/train-params.js';
 import { mnistPngs } from '../datasets/dataset-fixtures.js';
@@ -60,20 +66,20 @@ describe('the training form on uploaded data sets and fine-tuning', () => {
   }));
   const { problems, open } = useChromium(join(api.dir, 'profile'));
   let base: string;
+  let client: DigitClient;
   let uploaded: { id: string; name: string; counts: { train: number } };
 
   beforeAll(async () => {
     // Version 1, on MNIST: what the form offers to fine-tune from.
     await publishUntrained(api.store, trainingReportFixture());
     base = await api.app.listen({ host: '127.0.0.1', port: 0 });
-    const query = new URLSearchParams({ name: 'Shapes', classes: CLASSES.join(',') });
-    const res = await fetch(`${base}/datasets?${query}`, {
-      method: 'POST',
-      headers: { 'content-type': 'text/csv' },
-      body: shapesCsv(),
+    client = createDigitClient({ baseUrl: base });
+    const { data, error, response } = await client.POST('/datasets', {
+      params: { query: { name: 'Shapes', classes: CLASSES.join(',') } },
+      ...rawBody(shapesCsv(), 'text/csv'),
     });
-    expect(res.status, await res.clone().text()).toBe(201);
-    uploaded = (await res.json()) as typeof uploaded;
+    expect(response.status, JSON.stringify(error)).toBe(201);
+    uploaded = data!;
   });
 
   it('when an uploaded set is chosen, then its samples and class names show, and the job posts it with the version to fine-tune from', async () => {
@@ -117,7 +123,7 @@ describe('the training form on uploaded data sets and fine-tuning', () => {
     // No worker here: the job waits in the queue with what was asked.
     await textBecomes(page, '#job-state', /^queued$/);
     const jobId = /#\/train\/([\w-]+)$/.exec(page.url())![1]!;
-    const job = (await fetch(`${base}/jobs/${jobId}`).then((r) => r.json())) as { params: object };
+    const job = await expectData(client.GET('/jobs/{id}', { params: { path: { id: jobId } } }));
     expect(job.params).toMatchObject({ dataset: uploaded.id, baseVersion: 1 });
     await textBecomes(page, '#jobs-table tbody tr:first-child', /Shapes/);
     await page.screenshot({ path: `${ARTIFACTS}/train-datasets.png`, fullPage: true });
@@ -195,9 +201,7 @@ describe('the training form on uploaded data sets and fine-tuning', () => {
     expect(await dataset.inputValue()).toMatch(/^pets-[a-z0-9]{8}$/);
     expect(await page.locator('#dataset-classes li').allInnerTexts()).toEqual(['cat', 'dog']);
     await page.screenshot({ path: `${ARTIFACTS}/train-upload.png` });
-    const listed = (await fetch(`${base}/datasets`).then((r) => r.json())) as {
-      datasets: { name: string }[];
-    };
+    const listed = await expectData(client.GET('/datasets'));
     expect(listed.datasets.map((d) => d.name)).toEqual(['MNIST', 'Fashion-MNIST', 'Shapes', 'Pets']);
     await page.close();
     expect(problems).toEqual([]);

@@ -1,4 +1,11 @@
 import { join } from 'node:path';
+import {
+  ApiError,
+  createDigitClient,
+  expectData,
+  type Answer as ClientAnswer,
+  type DigitClient,
+} from '../../../clients/typescript/src/index.js';
 import type { JobView } from '../../../src/jobs/job-schema.js';
 import { resolveDatasetDir } from '../../../src/ml/data/dataset.js';
 import { readIdxImages, readIdxLabels } from '../../../src/ml/data/idx.js';
@@ -15,7 +22,33 @@ export interface Answer<T = unknown> {
   ms: number;
 }
 
-/** JSON over HTTP with a deadline; a network error or timeout rejects. */
+/** A request's deadline: a network error or timeout rejects. */
+const TIMEOUT_MS = 10_000;
+
+const clients = new Map<string, DigitClient>();
+
+/** The typed client (clients/typescript) of the API at `api`, one per address. */
+export function clientOf(api: string): DigitClient {
+  let client = clients.get(api);
+  if (!client) clients.set(api, (client = createDigitClient({ baseUrl: api })));
+  return client;
+}
+
+/** The data of a 2xx answer; otherwise an error that says which request and what came back. */
+async function dataOf<T>(what: string, answer: Promise<ClientAnswer<T>>): Promise<T> {
+  try {
+    return await expectData(answer);
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    throw new Error(`${what}: ${error.status} ${JSON.stringify(error.body)}`, { cause: error });
+  }
+}
+
+/**
+ * Any request, as it is written, timed, with the status and whatever body came back: for bad
+ * input, missing keys and limits, which the typed client is there to prevent. Well-formed calls
+ * go through `clientOf`.
+ */
 export async function call<T = unknown>(
   url: string,
   init: { method?: string; json?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
@@ -28,7 +61,7 @@ export async function call<T = unknown>(
       ...init.headers,
     },
     ...(init.json === undefined ? {} : { body: JSON.stringify(init.json) }),
-    signal: AbortSignal.timeout(init.timeoutMs ?? 10_000),
+    signal: AbortSignal.timeout(init.timeoutMs ?? TIMEOUT_MS),
   });
   const text = await response.text();
   let body: unknown = text;
@@ -47,11 +80,11 @@ export async function call<T = unknown>(
 
 export const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
 
-export async function getJob(api: string, id: string): Promise<JobView> {
-  const answer = await call<JobView>(`${api}/jobs/${id}`);
-  if (answer.status !== 200)
-    throw new Error(`GET /jobs/${id}: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
+export function getJob(api: string, id: string): Promise<JobView> {
+  return dataOf(
+    `GET /jobs/${id}`,
+    clientOf(api).GET('/jobs/{id}', { params: { path: { id } }, signal: AbortSignal.timeout(TIMEOUT_MS) }),
+  );
 }
 
 export async function waitForJob(
@@ -77,15 +110,15 @@ export async function waitForJob(
   }
 }
 
-export async function postJob(
+export function postJob(
   api: string,
   params: TrainParamsInput = TINY_JOB,
   headers: Record<string, string> = {},
 ): Promise<JobView> {
-  const answer = await call<JobView>(`${api}/jobs`, { json: params, headers });
-  if (answer.status !== 202 && answer.status !== 200)
-    throw new Error(`POST /jobs: ${answer.status} ${JSON.stringify(answer.body)}`);
-  return answer.body;
+  return dataOf(
+    'POST /jobs',
+    clientOf(api).POST('/jobs', { body: params, headers, signal: AbortSignal.timeout(TIMEOUT_MS) }),
+  );
 }
 
 /** The first `count` MNIST test digits as 784 numbers in 0..1, with their labels. */
@@ -108,8 +141,10 @@ export async function waitForServing(api: string, version: number, timeoutMs = 3
   await waitUntil(
     `${api} to serve version ${version}`,
     async () => {
-      const models = await call<{ serving: number | null }>(`${api}/models`).catch(() => null);
-      return models?.body.serving === version ? true : undefined;
+      const models = await clientOf(api)
+        .GET('/models', { signal: AbortSignal.timeout(TIMEOUT_MS) })
+        .catch(() => null);
+      return models?.data?.serving === version ? true : undefined;
     },
     timeoutMs,
   );

@@ -1,27 +1,18 @@
-import type { ErrorBody } from '../logic/form-errors.js';
+import {
+  ApiError,
+  createDigitClient,
+  expectData,
+  type Answer,
+  type DigitClient,
+} from '../../../clients/typescript/src/index.js';
 import { askApiKey, forgetApiKey, storedApiKey } from './api-key.js';
 
-/** An answer other than 2xx, with the API's `{ error: { code, message, details } }` when it sent one. */
-export class ApiError extends Error {
-  constructor(
-    readonly status: number,
-    readonly body: Partial<ErrorBody> | null,
-  ) {
-    super(body?.error?.message ?? `the service answered ${status}`);
-    this.name = 'ApiError';
-  }
+export { ApiError, rawBody } from '../../../clients/typescript/src/index.js';
 
-  get code(): string | undefined {
-    return this.body?.error?.code;
-  }
-}
+/** The typed client of the API (clients/typescript), same origin, with the key the person gave. */
+const client = createDigitClient({ apiKey: storedApiKey });
 
-export interface RequestOptions {
-  method?: string;
-  /** Sent as JSON. */
-  json?: unknown;
-  /** Sent as is, with its own content type (a PNG from the canvas). */
-  blob?: Blob;
+export interface CallOptions {
   /**
    * On a 401, ask for the API key (@default true). False for what the page only reads on its way
    * (the data sets for a select): a dialog nobody asked for is worse than a shorter list.
@@ -30,41 +21,37 @@ export interface RequestOptions {
 }
 
 /**
- * One request to the API, same origin. A 401 asks for the API key and tries again with it; a
- * key the service refuses is forgotten, so the next try asks again.
+ * One request through the typed client: the answer's data, or an ApiError with its status and
+ * `{ error: { code, message, details } }`. A 401 asks for the API key and sends the request again
+ * with it; a key the service refuses is forgotten, so the next try asks again.
+ * `await apiCall((api) => api.GET('/models'))`
  */
-export async function apiRequest<T>(path: string, options: RequestOptions = {}): Promise<T> {
+export async function apiCall<T>(
+  send: (api: DigitClient) => Promise<Answer<T>>,
+  options: CallOptions = {},
+): Promise<T> {
   for (let attempt = 0; ; attempt++) {
-    const headers: Record<string, string> = { accept: 'application/json' };
     const key = storedApiKey();
-    if (key) headers.authorization = `Bearer ${key}`;
-    let body: BodyInit | undefined;
-    if (options.json !== undefined) {
-      headers['content-type'] = 'application/json';
-      body = JSON.stringify(options.json);
-    } else if (options.blob) {
-      headers['content-type'] = options.blob.type;
-      body = options.blob;
+    try {
+      return await expectData(send(client));
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401 || attempt >= 2 || options.askKey === false)
+        throw error;
+      if (key) forgetApiKey();
+      const given = await askApiKey(
+        key ? 'The service did not accept that key. Try again:' : "This action needs the service's API key.",
+      );
+      if (!given) throw error;
     }
-    const response = await fetch(path, { method: options.method ?? 'GET', headers, body });
-    const parsed = await readBody(response);
-    if (response.ok) return parsed as T;
-    const error = new ApiError(response.status, parsed as Partial<ErrorBody> | null);
-    if (response.status !== 401 || attempt >= 2 || options.askKey === false) throw error;
-    if (key) forgetApiKey();
-    const given = await askApiKey(
-      key ? 'The service did not accept that key. Try again:' : "This action needs the service's API key.",
-    );
-    if (!given) throw error;
   }
 }
 
-async function readBody(response: Response): Promise<unknown> {
-  if (response.status === 204) return null;
-  const text = await response.text();
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return null;
-  }
+/**
+ * The API's OpenAPI document, read live so the train form is built from what the service
+ * running now accepts. It is not a route of its own document, so not one the typed client knows.
+ */
+export async function serviceDocument(): Promise<unknown> {
+  const response = await fetch('/openapi.json', { headers: { accept: 'application/json' } });
+  if (!response.ok) throw new ApiError(response.status, null, response);
+  return response.json();
 }

@@ -1,7 +1,6 @@
 import { errorText } from '../dom.js';
 import { BUILT_IN_DATASETS, sortDatasets, type KnownDataset } from '../logic/datasets.js';
-import { apiRequest } from './client.js';
-import type { DatasetList } from './types.js';
+import { apiCall } from './client.js';
 
 export interface Datasets {
   /** Built-ins first, then uploads; only the built-ins when the list could not be had. */
@@ -16,7 +15,7 @@ export interface Datasets {
  */
 export async function loadDatasets(): Promise<Datasets> {
   try {
-    const list = await apiRequest<DatasetList>('/datasets', { askKey: false });
+    const list = await apiCall((api) => api.GET('/datasets'), { askKey: false });
     if (!Array.isArray(list?.datasets)) throw new Error('the answer has no datasets');
     return { datasets: sortDatasets(list.datasets), problem: null };
   } catch (error) {

@@ -1,38 +1,36 @@
 /**
- * The API's contract as the page sees it: the types come from the service's own zod schemas
- * (type-only imports, erased by the build), so the page and the API cannot disagree silently.
+ * The API's answers as the page sees them: the typed client's (clients/typescript, generated from
+ * the service's OpenAPI document), so the page reads what the contract promises and no more.
  */
-import type { DatasetRecord } from '../../../src/datasets/dataset-record.js';
-import type { z } from 'zod';
-import type {
-  feedbackCreatedSchema,
-  feedbackExamplesPageSchema,
-  feedbackExampleViewSchema,
-} from '../../../src/feedback/feedback-schema.js';
-import type { JobView } from '../../../src/jobs/job-schema.js';
+import type { SuccessBody } from '../../../clients/typescript/src/index.js';
 
-export type { JobProgress, JobView, EpochRecord, JobState } from '../../../src/jobs/job-schema.js';
-export type { ModelMetadata } from '../../../src/registry/model-store.js';
-export type { PredictResponse } from '../../../src/api/routes/predict.js';
-export type { DatasetRecord } from '../../../src/datasets/dataset-record.js';
-export type { ModelList } from '../../../src/api/routes/models.js';
-export type { FeedbackSummary, VersionFeedbackAccuracy } from '../../../src/feedback/feedback-schema.js';
+// The event stream's payloads are not JSON answers the document types: from the job contract itself.
+export type { JobProgress } from '../../../src/jobs/job-schema.js';
 
-/** POST /feedback's answer (201 stored now, 200 stored before). */
-export type FeedbackCreated = z.infer<typeof feedbackCreatedSchema>;
-/** GET /feedback/examples. */
-export type FeedbackExamplesPage = z.infer<typeof feedbackExamplesPageSchema>;
-export type FeedbackExampleView = z.infer<typeof feedbackExampleViewSchema>;
-
+/** GET /jobs/{id} (and POST /jobs, DELETE /jobs/{id}). */
+export type JobView = SuccessBody<'get', '/jobs/{id}'>;
+export type JobState = JobView['state'];
+export type EpochRecord = JobView['history'][number];
 /** GET /jobs. */
-export interface JobList {
-  jobs: JobView[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+export type JobList = SuccessBody<'get', '/jobs'>;
+
+/** GET /models. */
+export type ModelList = SuccessBody<'get', '/models'>;
+/** GET /models/{version}: a version's metadata and its accuracy on the feedback. */
+export type ModelMetadata = SuccessBody<'get', '/models/{version}'>;
+export type VersionFeedbackAccuracy = NonNullable<ModelMetadata['feedback']>;
+
+/** POST /predict. */
+export type PredictResponse = SuccessBody<'post', '/predict'>;
 
 /** GET /datasets. */
-export interface DatasetList {
-  datasets: DatasetRecord[];
-}
+export type DatasetList = SuccessBody<'get', '/datasets'>;
+export type DatasetRecord = SuccessBody<'get', '/datasets/{id}'>;
+
+/** GET /feedback. */
+export type FeedbackSummary = SuccessBody<'get', '/feedback'>;
+/** POST /feedback's answer (201 stored now, 200 stored before). */
+export type FeedbackCreated = SuccessBody<'post', '/feedback'>;
+/** GET /feedback/examples. */
+export type FeedbackExamplesPage = SuccessBody<'get', '/feedback/examples'>;
+export type FeedbackExampleView = FeedbackExamplesPage['examples'][number];

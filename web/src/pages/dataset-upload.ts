@@ -1,4 +1,4 @@
-import { apiRequest } from '../api/client.js';
+import { apiCall, rawBody } from '../api/client.js';
 import type { DatasetRecord } from '../api/types.js';
 import { errorText, h } from '../dom.js';
 
@@ -29,10 +29,10 @@ export function datasetUpload(uploaded: (record: DatasetRecord) => void): HTMLEl
     send.disabled = true;
     status.textContent = `Uploading ${chosen.name}: every image is checked and preprocessed, which takes a while for a large set.`;
     try {
-      const record = await apiRequest<DatasetRecord>(`/datasets?name=${encodeURIComponent(given)}`, {
-        method: 'POST',
-        blob: new Blob([chosen], { type: uploadType(chosen.name) }),
-      });
+      const type = uploadType(chosen.name);
+      const record = await apiCall((api) =>
+        api.POST('/datasets', { params: { query: { name: given } }, ...rawBody(chosen, type) }),
+      );
       const skipped = record.skippedCount > 0 ? `, ${record.skippedCount} files left out` : '';
       status.textContent = `Stored ${record.name}: ${record.classes.length} classes, ${record.counts.train.toLocaleString('en-US')} training images${skipped}.`;
       uploaded(record);

@@ -1,5 +1,5 @@
-import { ApiError, apiRequest } from '../api/client.js';
-import type { FeedbackCreated, PredictResponse } from '../api/types.js';
+import { ApiError, apiCall } from '../api/client.js';
+import type { PredictResponse } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
 import { outcomeOfAnswer, outcomeOfError, type FeedbackOutcome } from '../logic/feedback.js';
 
@@ -70,15 +70,17 @@ export function feedbackButtons() {
     outcome.textContent = 'Sending\u2026';
     let result: FeedbackOutcome;
     try {
-      const answer = await apiRequest<FeedbackCreated>('/feedback', {
-        method: 'POST',
-        json: {
-          image: await dataUrl(asked.image),
-          label,
-          modelVersion: asked.answer.modelVersion,
-          predicted: asked.answer.predictions[0]!.label,
-        },
-      });
+      const image = await dataUrl(asked.image);
+      const answer = await apiCall((api) =>
+        api.POST('/feedback', {
+          body: {
+            image,
+            label,
+            modelVersion: asked.answer.modelVersion,
+            predicted: asked.answer.predictions[0]!.label,
+          },
+        }),
+      );
       result = outcomeOfAnswer(answer);
     } catch (error) {
       // No status: the request never got an answer (offline, the service gone).

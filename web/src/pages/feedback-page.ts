@@ -1,12 +1,6 @@
-import { apiRequest } from '../api/client.js';
+import { apiCall } from '../api/client.js';
 import { loadDatasets } from '../api/datasets.js';
-import type {
-  FeedbackExampleView,
-  FeedbackExamplesPage,
-  FeedbackSummary,
-  JobView,
-  ModelList,
-} from '../api/types.js';
+import type { FeedbackExampleView, FeedbackSummary, ModelList } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
 import { datasetName, type KnownDataset } from '../logic/datasets.js';
 import {
@@ -130,9 +124,9 @@ export function feedbackPage(root: HTMLElement): Page {
     clearTimeout(timer);
     try {
       const [summary, list, aliases, known] = await Promise.all([
-        apiRequest<FeedbackSummary>('/feedback'),
-        apiRequest<ModelList>('/models'),
-        apiRequest<Record<string, number>>('/models/aliases'),
+        apiCall((api) => api.GET('/feedback')),
+        apiCall((api) => api.GET('/models')),
+        apiCall((api) => api.GET('/models/aliases')),
         datasets.length > 0 ? { datasets } : loadDatasets(),
       ]);
       if (closed) return;
@@ -219,7 +213,7 @@ export function feedbackPage(root: HTMLElement): Page {
     button.addEventListener('click', async () => {
       button.disabled = true;
       try {
-        const job = await apiRequest<JobView>('/jobs', { method: 'POST', json: fineTuneBody(base) });
+        const job = await apiCall((api) => api.POST('/jobs', { body: fineTuneBody(base) }));
         location.hash = `#/train/${job.id}`;
       } catch (error) {
         result.textContent = `Could not start the fine-tune: ${errorText(error)}`;
@@ -252,8 +246,8 @@ export function feedbackPage(root: HTMLElement): Page {
   async function loadExamples(): Promise<void> {
     more.disabled = true;
     try {
-      const page = await apiRequest<FeedbackExamplesPage>(
-        `/feedback/examples?offset=${nextOffset}&limit=${GALLERY_PAGE}`,
+      const page = await apiCall((api) =>
+        api.GET('/feedback/examples', { params: { query: { offset: nextOffset, limit: GALLERY_PAGE } } }),
       );
       if (closed) return;
       nextOffset = page.offset + page.examples.length;
@@ -303,7 +297,7 @@ export function feedbackPage(root: HTMLElement): Page {
       remove.disabled = true;
       try {
         // Admin: a 401 asks for the API key, as promoting and cancelling do.
-        await apiRequest(`/feedback/${encodeURIComponent(example.id)}`, { method: 'DELETE' });
+        await apiCall((api) => api.DELETE('/feedback/{id}', { params: { path: { id: example.id } } }));
         item.remove();
         shown.delete(example.id);
         nextOffset = Math.max(0, nextOffset - 1);

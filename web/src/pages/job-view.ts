@@ -1,4 +1,4 @@
-import { apiRequest } from '../api/client.js';
+import { apiCall } from '../api/client.js';
 import type { EpochRecord, JobProgress, JobView } from '../api/types.js';
 import { trainingChart } from '../charts.js';
 import { errorText, fill, h } from '../dom.js';
@@ -133,7 +133,7 @@ export function jobView(root: HTMLElement, id: string, onEnd: (view: JobView) =>
   cancel.addEventListener('click', async () => {
     cancel.disabled = true;
     try {
-      const view = await apiRequest<JobView>(`/jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+      const view = await apiCall((api) => api.DELETE('/jobs/{id}', { params: { path: { id } } }));
       // A queued job is cancelled at once; a running one stops within a batch and the stream says so.
       if (ACTIVE.has(view.state)) outcome.textContent = 'Cancelling…';
       else finish(view);

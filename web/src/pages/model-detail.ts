@@ -1,4 +1,4 @@
-import { apiRequest } from '../api/client.js';
+import { apiCall } from '../api/client.js';
 import { loadDatasets } from '../api/datasets.js';
 import type { ModelMetadata, VersionFeedbackAccuracy } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
@@ -30,8 +30,8 @@ export function modelDetail(root: HTMLElement, version: number): Page {
     try {
       const [model, aliases, { datasets }] = await Promise.all([
         // With its accuracy on the feedback when the service measures it (issue 17).
-        apiRequest<ModelMetadata & { feedback?: VersionFeedbackAccuracy | null }>(`/models/${version}`),
-        apiRequest<Record<string, number>>('/models/aliases'),
+        apiCall((api) => api.GET('/models/{version}', { params: { path: { version } } })),
+        apiCall((api) => api.GET('/models/aliases')),
         loadDatasets(),
       ]);
       const names = Object.entries(aliases)

@@ -1,6 +1,5 @@
-import { apiRequest } from '../api/client.js';
+import { apiCall } from '../api/client.js';
 import { loadDatasets } from '../api/datasets.js';
-import type { ModelList } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
 import { PRODUCTION } from '../logic/aliases.js';
 import { baseVersionOf, datasetName } from '../logic/datasets.js';
@@ -43,8 +42,8 @@ export function modelsPage(root: HTMLElement, version: number | undefined): Page
   async function load(): Promise<void> {
     try {
       const [list, aliases, { datasets }] = await Promise.all([
-        apiRequest<ModelList>('/models'),
-        apiRequest<Record<string, number>>('/models/aliases'),
+        apiCall((api) => api.GET('/models')),
+        apiCall((api) => api.GET('/models/aliases')),
         loadDatasets(),
       ]);
       if (list.models.length === 0) {

@@ -1,4 +1,4 @@
-import { apiRequest } from '../api/client.js';
+import { apiCall } from '../api/client.js';
 import { errorText, h } from '../dom.js';
 import { PRODUCTION } from '../logic/aliases.js';
 
@@ -22,7 +22,9 @@ export function promoteButton(
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {
-      await apiRequest(`/models/aliases/${PRODUCTION}`, { method: 'PUT', json: { version } });
+      await apiCall((api) =>
+        api.PUT('/models/aliases/{name}', { params: { path: { name: PRODUCTION } }, body: { version } }),
+      );
       status.textContent = `Version ${version} is now ${PRODUCTION}.`;
       done();
     } catch (error) {

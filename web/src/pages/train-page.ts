@@ -1,6 +1,6 @@
-import { ApiError, apiRequest } from '../api/client.js';
+import { ApiError, apiCall, serviceDocument } from '../api/client.js';
 import { loadDatasets, type Datasets } from '../api/datasets.js';
-import type { JobList, JobView, ModelList } from '../api/types.js';
+import type { JobView } from '../api/types.js';
 import { errorText, fill, h } from '../dom.js';
 import { BUILT_IN_DATASETS, datasetName, datasetOptionLabel, type KnownDataset } from '../logic/datasets.js';
 import { formErrors } from '../logic/form-errors.js';
@@ -91,7 +91,7 @@ export function trainPage(root: HTMLElement, jobId: string | undefined): Page {
 
   async function loadJobs(): Promise<void> {
     try {
-      const list = await apiRequest<JobList>(`/jobs?limit=${RECENT}`);
+      const list = await apiCall((api) => api.GET('/jobs', { params: { query: { limit: RECENT } } }));
       fill(jobsTable, ...list.jobs.map((job) => jobRow(job, known)));
       if (list.jobs.length === 0) fill(jobsTable, h('tr', {}, h('td', { colspan: 7 }, 'No jobs yet.')));
       listStatus.textContent = '';
@@ -152,10 +152,10 @@ async function buildForm(
   let datasets: KnownDataset[];
   try {
     const [spec, loaded, versions] = await Promise.all([
-      apiRequest<unknown>('/openapi.json'),
+      serviceDocument(),
       datasetList,
       // Without the list, the form still trains from new weights.
-      apiRequest<ModelList>('/models').then(
+      apiCall((api) => api.GET('/models')).then(
         (list) => list.models,
         () => [],
       ),
@@ -263,7 +263,7 @@ async function buildForm(
     showErrors({ fields: {}, general: [] });
     submit.disabled = true;
     try {
-      started(await apiRequest<JobView>('/jobs', { method: 'POST', json: bodyFromValues(fields, values) }));
+      started(await apiCall((api) => api.POST('/jobs', { body: bodyFromValues(fields, values) })));
     } catch (error) {
       if (error instanceof ApiError && error.status === 400)
         showErrors(

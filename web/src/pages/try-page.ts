@@ -1,5 +1,5 @@
-import { ApiError, apiRequest } from '../api/client.js';
-import type { JobView, ModelList, ModelMetadata, PredictResponse } from '../api/types.js';
+import { ApiError, apiCall, rawBody } from '../api/client.js';
+import type { ModelMetadata, PredictResponse } from '../api/types.js';
 import { probabilityChart } from '../charts.js';
 import { errorText, fill, h } from '../dom.js';
 import { DrawingPad } from '../drawing-pad.js';
@@ -104,10 +104,9 @@ export function tryPage(root: HTMLElement): Page {
     const mine = ++asked;
     try {
       const sent = await image;
-      const answer = await apiRequest<PredictResponse>('/predict?include=input', {
-        method: 'POST',
-        blob: sent,
-      });
+      const answer = await apiCall((api) =>
+        api.POST('/predict', { params: { query: { include: 'input' } }, ...rawBody(sent, sent.type) }),
+      );
       if (mine !== asked) return;
       // A correction sends the very image that was read, so the API stores what the model saw.
       feedback.ask(answer, sent);
@@ -166,7 +165,9 @@ export function tryPage(root: HTMLElement): Page {
     asking = modelVersion;
     let model: ModelMetadata;
     try {
-      model = await apiRequest<ModelMetadata>(`/models/${modelVersion}`);
+      model = await apiCall((api) =>
+        api.GET('/models/{version}', { params: { path: { version: modelVersion } } }),
+      );
     } catch {
       return; // Only the hint and the other bars' names are missing: each answer names its class.
     }
@@ -213,7 +214,7 @@ export function tryPage(root: HTMLElement): Page {
   });
 
   // Say so before anyone draws, rather than after.
-  apiRequest<ModelList>('/models')
+  apiCall((api) => api.GET('/models'))
     .then((list) => {
       if (list.models.length === 0) notice.show();
       else if (list.serving !== null) void learnClasses(list.serving);
@@ -241,7 +242,7 @@ function noModelNotice(status: HTMLElement) {
   button.addEventListener('click', async () => {
     button.disabled = true;
     try {
-      const job = await apiRequest<JobView>('/jobs', { method: 'POST', json: QUICK_JOB });
+      const job = await apiCall((api) => api.POST('/jobs', { body: QUICK_JOB }));
       location.hash = `#/train/${job.id}`;
     } catch (error) {
       status.textContent = `Could not start the job: ${errorText(error)}`;
