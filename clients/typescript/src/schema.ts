@@ -3,6 +3,103 @@
  * ../openapi.json. Do not edit: change the routes, then run `npm run client:generate`.
  */
 export interface paths {
+  '/metrics': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Prometheus metrics: requests, predictions, batch sizes, model loads, jobs and queue
+     * @description The Prometheus text exposition format, for a scraper (METRICS_REQUIRES_KEY: with the key).
+     */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description every metric, one sample a line */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'text/plain; version=0.0.4; charset=utf-8': string;
+          };
+        };
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/healthz': {
     parameters: {
       query?: never;
@@ -59,7 +156,7 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description ready */
         200: {
           headers: {
             [name: string]: unknown;
@@ -86,7 +183,7 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description not ready, or shutting down: `checks` names what failed */
         503: {
           headers: {
             [name: string]: unknown;
@@ -134,8 +231,11 @@ export interface paths {
     get: {
       parameters: {
         query?: {
+          /** @description only the jobs in this state; default: every state */
           state?: 'queued' | 'active' | 'completed' | 'failed' | 'cancelled';
+          /** @description most jobs in the answer */
           limit?: number;
+          /** @description how many of the newest to skip (paging: offset + limit for the next page) */
           offset?: number;
         };
         header?: never;
@@ -151,6 +251,7 @@ export interface paths {
           };
           content: {
             'application/json': {
+              /** @description newest first */
               jobs: {
                 id: string;
                 /** @enum {string} */
@@ -231,6 +332,15 @@ export interface paths {
                   valAccuracy: number | null;
                   seconds: number;
                 }[];
+                /** @description The per-batch curve from the job's start, x ascending: at most 100 points spread evenly over its epochs, so a client that opens late still draws the whole run. A job resumed from a checkpoint keeps the points up to it. */
+                batchHistory: {
+                  /** @description epochs done: 1.5 is half-way through epoch 2 */
+                  x: number;
+                  /** @description the epoch's mean training loss over its batches so far */
+                  loss: number;
+                  /** @description the epoch's training accuracy over its batches so far, 0 to 1 */
+                  accuracy: number;
+                }[];
                 result: {
                   modelVersion: number;
                   metrics: {
@@ -256,13 +366,14 @@ export interface paths {
                 errorCode:
                   'invalid_params' | 'dataset_unusable' | 'time_limit' | 'worker_lost' | 'internal' | null;
               }[];
+              /** @description jobs retained in this state (or in all), not only on this page */
               total: number;
               limit: number;
               offset: number;
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -270,7 +381,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -430,6 +640,15 @@ export interface paths {
                 valAccuracy: number | null;
                 seconds: number;
               }[];
+              /** @description The per-batch curve from the job's start, x ascending: at most 100 points spread evenly over its epochs, so a client that opens late still draws the whole run. A job resumed from a checkpoint keeps the points up to it. */
+              batchHistory: {
+                /** @description epochs done: 1.5 is half-way through epoch 2 */
+                x: number;
+                /** @description the epoch's mean training loss over its batches so far */
+                loss: number;
+                /** @description the epoch's training accuracy over its batches so far, 0 to 1 */
+                accuracy: number;
+              }[];
               result: {
                 modelVersion: number;
                 metrics: {
@@ -543,6 +762,15 @@ export interface paths {
                 valAccuracy: number | null;
                 seconds: number;
               }[];
+              /** @description The per-batch curve from the job's start, x ascending: at most 100 points spread evenly over its epochs, so a client that opens late still draws the whole run. A job resumed from a checkpoint keeps the points up to it. */
+              batchHistory: {
+                /** @description epochs done: 1.5 is half-way through epoch 2 */
+                x: number;
+                /** @description the epoch's mean training loss over its batches so far */
+                loss: number;
+                /** @description the epoch's training accuracy over its batches so far, 0 to 1 */
+                accuracy: number;
+              }[];
               result: {
                 modelVersion: number;
                 metrics: {
@@ -570,7 +798,7 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -578,7 +806,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -593,22 +920,218 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description rate limit, or JOB_MAX_WAITING jobs waiting (Retry-After) */
-        429: {
+        /** @description `payload_too_large`: the body is over 1048576 bytes */
+        413: {
           headers: {
             [name: string]: unknown;
           };
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `unsupported_media_type`: send application/json */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `queue_full`: JOB_MAX_WAITING jobs are waiting already (Retry-After); or `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -728,6 +1251,15 @@ export interface paths {
                 valAccuracy: number | null;
                 seconds: number;
               }[];
+              /** @description The per-batch curve from the job's start, x ascending: at most 100 points spread evenly over its epochs, so a client that opens late still draws the whole run. A job resumed from a checkpoint keeps the points up to it. */
+              batchHistory: {
+                /** @description epochs done: 1.5 is half-way through epoch 2 */
+                x: number;
+                /** @description the epoch's mean training loss over its batches so far */
+                loss: number;
+                /** @description the epoch's training accuracy over its batches so far, 0 to 1 */
+                accuracy: number;
+              }[];
               result: {
                 modelVersion: number;
                 metrics: {
@@ -755,7 +1287,63 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -763,7 +1351,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -872,6 +1559,15 @@ export interface paths {
                 valAccuracy: number | null;
                 seconds: number;
               }[];
+              /** @description The per-batch curve from the job's start, x ascending: at most 100 points spread evenly over its epochs, so a client that opens late still draws the whole run. A job resumed from a checkpoint keeps the points up to it. */
+              batchHistory: {
+                /** @description epochs done: 1.5 is half-way through epoch 2 */
+                x: number;
+                /** @description the epoch's mean training loss over its batches so far */
+                loss: number;
+                /** @description the epoch's training accuracy over its batches so far, 0 to 1 */
+                accuracy: number;
+              }[];
               result: {
                 modelVersion: number;
                 metrics: {
@@ -899,7 +1595,121 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -907,14 +1717,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description Conflict */
         409: {
           headers: {
             [name: string]: unknown;
@@ -922,7 +1773,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -955,16 +1905,72 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description text/event-stream: events state, progress..., end (the final job) */
+        /** @description Server-Sent Events: `state` (the job as it is, a job view), then `progress` (each a job view's progress) while it trains, then `end` (the job as it finished) and the stream closes; `: keep-alive` comments in between */
         200: {
           headers: {
             [name: string]: unknown;
           };
           content: {
-            'application/json': string;
+            'text/event-stream': string;
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -972,22 +1978,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description too many streams open, from this client or in all */
+        /** @description `too_many_streams`: too many streams open, from this client or in all; or `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
         429: {
           headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
             [name: string]: unknown;
           };
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1066,6 +2156,64 @@ export interface paths {
             };
           };
         };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
       };
     };
     put?: never;
@@ -1135,7 +2283,7 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -1143,7 +2291,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1158,14 +2405,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `unsupported_media_type`: send application/zip or text/csv */
         415: {
           headers: {
             [name: string]: unknown;
@@ -1173,7 +2461,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1188,7 +2575,48 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1265,7 +2693,63 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -1273,7 +2757,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1301,11 +2884,123 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
+          content?: never;
+        };
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
           content: {
-            'application/json': null;
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
           };
         };
-        /** @description a built-in dataset, or the feedback examples */
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `read_only`: a built-in dataset, or the feedback examples */
         403: {
           headers: {
             [name: string]: unknown;
@@ -1313,14 +3008,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -1328,7 +3064,48 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1343,7 +3120,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1385,7 +3261,63 @@ export interface paths {
             'image/png': string;
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -1393,7 +3325,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1519,6 +3550,64 @@ export interface paths {
                   evaluatedAt: string;
                 } | null;
               }[];
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
             };
           };
         };
@@ -1678,7 +3767,7 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -1686,14 +3775,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -1701,7 +3831,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1724,16 +3953,14 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description No Content */
         204: {
           headers: {
             [name: string]: unknown;
           };
-          content: {
-            'application/json': null;
-          };
+          content?: never;
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -1741,14 +3968,113 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -1756,14 +4082,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description Conflict */
         409: {
           headers: {
             [name: string]: unknown;
@@ -1771,7 +4138,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1816,7 +4282,7 @@ export interface paths {
             'image/png': string;
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -1824,14 +4290,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -1839,7 +4346,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1888,7 +4494,7 @@ export interface paths {
             'image/png': string;
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -1896,14 +4502,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -1911,7 +4558,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -1953,6 +4699,64 @@ export interface paths {
           content: {
             'application/json': {
               [key: string]: number;
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
             };
           };
         };
@@ -2004,7 +4808,7 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -2012,14 +4816,113 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -2027,7 +4930,218 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `payload_too_large`: the body is over 1048576 bytes */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `unsupported_media_type`: send application/json */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -2049,16 +5163,14 @@ export interface paths {
       };
       requestBody?: never;
       responses: {
-        /** @description Default Response */
+        /** @description No Content */
         204: {
           headers: {
             [name: string]: unknown;
           };
-          content: {
-            'application/json': null;
-          };
+          content?: never;
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -2066,14 +5178,113 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -2081,7 +5292,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -2130,6 +5440,8 @@ export interface paths {
              */
             scale?: 'unit' | 'byte';
           };
+          'image/png': string;
+          'image/jpeg': string;
         };
       };
       responses: {
@@ -2155,7 +5467,7 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -2163,14 +5475,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `not_found`: ?version names no version or alias */
         404: {
           headers: {
             [name: string]: unknown;
@@ -2178,14 +5531,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `payload_too_large`: the body is over 16777216 bytes */
         413: {
           headers: {
             [name: string]: unknown;
@@ -2193,14 +5587,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `unsupported_media_type`: send application/json or image/png or image/jpeg */
         415: {
           headers: {
             [name: string]: unknown;
@@ -2208,14 +5643,113 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `rate_limited`: over 6000 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `no_model`: no version is trained yet; `overloaded`: too many images waiting to be decoded (Retry-After) */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2223,7 +5757,48 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -2293,6 +5868,64 @@ export interface paths {
             };
           };
         };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
       };
     };
     put?: never;
@@ -2332,6 +5965,8 @@ export interface paths {
             /** @description the class that version predicted: index or name */
             predicted?: number | string;
           };
+          'image/png': string;
+          'image/jpeg': string;
         };
       };
       responses: {
@@ -2369,7 +6004,7 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -2377,7 +6012,48 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -2392,14 +6068,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `payload_too_large`: the body is over 16777216 bytes */
         413: {
           headers: {
             [name: string]: unknown;
@@ -2407,14 +6124,55 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `unsupported_media_type`: send application/json or image/png or image/jpeg */
         415: {
           headers: {
             [name: string]: unknown;
@@ -2422,14 +6180,113 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `rate_limited`: over 60 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `overloaded`: too many images waiting to be decoded (Retry-After) */
         503: {
           headers: {
             [name: string]: unknown;
@@ -2437,7 +6294,48 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -2497,7 +6395,7 @@ export interface paths {
             };
           };
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -2505,7 +6403,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -2556,7 +6553,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -2600,11 +6696,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content: {
-            'application/json': null;
-          };
+          content?: never;
         };
-        /** @description Default Response */
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
         400: {
           headers: {
             [name: string]: unknown;
@@ -2612,14 +6706,113 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
             };
           };
         };
-        /** @description Default Response */
+        /** @description `unauthorized`: the API key is missing or wrong (send `Authorization: Bearer <key>` or `X-API-Key: <key>`) */
+        401: {
+          headers: {
+            /** @description Bearer */
+            'WWW-Authenticate'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
         404: {
           headers: {
             [name: string]: unknown;
@@ -2627,7 +6820,106 @@ export interface paths {
           content: {
             'application/json': {
               error: {
-                code: string;
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
                 message: string;
                 details?: unknown;
               };
@@ -2636,6 +6928,442 @@ export interface paths {
         };
       };
     };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/samples/{digit}.png': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * A handwritten digit from MNIST's test set, as a grayscale PNG, to try /predict with
+     * @description White ink on black, as MNIST stores it. `curl -o digit.png .../samples/7.png`, then POST it to /predict with `Content-Type: image/png`. The same URL always answers the same image.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description which of the digit's test images, in the file's order: 0 up to its count - 1 (at least 891) */
+          index?: number;
+          /** @description each pixel as a zoom x zoom block, 1-10: 1 is the 28 x 28 image the model sees, 10 is 280 x 280 to look at (/predict reads either) */
+          zoom?: number;
+        };
+        header?: never;
+        path: {
+          /** @description the digit, 0-9 */
+          digit: number;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description grayscale PNG, 28 zoom x 28 zoom */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'image/png': string;
+          };
+        };
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/samples/{digit}.json': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * The same digit as /samples/{digit}.png, as a JSON body for POST /predict
+     * @description For clients that send numbers rather than files: `{ "image": 28 rows of 28, "scale": "byte" }`.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description which of the digit's test images, in the file's order: 0 up to its count - 1 (at least 891) */
+          index?: number;
+        };
+        header?: never;
+        path: {
+          /** @description the digit, 0-9 */
+          digit: number;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description a POST /predict JSON body: 28 rows of 28 numbers, 0-255, ink high; send it as it is */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              image: number[][];
+              /** @enum {string} */
+              scale: 'byte';
+            };
+          };
+        };
+        /** @description The request is not valid: a parameter, a header or the body (`details` names each field) */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `not_found`: nothing has this id */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+        /** @description `rate_limited`: over 600 requests per minute from this client (Retry-After says when to retry) */
+        429: {
+          headers: {
+            /** @description seconds until the count starts again */
+            'Retry-After'?: string;
+            [name: string]: unknown;
+          };
+          content: {
+            'application/json': {
+              error: {
+                /**
+                 * @description What went wrong, for programs to act on; docs/api.md#errors says when each is sent
+                 * @enum {string}
+                 */
+                code:
+                  | 'invalid_request'
+                  | 'invalid_json'
+                  | 'empty_body'
+                  | 'bad_request'
+                  | 'invalid_image'
+                  | 'out_of_range'
+                  | 'batch_too_large'
+                  | 'unknown_class'
+                  | 'invalid_archive'
+                  | 'unsafe_archive'
+                  | 'invalid_dataset'
+                  | 'invalid_csv'
+                  | 'upload_incomplete'
+                  | 'unauthorized'
+                  | 'forbidden_host'
+                  | 'read_only'
+                  | 'forbidden_path'
+                  | 'not_found'
+                  | 'request_timeout'
+                  | 'conflict'
+                  | 'idempotency_in_progress'
+                  | 'in_use'
+                  | 'dataset_deleted'
+                  | 'feedback_conflict'
+                  | 'feedback_full'
+                  | 'precondition_failed'
+                  | 'payload_too_large'
+                  | 'dataset_too_large'
+                  | 'unsupported_media_type'
+                  | 'range_not_satisfiable'
+                  | 'rate_limited'
+                  | 'queue_full'
+                  | 'too_many_streams'
+                  | 'headers_too_large'
+                  | 'internal'
+                  | 'no_model'
+                  | 'overloaded';
+                message: string;
+                details?: unknown;
+              };
+            };
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;
