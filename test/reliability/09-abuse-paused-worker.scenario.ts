@@ -8,7 +8,7 @@ import { inMode } from './helpers/mode.js';
 const SCENARIO = '9 abuse: paused worker';
 /** Short locks, so a paused worker's job moves on in seconds (WORKER_LOCK_MS). */
 const WORKER_ENV = { WORKER_LOCK_MS: '1500' };
-const JOB = { epochs: 3, trainSize: inMode(4_000, 12_000), validationSize: 500 };
+const JOB = { epochs: 3, trainSize: inMode(2_500, 12_000), validationSize: 500 };
 
 interface LogLine {
   msg: string;

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { basename, join } from 'node:path';
 import type { Reporter, TestModule } from 'vitest/node';
-import type { Figure } from './helpers/figures.js';
+import { ENFORCE_BARS, type Figure } from './helpers/figures.js';
 import { MODE } from './helpers/mode.js';
 
 const OUT_DIR = join(import.meta.dirname, '../../test-artifacts');
@@ -66,6 +66,8 @@ export default class ReliabilityReporter implements Reporter {
     const report = {
       date: new Date().toISOString(),
       mode: MODE,
+      /** Timing bars: 'enforced' fail their test, 'reported' only mark the table ('over'). */
+      bars: ENFORCE_BARS ? 'enforced' : 'reported',
       machine: {
         cpus: cpus().length,
         cpuModel: cpus()[0]?.model ?? 'unknown',
@@ -78,10 +80,14 @@ export default class ReliabilityReporter implements Reporter {
     };
     mkdirSync(OUT_DIR, { recursive: true });
     writeFileSync(join(OUT_DIR, 'reliability.json'), `${JSON.stringify(report, null, 2)}\n`);
-    const header = `Reliability figures (${MODE} mode, ${seconds} s, ${report.machine.cpus} cores, ${report.date})`;
+    const bars = ENFORCE_BARS
+      ? 'timing bars enforced'
+      : 'timing bars reported, not enforced: RELIABILITY_BARS=enforce enforces them';
+    const header = `Reliability figures (${MODE} mode, ${seconds} s, ${report.machine.cpus} cores, ${report.date}; ${bars})`;
     process.stdout.write(`\n${header}\n${table(rows)}\n`);
+    const over = rows.filter((r) => r.bar && r.pass === false).length;
     process.stdout.write(
-      `${runs.length - failed} of ${runs.length} scenario tests passed; test-artifacts/reliability.json\n`,
+      `${runs.length - failed} of ${runs.length} scenario tests passed; ${over} timing bar(s) missed${ENFORCE_BARS || over === 0 ? '' : ' (reported only)'}; test-artifacts/reliability.json\n`,
     );
   }
 }
@@ -90,13 +96,15 @@ function scenarioOf(run: ScenarioRun): string {
   return run.figures[0]?.scenario ?? run.scenario;
 }
 
+/** A timing bar missed while reported only reads 'over': a figure to look at, not a failure. */
+function result(r: Figure): string {
+  if (r.pass === null) return '';
+  if (r.pass) return 'pass';
+  return r.bar && !r.bar.enforced ? 'over' : 'FAIL';
+}
+
 function table(rows: Figure[]): string {
-  const cells = rows.map((r) => [
-    r.scenario,
-    r.measured,
-    r.figure,
-    r.pass === null ? '' : r.pass ? 'pass' : 'FAIL',
-  ]);
+  const cells = rows.map((r) => [r.scenario, r.measured, r.figure, result(r)]);
   const head = ['scenario', 'measured', 'figure', 'result'];
   // Wide enough for a terminal; reliability.json has every figure in full.
   const limits = [20, 64, 110, 6];
