@@ -14,6 +14,7 @@ import type { ModelStore } from '../../src/registry/model-store.js';
 import { startTestApi, useTestApi, type TestApi } from '../helpers/api.js';
 import { routes, send } from '../helpers/route-requests.js';
 import { twoColourPng } from '../helpers/two-colour-png.js';
+import { removePrefix } from '../helpers/redis.js';
 
 describe('POST /predict and /models', () => {
   const decoder = new ImageDecoder();
@@ -331,6 +332,7 @@ describe('POST /predict and /models', () => {
       // Closing waits for requests in flight, so the slot must be free even when an assertion failed.
       release?.();
       await small.close();
+      await removePrefix(redis, `${prefix}-busy`);
     }
   });
 

@@ -3,13 +3,14 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_WEB_ROOT } from '../../src/api/plugins/web.js';
 import { feedbackSplit } from '../../src/feedback/feedback-schema.js';
 import { S3Objects } from '../../src/store/s3-objects.js';
 import { mnistPngs } from '../datasets/dataset-fixtures.js';
 import { exited } from '../helpers/processes.js';
-import { REDIS_URL } from '../helpers/redis.js';
+import { REDIS_URL, removePrefix } from '../helpers/redis.js';
 import { freePort } from '../helpers/redis-server.js';
 import { S3_CREDENTIALS, S3Server } from '../helpers/s3-server.js';
 import { until } from '../helpers/until.js';
@@ -103,6 +104,10 @@ describe('the service on an S3-compatible store', () => {
     }
     await s3?.stop();
     await rm(dir, { recursive: true, force: true });
+    // The service's own keys (jobs, aliases, feedback figures): the run leaves none behind.
+    const redis = new Redis(REDIS_URL);
+    await removePrefix(redis, prefix);
+    await redis.quit();
   }, 60_000);
 
   let datasetId: string;
