@@ -4,16 +4,21 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { exited as exitOf } from './helpers/processes.js';
+import { freePort } from './helpers/redis-server.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-// A port no other test uses; the private Redis of `npm start` goes there.
-const redisPort = 6400 + (process.pid % 500);
-const apiPort = 4100 + (process.pid % 500);
-
 describe('npm start', () => {
   let dir: string;
+  // Ports the system says are free: the private Redis of `npm start` goes on one, the API on the
+  // other. Ports derived from the process id once landed on RabbitMQ's epmd (4369), and the API,
+  // unable to listen, was restarted until the test timed out.
+  let redisPort: number;
+  let apiPort: number;
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'main-'));
+    redisPort = await freePort();
+    do apiPort = await freePort();
+    while (apiPort === redisPort);
   });
   afterAll(() => rm(dir, { recursive: true, force: true }));
 
