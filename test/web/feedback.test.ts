@@ -225,7 +225,9 @@ describe('feedback on the web page', () => {
   });
 
   it('when the feedback view is opened from the nav, then it counts the corrections per class and day, shows them newest first, and how each version does on them once measured', async () => {
-    expect(drawing && yesLabel, 'the tests before stored two corrections').toBeTruthy();
+    // The tests before stored two corrections: the drawing's, to another class, and a Yes.
+    expect(drawing, 'the correction of the drawing').toMatchObject({ right: expect.stringMatching(/\S/) });
+    expect(yesLabel, 'the Yes').toEqual(expect.stringMatching(/\S/));
     const page = await open(`${base}/#/try`);
     await page.getByRole('navigation', { name: 'Pages' }).getByRole('link', { name: 'Feedback' }).click();
     await page.waitForURL(/#\/feedback$/);
