@@ -97,12 +97,22 @@ function frameworkError(error: FastifyError, request: FastifyRequest): [ErrorCod
   return [BY_STATUS[error.statusCode ?? 400] ?? 'bad_request', error.message];
 }
 
+/**
+ * The body content types a route takes: its `config.accepts`, else JSON when it has a body schema,
+ * else none. Its 415 answer and its OpenAPI request body both come from this.
+ */
+export function acceptedTypes(route: {
+  config?: { accepts?: string[] };
+  schema?: { body?: unknown };
+}): string[] {
+  return route.config?.accepts ?? (route.schema?.body ? ['application/json'] : []);
+}
+
 /** Fastify says only "Unsupported Media Type": say which type came and which ones would do. */
 function unsupportedTypeMessage(request: FastifyRequest): string {
   const type = request.headers['content-type'];
   const given = type ? `Content-Type ${type.slice(0, 100)}` : 'a body without a Content-Type';
-  const accepts =
-    request.routeOptions.config?.accepts ?? (request.routeOptions.schema?.body ? ['application/json'] : []);
+  const accepts = acceptedTypes(request.routeOptions);
   if (accepts.length === 0) return `${given} is not accepted here; this route takes no body`;
   const wanted = accepts.length > 1 ? `${accepts.slice(0, -1).join(', ')} or ${accepts.at(-1)}` : accepts[0];
   return `${given} is not accepted here; send ${wanted}`;

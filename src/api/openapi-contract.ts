@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifySchema } from 'fastify';
 import { jsonSchemaTransform } from 'fastify-type-provider-zod';
-import { errorBodySchema } from './error-handler.js';
+import { acceptedTypes, errorBodySchema } from './error-handler.js';
 import { checksHost, needsKey, routeAuth, type AuthOptions } from './plugins/auth.js';
 import { bucketLimits, bucketOf, type RateLimitSettings } from './plugins/rate-limit.js';
 
@@ -83,7 +83,7 @@ export function contractTransform(options: ContractOptions): typeof jsonSchemaTr
     const auth = routeAuth([route.method].flat()[0]!, route.config);
     const keyed = needsKey(options.auth, auth);
     const hasBody = schema.body !== undefined;
-    const accepts = route.config?.accepts ?? ['application/json'];
+    const accepts = acceptedTypes({ config: route.config, schema });
 
     const errors: Record<number, string> = {};
     if (schema.body ?? schema.querystring ?? schema.params ?? schema.headers)
